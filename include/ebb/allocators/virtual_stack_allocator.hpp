@@ -1,0 +1,93 @@
+// ebb/allocators/virtual_stack_allocator.hpp — the default StackAllocator.
+//
+// Each stack is one reservation of address space, [guard | stack], the stack part readable and
+// writable but committed by the kernel only page by page as the fiber touches it. The fiber's
+// logical size (set by the policies) can therefore grow to the whole reservation without a system
+// call, and shrinking hands pages back with MADV_DONTNEED without ever moving a frame. Reservations
+// are pooled (reservation_pool.hpp), so creating a fiber normally makes no system call.
+#pragma once
+
+#include "ebb/allocators/reservation_pool.hpp"
+#include "ebb/allocators/stack_region.hpp"
+#include "ebb/config.hpp"
+#include "ebb/os/virtual_memory.hpp"
+
+#include <cstddef>
+#include <new>
+
+EBB_NAMESPACE_BEGIN
+
+// Below the stack: touching it is an overflow. 16 KiB catches any frame smaller than that; code built
+// with -fstack-clash-protection probes every page, so even larger frames cannot jump over it.
+inline constexpr std::size_t default_guard_size = 16 * 1024;
+
+namespace detail {
+
+inline stack_region reserve_stack_region(std::size_t guard_bytes, std::size_t stack_bytes) {
+  const std::size_t page = runtime_v1::os::page_size();
+  guard_bytes = runtime_v1::os::round_up(guard_bytes, page);
+  stack_bytes = runtime_v1::os::round_up(stack_bytes < page ? page : stack_bytes, page);
+  void* base = runtime_v1::acquire_reservation(guard_bytes, stack_bytes);
+#if EBB_HAS_EXCEPTIONS
+  if (base == nullptr) throw std::bad_alloc();
+#else
+  if (base == nullptr) return {};
+#endif
+  stack_region region;
+  region.base = base;
+  region.reserved = guard_bytes + stack_bytes;
+  region.limit = static_cast<char*>(base) + guard_bytes;
+  region.top = static_cast<char*>(base) + guard_bytes + stack_bytes;
+  return region;
+}
+
+inline void recycle_stack_region(const stack_region& region) noexcept {
+  const std::size_t guard = static_cast<std::size_t>(static_cast<char*>(region.limit) -
+                                                     static_cast<char*>(region.base));
+  runtime_v1::recycle_reservation(region.base, guard, region.reserved - guard);
+}
+
+// The memory side of both virtual-memory allocators.
+struct virtual_memory_stack_ops {
+  std::size_t decommit(const stack_region& region, void* lo, void* hi) const noexcept {
+    if (lo < region.limit) lo = region.limit;
+    if (hi > region.top) hi = region.top;
+    if (hi <= lo) return 0;
+    // Report what actually comes back: the resident pages, not the address range.
+    const std::size_t resident = runtime_v1::os::resident_bytes(lo, hi);
+    if (resident == 0) return 0;
+    return runtime_v1::os::decommit(lo, hi) ? resident : 0;
+  }
+  std::size_t committed(const stack_region& region) const noexcept {
+    return runtime_v1::os::resident_bytes(region.limit, region.top);
+  }
+  void* lowest_committed(const stack_region& region) const noexcept {
+    return runtime_v1::os::lowest_resident(region.limit, region.top);
+  }
+  void deallocate(const stack_region& region) noexcept { recycle_stack_region(region); }
+};
+
+}  // namespace detail
+
+// GuardSize: bytes of inaccessible address space below every stack (rounded up to pages); a fiber's
+// options may ask for more or less.
+template <std::size_t GuardSize = default_guard_size>
+struct virtual_stack_allocator : detail::virtual_memory_stack_ops {
+  static constexpr std::size_t guard_size = GuardSize;
+
+  stack_region allocate(const stack_request& request) {
+    return detail::reserve_stack_region(request.guard_size ? request.guard_size : GuardSize,
+                                        request.max_size);
+  }
+};
+
+// Drop every pooled reservation (the calling thread's cache and the process-wide pool); returns the
+// bytes of address space unmapped. A server calls it after a burst; a game after a level unloads.
+inline std::size_t trim_stack_pool() noexcept { return runtime_v1::trim_reservations(); }
+
+// Bound the process-wide pool (reservations kept beyond it are unmapped as they are returned).
+inline void set_stack_pool_capacity(std::size_t reservations) noexcept {
+  runtime_v1::process_pool().set_capacity(reservations);
+}
+
+EBB_NAMESPACE_END

@@ -1,0 +1,96 @@
+// ebb/config.hpp — platform detection, build configuration and the versioned namespace.
+//
+// Every other header starts here. The configuration a translation unit was compiled with is part of
+// the inline namespace name, so two units built with different settings (say one lean, one checked)
+// produce different symbols instead of silently violating the one-definition rule.
+#pragma once
+
+#include <cstddef>
+
+#define EBB_VERSION_MAJOR 0
+#define EBB_VERSION_MINOR 1
+#define EBB_VERSION_PATCH 0
+
+// ---- architecture and ABI -----------------------------------------------------------------------
+#if defined(__x86_64__) && !defined(_WIN32) && (defined(__ELF__) || defined(__linux__))
+#define EBB_ARCH_X86_64_SYSV_ELF 1
+#else
+#error "ebb: no context-switch routine for this architecture/ABI yet (supported: x86-64 System V ELF)"
+#endif
+
+#if defined(__linux__) || defined(__unix__) || defined(__APPLE__)
+#define EBB_OS_POSIX 1
+#endif
+
+// ---- compiler features --------------------------------------------------------------------------
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+#define EBB_HAS_EXCEPTIONS 1
+#else
+#define EBB_HAS_EXCEPTIONS 0
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define EBB_NOINLINE __attribute__((noinline))
+#define EBB_ALWAYS_INLINE inline __attribute__((always_inline))
+#define EBB_LIKELY(x) __builtin_expect(!!(x), 1)
+#define EBB_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define EBB_VISIBLE __attribute__((visibility("default")))
+#else
+#define EBB_NOINLINE
+#define EBB_ALWAYS_INLINE inline
+#define EBB_LIKELY(x) (x)
+#define EBB_UNLIKELY(x) (x)
+#define EBB_VISIBLE
+#endif
+
+// GCC's interprocedural analysis can prove a non-inlined function "const" and merge calls to it;
+// `noipa` forbids that. Clang has no such pass across a noinline function with an asm memory clobber.
+#if defined(__GNUC__) && !defined(__clang__)
+#define EBB_OPAQUE __attribute__((noinline, noipa))
+#else
+#define EBB_OPAQUE __attribute__((noinline))
+#endif
+
+// ---- build configuration ------------------------------------------------------------------------
+// EBB_LEAN=1 compiles out the per-fiber exception-state swap and the misuse checks on resume/yield.
+// It is for measured hot paths whose fibers never yield from inside a catch block and whose callers
+// are known to be correct. Each switch is then only the assembly routine plus a little bookkeeping.
+#ifndef EBB_LEAN
+#define EBB_LEAN 0
+#endif
+#ifndef EBB_CHECKS
+#define EBB_CHECKS (!EBB_LEAN)
+#endif
+#ifndef EBB_SWAP_EXCEPTION_STATE
+#define EBB_SWAP_EXCEPTION_STATE (!EBB_LEAN && EBB_HAS_EXCEPTIONS)
+#endif
+
+// The inline namespace: ABI version, then one letter per setting that changes generated code
+// (c = misuse checks, x = exception-state swap, e = exceptions enabled; 1 on, 0 off).
+#if EBB_CHECKS
+#define EBB_ABI_C 1
+#else
+#define EBB_ABI_C 0
+#endif
+#if EBB_SWAP_EXCEPTION_STATE
+#define EBB_ABI_X 1
+#else
+#define EBB_ABI_X 0
+#endif
+#define EBB_ABI_PASTE_(chk, swp, exc) v1_c##chk##x##swp##e##exc
+#define EBB_ABI_PASTE(c, x, e) EBB_ABI_PASTE_(c, x, e)
+#define EBB_ABI_NAMESPACE EBB_ABI_PASTE(EBB_ABI_C, EBB_ABI_X, EBB_HAS_EXCEPTIONS)
+
+#define EBB_NAMESPACE_BEGIN namespace ebb { inline namespace EBB_ABI_NAMESPACE {
+#define EBB_NAMESPACE_END } }
+
+// Assembly symbols carry the version in their names; they are hidden, one copy per executable or
+// shared library, so two libraries built with different ebb versions never call each other's routine.
+#define EBB_ASM_VERSION "v1"
+
+// Process-wide runtime: state that must exist once per process however many translation units and
+// shared libraries include ebb, whatever configuration each was built with (the current fiber of each
+// thread, the reservation pool). Its layout depends on no setting above, and its data symbols carry
+// default visibility so the dynamic linker merges every library's copy into one.
+#define EBB_RUNTIME_BEGIN namespace ebb { namespace runtime_v1 {
+#define EBB_RUNTIME_END } }

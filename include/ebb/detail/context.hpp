@@ -1,0 +1,82 @@
+// ebb/detail/context.hpp — the part of a fiber every configuration agrees on, and per-thread state.
+//
+// A fiber's control block starts with a fiber_context. Code that reaches a fiber only through
+// "the fiber running on this thread" (this_fiber::yield, this_fiber::stack_stats) sees just this
+// struct, so its layout must not depend on the fiber's policies or on how the translation unit was
+// configured: a fiber created in one shared library may yield through another.
+#pragma once
+
+#include "ebb/config.hpp"
+#include "ebb/detail/exception_state.hpp"
+#include "ebb/stack_stats.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+EBB_RUNTIME_BEGIN
+
+enum class fiber_state : unsigned char {
+  created,    // constructed, never resumed: the callable has not started
+  suspended,  // yielded; may be resumed from any thread
+  running,    // on some thread's CPU right now
+  finished,   // the callable returned or threw; can never run again
+};
+
+struct fiber_context;
+
+// The operations that need the fiber's policies, reached through the context alone.
+struct fiber_ops {
+  stack_stats (*stats)(fiber_context&, void* sp);
+  std::size_t (*shrink)(fiber_context&, void* sp);
+};
+
+struct fiber_context {
+  void* sp = nullptr;                 // the fiber's stack pointer while it is suspended
+  void* caller_sp = nullptr;          // the resumer's stack pointer while the fiber runs
+  fiber_context* parent = nullptr;    // the fiber that was running on the resumer's thread, if any
+  exception_state fiber_eh;           // the fiber's exception state while it is suspended
+  exception_state caller_eh;          // the resumer's exception state while the fiber runs
+  std::atomic<fiber_state> state{fiber_state::created};
+  bool unwind_requested = false;      // destruction asked the fiber to unwind its frames
+
+  char* stack_top = nullptr;          // frames begin here (just below the control block)
+  char* stack_limit = nullptr;        // lowest address frames may reach (top - max_size)
+  char* kept_floor = nullptr;         // lowest page kept at the last shrink point (or creation)
+  std::size_t size = 0;               // logical size set by the policies
+  std::size_t peak = 0;               // deepest use observed since the last shrink point
+  std::uint64_t grows = 0;
+  std::uint64_t shrinks = 0;
+
+  const fiber_ops* ops = nullptr;
+  const char* name = "";
+
+  std::size_t used_at(const void* at) const noexcept {
+    return static_cast<std::size_t>(stack_top - static_cast<const char*>(at));
+  }
+};
+
+struct thread_state {
+  fiber_context* current = nullptr;          // the fiber running on this thread, null on its own stack
+  exception_state* eh_globals = nullptr;     // this thread's __cxa_eh_globals, looked up once
+};
+
+// Default visibility: one per thread for the whole process, whichever library touches it.
+EBB_VISIBLE inline thread_local thread_state this_thread_storage;
+
+// The only way ebb's code reaches its thread state. A fiber can be suspended on one thread and
+// resumed on another, and compilers keep the address of a thread-local in a register across calls
+// they cannot see into (the thread is assumed not to change). Called out of line, with a memory
+// clobber, this accessor makes every read after a switch compute the address afresh.
+EBB_OPAQUE inline thread_state* this_thread() noexcept {
+  __asm__ volatile("" ::: "memory");
+  return &this_thread_storage;
+}
+
+// Thrown from the suspension point of a fiber that is being destroyed, to run its destructors.
+// Deliberately not derived from std::exception. A `catch (...)` that does not rethrow it is reported.
+struct forced_unwind {
+  fiber_context* fiber;
+};
+
+EBB_RUNTIME_END

@@ -1,0 +1,14 @@
+// ebb/ebb.hpp — everything: fibers whose stacks grow by doubling and shrink by halving, in place.
+#pragma once
+
+#include "ebb/allocators/fixed_stack_allocator.hpp"
+#include "ebb/allocators/virtual_stack_allocator.hpp"
+#include "ebb/config.hpp"
+#include "ebb/error.hpp"
+#include "ebb/fiber.hpp"
+#include "ebb/fiber_options.hpp"
+#include "ebb/mappers/in_place.hpp"
+#include "ebb/policies/growth.hpp"
+#include "ebb/policies/shrink.hpp"
+#include "ebb/stack_stats.hpp"
+#include "ebb/this_fiber.hpp"

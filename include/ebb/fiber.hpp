@@ -1,0 +1,494 @@
+// ebb/fiber.hpp — ebb::basic_fiber, a stackful coroutine whose stack grows and shrinks.
+//
+// Life of a fiber:
+//
+//   created ──resume()──▶ running ──this_fiber::yield()──▶ suspended ──resume()──▶ running ...
+//                            └──callable returns or throws──▶ finished
+//
+// Memory layout of one fiber, all inside the reservation its StackAllocator returned:
+//
+//     region.top ─▶ ┌───────────────────────────────┐
+//                   │ control block (this file)     │  policies, allocator, statistics, name
+//                   │ the callable                  │
+//     stack_top ──▶ ├───────────────────────────────┤  frames start here and grow down
+//                   │ frames ... (size: logical)    │
+//     stack_limit ▶ ├ ─ ─ ─ ─ ─ ─ ─ ─ ─ ─ ─ ─ ─ ─ ─ ┤  stack_top - max_size
+//     region.limit▶ ├───────────────────────────────┤
+//                   │ guard                         │  touching it is a stack overflow
+//     region.base ▶ └───────────────────────────────┘
+//
+// Keeping the control block on the stack's own top page means creating a fiber allocates nothing
+// from the heap and touches one page that a pooled reservation already has resident.
+//
+// Switching is split so that the resumer does all bookkeeping: resume() installs the fiber as the
+// thread's current one, swaps exception state, switches, and on return (the fiber yielded or
+// finished) undoes both and publishes the new state. yield() only switches. Because the resumer never
+// migrates while it waits inside resume(), nothing there reads thread state across a switch.
+#pragma once
+
+#include "ebb/allocators/stack_region.hpp"
+#include "ebb/allocators/virtual_stack_allocator.hpp"
+#include "ebb/arch/switch.hpp"
+#include "ebb/config.hpp"
+#include "ebb/detail/context.hpp"
+#include "ebb/error.hpp"
+#include "ebb/fiber_options.hpp"
+#include "ebb/mappers/in_place.hpp"
+#include "ebb/os/virtual_memory.hpp"
+#include "ebb/policies/growth.hpp"
+#include "ebb/policies/requirements.hpp"
+#include "ebb/policies/shrink.hpp"
+#include "ebb/stack_stats.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <new>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+EBB_NAMESPACE_BEGIN
+
+template <class GrowthPolicy = doubling_growth<>, class ShrinkPolicy = quarter_shrink<>,
+          class StackAllocator = virtual_stack_allocator<>, class FrameMapper = in_place>
+class basic_fiber {
+  static_assert(detail::check_growth_policy<GrowthPolicy>(), "ebb::basic_fiber: invalid GrowthPolicy");
+  static_assert(detail::check_shrink_policy<ShrinkPolicy>(), "ebb::basic_fiber: invalid ShrinkPolicy");
+  static_assert(detail::check_stack_allocator<StackAllocator>(),
+                "ebb::basic_fiber: invalid StackAllocator");
+  static_assert(detail::check_frame_mapper<FrameMapper>(), "ebb::basic_fiber: invalid FrameMapper");
+
+  using context = runtime_v1::fiber_context;
+  using state = runtime_v1::fiber_state;
+
+  struct control : context {
+    GrowthPolicy growth;
+    ShrinkPolicy shrink;
+    StackAllocator allocator;
+    stack_region region;
+    std::size_t max_size = 0;
+    void* callable = nullptr;
+    void (*drop_callable)(void*) noexcept = nullptr;
+    destroy_action on_destroy = default_destroy_action;
+    bool ran_since_shrink = true;  // pages below kept_floor may be resident only if it ran since
+#if EBB_HAS_EXCEPTIONS
+    std::exception_ptr error;
+#endif
+    std::string name_storage;
+
+    explicit control(StackAllocator&& a) : allocator(std::move(a)) {}
+  };
+
+ public:
+  using growth_policy = GrowthPolicy;
+  using shrink_policy = ShrinkPolicy;
+  using stack_allocator = StackAllocator;
+  using frame_mapper = FrameMapper;
+
+  basic_fiber() noexcept = default;
+
+  template <class Fn, class = std::enable_if_t<!std::is_same<std::decay_t<Fn>, basic_fiber>::value &&
+                                               !std::is_same<std::decay_t<Fn>, fiber_options>::value>>
+  explicit basic_fiber(Fn&& fn)
+      : basic_fiber(std::allocator_arg, StackAllocator(), fiber_options(), std::forward<Fn>(fn)) {}
+
+  template <class Fn>
+  basic_fiber(const fiber_options& options, Fn&& fn)
+      : basic_fiber(std::allocator_arg, StackAllocator(), options, std::forward<Fn>(fn)) {}
+
+  template <class Fn>
+  basic_fiber(std::allocator_arg_t, StackAllocator allocator, const fiber_options& options, Fn&& fn) {
+    using callable_type = std::decay_t<Fn>;
+    static_assert(std::is_invocable<callable_type&>::value,
+                  "ebb::basic_fiber: the fiber's function must be callable with no arguments");
+    create<callable_type>(std::move(allocator), options, std::forward<Fn>(fn));
+  }
+
+  basic_fiber(basic_fiber&& other) noexcept : ctl_(std::exchange(other.ctl_, nullptr)) {}
+  basic_fiber& operator=(basic_fiber&& other) noexcept {
+    if (this != &other) {
+      destroy();
+      ctl_ = std::exchange(other.ctl_, nullptr);
+    }
+    return *this;
+  }
+  basic_fiber(const basic_fiber&) = delete;
+  basic_fiber& operator=(const basic_fiber&) = delete;
+
+  ~basic_fiber() { destroy(); }
+
+  // Run the fiber until it yields or finishes. Returns true while it can be resumed again. An
+  // exception that escaped the fiber's function is rethrown here.
+  bool resume() {
+    control* c = ctl_;
+#if EBB_CHECKS
+    if (EBB_UNLIKELY(c == nullptr))
+      detail::misuse(fiber_errc::empty_fiber, "resume() of an empty fiber (default-constructed or moved from)");
+    state expected = c->state.load(std::memory_order_relaxed);
+    if (EBB_UNLIKELY(expected == state::running || expected == state::finished ||
+                     !c->state.compare_exchange_strong(expected, state::running,
+                                                       std::memory_order_acquire))) {
+      report_resume_misuse(*c);
+    }
+#else
+    c->state.store(state::running, std::memory_order_relaxed);
+#endif
+    switch_in(*c);
+    if (EBB_UNLIKELY(c->state.load(std::memory_order_relaxed) == state::finished)) {
+      rethrow_if_failed(*c);
+      return false;
+    }
+    FrameMapper::on_suspend(*c);
+    c->state.store(state::suspended, std::memory_order_release);
+    return true;
+  }
+
+  // True once the fiber's function returned or threw (false for an empty fiber).
+  bool done() const noexcept {
+    return ctl_ != nullptr && ctl_->state.load(std::memory_order_acquire) == state::finished;
+  }
+  // True if this object holds a fiber.
+  explicit operator bool() const noexcept { return ctl_ != nullptr; }
+  bool running() const noexcept {
+    return ctl_ != nullptr && ctl_->state.load(std::memory_order_acquire) == state::running;
+  }
+
+  std::string_view name() const noexcept { return ctl_ ? std::string_view(ctl_->name) : std::string_view(); }
+
+  ebb::stack_stats stack_stats() const {
+    control& c = checked_control("stack_stats()");
+    if (c.state.load(std::memory_order_acquire) == state::running) {
+      if (runtime_v1::this_thread()->current != &c)
+        detail::misuse(fiber_errc::not_suspended,
+                       std::string("stack_stats() of fiber '") + c.name + "' while it runs on another thread");
+      return collect_stats(c, runtime_v1::arch::stack_pointer());
+    }
+    return collect_stats(c, c.sp);
+  }
+
+  // A shrink point for a suspended fiber: the ShrinkPolicy picks the new logical size and every page
+  // below it goes back to the OS. Returns the bytes released. (The running fiber shrinks its own
+  // stack with ebb::this_fiber::shrink_stack().)
+  std::size_t shrink_stack() {
+    control& c = checked_control("shrink_stack()");
+    state expected = c.state.load(std::memory_order_acquire);
+    if (expected == state::running)
+      detail::misuse(fiber_errc::not_suspended,
+                     std::string("shrink_stack() of fiber '") + c.name +
+                         "' while it runs; a running fiber shrinks itself with this_fiber::shrink_stack()");
+    if (expected == state::finished) return 0;
+    return shrink_at(c, c.sp, /*inside=*/false);
+  }
+
+ private:
+  control* ctl_ = nullptr;
+
+  static constexpr std::size_t control_bytes = (sizeof(control) + 63) / 64 * 64;
+  static_assert(alignof(control) <= 64, "ebb: policy types over-aligned beyond 64 bytes");
+
+  static std::size_t clamp(std::size_t v, std::size_t lo, std::size_t hi) noexcept {
+    return v < lo ? lo : (v > hi ? hi : v);
+  }
+
+  template <class Callable, class Fn>
+  void create(StackAllocator&& allocator, const fiber_options& options, Fn&& fn) {
+    constexpr std::size_t callable_align = alignof(Callable) > 16 ? alignof(Callable) : 16;
+    constexpr std::size_t callable_bytes = (sizeof(Callable) + callable_align - 1) / callable_align * callable_align;
+    constexpr std::size_t header_bytes = control_bytes + callable_bytes + callable_align;
+
+    std::size_t max_size = options.max_size()
+                               ? clamp(options.max_size(), GrowthPolicy::min_size, GrowthPolicy::max_size)
+                               : GrowthPolicy::max_size;
+    stack_region region = allocator.allocate(stack_request{max_size + header_bytes, options.guard_size()});
+    if (region.base == nullptr)  // only reachable without exceptions: allocators return empty then
+      detail::fatal("cannot reserve a %zu-byte stack for fiber '%s'", max_size + header_bytes,
+                    detail::display_name(options.name()));
+
+    char* top = static_cast<char*>(region.top);
+    control* c = ::new (static_cast<void*>(top - control_bytes)) control(std::move(allocator));
+    c->region = region;
+    char* callable_at = reinterpret_cast<char*>(
+        (reinterpret_cast<std::uintptr_t>(c) - callable_bytes) & ~std::uintptr_t(callable_align - 1));
+#if EBB_HAS_EXCEPTIONS
+    try {
+      c->name_storage = options.name();
+      ::new (static_cast<void*>(callable_at)) Callable(std::forward<Fn>(fn));
+    } catch (...) {
+      release_stack(c);
+      throw;
+    }
+#else
+    c->name_storage = options.name();
+    ::new (static_cast<void*>(callable_at)) Callable(std::forward<Fn>(fn));
+#endif
+    c->callable = callable_at;
+    c->drop_callable = [](void* p) noexcept { static_cast<Callable*>(p)->~Callable(); };
+    c->on_destroy = options.on_destroy();
+    c->name = c->name_storage.c_str();
+    c->ops = &ops_table;
+
+    char* frames_top = reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(callable_at) & ~std::uintptr_t(15));
+    const std::size_t usable = static_cast<std::size_t>(frames_top - static_cast<char*>(region.limit));
+    c->max_size = max_size < usable ? max_size : usable;
+    c->stack_top = frames_top;
+    c->stack_limit = frames_top - c->max_size;
+    std::size_t initial = options.initial_size() ? options.initial_size() : GrowthPolicy::initial_size;
+    c->size = clamp(initial, GrowthPolicy::min_size, c->max_size);
+    c->sp = runtime_v1::arch::make_initial_frame(frames_top, &fiber_main<Callable>, c);
+    c->kept_floor = page_floor(c->sp);
+    ctl_ = c;
+  }
+
+  // The first and only frame of the fiber's own code: runs the callable, records how it ended, and
+  // switches away for the last time.
+  template <class Callable>
+  [[noreturn]] static void fiber_main(void* arg) noexcept {
+    control* c = static_cast<control*>(arg);
+    Callable* fn = static_cast<Callable*>(c->callable);
+#if EBB_HAS_EXCEPTIONS
+    try {
+      (*fn)();
+    } catch (const runtime_v1::forced_unwind&) {
+      // destruction unwound the frames; nothing to report
+    } catch (...) {
+      c->error = std::current_exception();
+    }
+#else
+    (*fn)();
+#endif
+    fn->~Callable();
+    c->callable = nullptr;
+    c->state.store(state::finished, std::memory_order_relaxed);
+    runtime_v1::arch::ebb_switch_context(&c->sp, c->caller_sp);
+    detail::fatal("finished fiber '%s' was switched to", detail::display_name(c->name_storage));
+  }
+
+  // Make the fiber the running one on this thread, switch to it, and undo that when it comes back.
+  EBB_ALWAYS_INLINE static void switch_in(control& c) {
+    runtime_v1::thread_state* ts = runtime_v1::this_thread();
+    c.parent = ts->current;
+    ts->current = &c;
+    c.ran_since_shrink = true;
+#if EBB_SWAP_EXCEPTION_STATE
+    runtime_v1::exception_state* eh = ts->eh_globals;
+    if (EBB_UNLIKELY(eh == nullptr)) eh = ts->eh_globals = runtime_v1::thread_exception_state();
+    c.caller_eh = *eh;
+    *eh = c.fiber_eh;
+#endif
+    FrameMapper::on_resume(c);
+    runtime_v1::arch::ebb_switch_context(&c.caller_sp, c.sp);
+#if EBB_SWAP_EXCEPTION_STATE
+    c.fiber_eh = *eh;
+    *eh = c.caller_eh;
+#endif
+    ts->current = c.parent;
+    const std::size_t used = c.used_at(c.sp);
+    if (EBB_UNLIKELY(used > c.peak)) {
+      c.peak = used;
+      if (used > c.size) grow_to(c, used);
+    }
+  }
+
+  // Step the GrowthPolicy until the logical size covers `needed`, one counted step at a time.
+  static void grow_to(control& c, std::size_t needed) noexcept {
+    if (needed > c.max_size)
+      detail::fatal("stack overflow in fiber '%s': %zu bytes in use, limit %zu",
+                    detail::display_name(c.name_storage), needed, c.max_size);
+    while (c.size < needed) {
+      std::size_t next = c.growth.next_size(c.size, needed);
+      if (next > c.max_size) next = c.max_size;
+      if (next <= c.size) {  // the policy will not grow further below the maximum: take what is needed
+        next = needed;
+      }
+      c.size = next;
+      ++c.grows;
+    }
+  }
+
+  static char* page_floor(void* p) noexcept {
+    const std::size_t page = runtime_v1::os::page_size();
+    return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) / page * page);
+  }
+
+  // Bring peak and size up to date with what the page tables show: a page below kept_floor that is
+  // resident was touched after the last shrink point, so the fiber used at least down to its top.
+  static void observe_residency(control& c) noexcept {
+    if constexpr (detail::has_lowest_committed<StackAllocator>::value) {
+      if (!c.ran_since_shrink) return;
+      char* lowest = static_cast<char*>(c.allocator.lowest_committed(c.region));
+      if (lowest < c.kept_floor) {
+        char* touched = lowest + runtime_v1::os::page_size();  // some byte below this was touched
+        std::size_t at_least = touched < c.stack_top ? c.used_at(touched) + 1 : 0;
+        if (at_least > c.peak) c.peak = at_least;
+      }
+    }
+    if (c.peak > c.size) grow_to(c, c.peak);
+  }
+
+  static ebb::stack_stats collect_stats(control& c, void* sp) noexcept {
+    const std::size_t used = c.used_at(sp);
+    if (used > c.peak) c.peak = used;
+    observe_residency(c);
+    ebb::stack_stats s;
+    s.size = c.size;
+    if constexpr (detail::has_committed<StackAllocator>::value) {
+      s.committed = c.allocator.committed(c.region);
+    } else {
+      s.committed = c.region.usable();
+    }
+    s.used = used;
+    s.peak = c.peak;
+    s.reserved = c.region.reserved;
+    s.max_size = c.max_size;
+    s.grows = c.grows;
+    s.shrinks = c.shrinks;
+    return s;
+  }
+
+  // The pages of [region.limit, boundary) go back to the OS. From inside the running fiber the
+  // boundary is clamped here, in a frame that is not inlined, a margin below this function's own
+  // stack pointer: the decommit call runs below us and must not lose its own frames.
+  EBB_NOINLINE static std::size_t decommit_below(control& c, char* from, char* boundary, bool inside) noexcept {
+    if constexpr (detail::has_decommit<StackAllocator>::value) {
+      if (inside) {
+        char* safe = page_floor(static_cast<char*>(runtime_v1::arch::stack_pointer()) -
+                                2 * runtime_v1::os::page_size());
+        if (boundary > safe) boundary = safe;
+      }
+      if (boundary <= from) return 0;
+      return c.allocator.decommit(c.region, from, boundary);
+    } else {
+      (void)c, (void)from, (void)boundary, (void)inside;
+      return 0;
+    }
+  }
+
+  static std::size_t shrink_at(control& c, void* sp, bool inside) noexcept {
+    const std::size_t used = c.used_at(sp);
+    if (used > c.peak) c.peak = used;
+    observe_residency(c);
+    const std::size_t floor = used > GrowthPolicy::min_size ? used : GrowthPolicy::min_size;
+    std::size_t next = c.shrink.next_size(shrink_sample{c.size, used, c.peak, GrowthPolicy::min_size});
+    if (next < floor) next = floor;
+    if (next < c.size) {
+      c.size = next;
+      ++c.shrinks;
+    }
+    // Nothing below the saved stack pointer is live in a suspended fiber (no red zone survives a
+    // call), so the boundary may go as high as the page holding it.
+    char* boundary = page_floor(c.stack_top - c.size);
+    if (char* sp_page = page_floor(sp); boundary > sp_page) boundary = sp_page;
+    std::size_t released = 0;
+    // If the fiber has not run since the last point, nothing below kept_floor can be resident: only
+    // the band between it and the new boundary needs a system call (none if the boundary did not rise).
+    if (c.ran_since_shrink)
+      released = decommit_below(c, static_cast<char*>(c.region.limit), boundary, inside);
+    else if (boundary > c.kept_floor)
+      released = decommit_below(c, c.kept_floor, boundary, inside);
+    c.kept_floor = boundary;
+    c.ran_since_shrink = inside;  // the running fiber keeps touching pages after this point
+    c.peak = used;
+    return released;
+  }
+
+  static ebb::stack_stats stats_thunk(context& ctx, void* sp) noexcept {
+    return collect_stats(static_cast<control&>(ctx), sp);
+  }
+  static std::size_t shrink_thunk(context& ctx, void* sp) noexcept {
+    return shrink_at(static_cast<control&>(ctx), sp, /*inside=*/true);
+  }
+  static inline const runtime_v1::fiber_ops ops_table{&stats_thunk, &shrink_thunk};
+
+  control& checked_control(const char* what) const {
+    if (ctl_ == nullptr)
+      detail::misuse(fiber_errc::empty_fiber,
+                     std::string(what) + " of an empty fiber (default-constructed or moved from)");
+    return *ctl_;
+  }
+
+  [[noreturn]] static void report_resume_misuse(control& c) {
+    const state now = c.state.load(std::memory_order_acquire);
+    if (now == state::finished)
+      detail::misuse(fiber_errc::already_finished,
+                     std::string("resume() of fiber '") + c.name + "', which has finished");
+    detail::misuse(fiber_errc::already_running,
+                   std::string("resume() of fiber '") + c.name +
+                       (runtime_v1::this_thread()->current == &c ? "' from inside itself"
+                                                                : "', which is already running"));
+  }
+
+  static void rethrow_if_failed(control& c) {
+#if EBB_HAS_EXCEPTIONS
+    if (c.error) std::rethrow_exception(std::exchange(c.error, nullptr));
+#else
+    (void)c;
+#endif
+  }
+
+  // Hand the stack back: first what the fiber had in use below its top page (observed at switches),
+  // so a pooled reservation holds no more than that page, then the reservation itself.
+  static void release_stack(control* c) noexcept {
+    StackAllocator allocator(std::move(c->allocator));
+    const stack_region region = c->region;
+    if constexpr (detail::has_decommit<StackAllocator>::value) {
+      if (c->peak + runtime_v1::arch::initial_frame_bytes >
+          static_cast<std::size_t>(c->stack_top - page_floor(c->stack_top)))
+        allocator.decommit(region, region.limit, page_floor(c->stack_top));
+    }
+    c->~control();
+    allocator.deallocate(region);
+  }
+
+  void destroy() noexcept {
+    control* c = std::exchange(ctl_, nullptr);
+    if (c == nullptr) return;
+    switch (c->state.load(std::memory_order_acquire)) {
+      case state::created:
+        c->drop_callable(c->callable);
+        break;
+      case state::finished:
+        break;
+      case state::running:
+        detail::fatal("fiber '%s' destroyed while it runs", detail::display_name(c->name_storage));
+      case state::suspended:
+        unwind_suspended(*c);
+        break;
+    }
+    release_stack(c);
+  }
+
+  static void unwind_suspended(control& c) noexcept {
+    switch (c.on_destroy) {
+      case destroy_action::unwind:
+#if EBB_HAS_EXCEPTIONS
+        c.unwind_requested = true;
+        c.state.store(state::running, std::memory_order_relaxed);
+        switch_in(c);
+        if (c.error) {
+          std::fputs("ebb: an exception escaped while a destroyed fiber unwound; it was dropped\n", stderr);
+          c.error = nullptr;
+        }
+        return;
+#else
+        [[fallthrough]];
+#endif
+      case destroy_action::abandon_and_report:
+        std::fprintf(stderr,
+                     "ebb: fiber '%s' destroyed while suspended; its stack was released without running "
+                     "its destructors\n",
+                     detail::display_name(c.name_storage));
+        return;
+      case destroy_action::abandon:
+        return;
+      case destroy_action::terminate:
+        detail::fatal("fiber '%s' destroyed while suspended (destroy_action::terminate)",
+                      detail::display_name(c.name_storage));
+    }
+  }
+};
+
+using fiber = basic_fiber<>;
+
+EBB_NAMESPACE_END

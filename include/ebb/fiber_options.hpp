@@ -1,0 +1,59 @@
+// ebb/fiber_options.hpp — run-time settings for one fiber.
+//
+// Compile-time policies give the defaults; these override them per fiber where the policy allows
+// (a size outside the policy's [min_size, max_size] is clamped into it). Written as chained setters
+// so a call site reads as a sentence in C++17:
+//
+//     ebb::fiber parser(ebb::fiber_options().name("json-parser").initial_size(16 * 1024), parse);
+#pragma once
+
+#include "ebb/config.hpp"
+
+#include <cstddef>
+#include <string>
+#include <utility>
+
+EBB_NAMESPACE_BEGIN
+
+// What to do with a fiber that is destroyed while suspended in the middle of its function.
+enum class destroy_action : unsigned char {
+  unwind,              // resume it with ebb::forced_unwind thrown from its suspension point
+  abandon_and_report,  // release the stack without running its destructors, and say so on stderr
+  abandon,             // release the stack without running its destructors, silently
+  terminate,           // report and abort
+};
+
+#if EBB_HAS_EXCEPTIONS
+inline constexpr destroy_action default_destroy_action = destroy_action::unwind;
+#else
+inline constexpr destroy_action default_destroy_action = destroy_action::abandon_and_report;
+#endif
+
+class fiber_options {
+ public:
+  // Used in every diagnostic about this fiber (misuse errors, overflow reports, debugger listings).
+  fiber_options& name(std::string value) { name_ = std::move(value); return *this; }
+  // The logical size the fiber starts with (Go has one global start size; ebb lets a job that is
+  // known to run deep start there). 0: the GrowthPolicy's initial size.
+  fiber_options& initial_size(std::size_t bytes) noexcept { initial_size_ = bytes; return *this; }
+  // The most the stack may grow to. 0: the GrowthPolicy's max_size.
+  fiber_options& max_size(std::size_t bytes) noexcept { max_size_ = bytes; return *this; }
+  // Inaccessible bytes below the stack. 0: the StackAllocator's default.
+  fiber_options& guard_size(std::size_t bytes) noexcept { guard_size_ = bytes; return *this; }
+  fiber_options& on_destroy(destroy_action action) noexcept { on_destroy_ = action; return *this; }
+
+  const std::string& name() const noexcept { return name_; }
+  std::size_t initial_size() const noexcept { return initial_size_; }
+  std::size_t max_size() const noexcept { return max_size_; }
+  std::size_t guard_size() const noexcept { return guard_size_; }
+  destroy_action on_destroy() const noexcept { return on_destroy_; }
+
+ private:
+  std::string name_;
+  std::size_t initial_size_ = 0;
+  std::size_t max_size_ = 0;
+  std::size_t guard_size_ = 0;
+  destroy_action on_destroy_ = default_destroy_action;
+};
+
+EBB_NAMESPACE_END

@@ -1,0 +1,130 @@
+// ebb/os/virtual_memory.hpp — the operating system's virtual-memory calls, and nothing else.
+//
+// Stacks are reserved address space whose pages the kernel commits one by one as they are first
+// touched. That is the only scheme under which the kernel's own writes into a stack work (a read()
+// into a stack buffer, a signal frame): they never fault into a handler of ours, so every byte of
+// the stack proper must be mapped readable and writable up front. Memory comes back with
+// MADV_DONTNEED, which drops the pages from RSS at once (MADV_FREE would leave RSS up until memory
+// pressure, the reason Go went back to DONTNEED).
+#pragma once
+
+#include "ebb/config.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+EBB_RUNTIME_BEGIN
+namespace os {
+
+inline std::size_t page_size() noexcept {
+  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+constexpr std::size_t round_up(std::size_t n, std::size_t align) noexcept {
+  return (n + align - 1) / align * align;
+}
+constexpr std::size_t round_down(std::size_t n, std::size_t align) noexcept {
+  return n / align * align;
+}
+
+// Linux 6.13 added guard pages inside one mapping (MADV_GUARD_INSTALL). They do not split the
+// mapping, so a million guarded stacks fit under the default vm.max_map_count of 65530, where
+// mprotect guards (two mappings per stack) stop near 32,700. Chosen at run time: older kernels answer
+// EINVAL once and ebb falls back to mprotect for the rest of the process.
+inline constexpr int madv_guard_install = 102;
+
+enum class guard_method : int { unknown, guard_install, mprotect };
+
+inline std::atomic<int>& guard_method_in_use() noexcept {
+  static std::atomic<int> method{static_cast<int>(guard_method::unknown)};
+  return method;
+}
+
+inline bool install_guard(void* lo, std::size_t bytes) noexcept {
+  if (bytes == 0) return true;
+  auto& method = guard_method_in_use();
+  if (method.load(std::memory_order_relaxed) != static_cast<int>(guard_method::mprotect)) {
+    if (::madvise(lo, bytes, madv_guard_install) == 0) {
+      method.store(static_cast<int>(guard_method::guard_install), std::memory_order_relaxed);
+      return true;
+    }
+    if (errno != EINVAL) return false;
+    method.store(static_cast<int>(guard_method::mprotect), std::memory_order_relaxed);
+  }
+  return ::mprotect(lo, bytes, PROT_NONE) == 0;
+}
+
+// Reserve [guard | stack] and return its lowest address, or nullptr with errno set.
+inline void* reserve(std::size_t guard_bytes, std::size_t stack_bytes) noexcept {
+  const std::size_t total = guard_bytes + stack_bytes;
+  void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (base == MAP_FAILED) return nullptr;
+#ifdef MADV_NOHUGEPAGE
+  // Under transparent huge pages one touched byte could otherwise become 2 MiB of RSS.
+  ::madvise(base, total, MADV_NOHUGEPAGE);
+#endif
+  if (!install_guard(base, guard_bytes)) {
+    const int saved = errno;
+    ::munmap(base, total);
+    errno = saved;
+    return nullptr;
+  }
+  return base;
+}
+
+inline void release(void* base, std::size_t total) noexcept { ::munmap(base, total); }
+
+// Give the pages wholly inside [lo, hi) back to the OS. Returns the bytes of address range covered.
+inline std::size_t decommit(void* lo, void* hi) noexcept {
+  const std::size_t page = page_size();
+  auto first = round_up(reinterpret_cast<std::uintptr_t>(lo), page);
+  auto last = round_down(reinterpret_cast<std::uintptr_t>(hi), page);
+  if (last <= first) return 0;
+  if (::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) != 0) return 0;
+  return last - first;
+}
+
+// Bytes of [lo, hi) backed by resident pages (page-aligned bounds), via mincore.
+inline std::size_t resident_bytes(void* lo, void* hi) noexcept {
+  const std::size_t page = page_size();
+  auto first = round_down(reinterpret_cast<std::uintptr_t>(lo), page);
+  auto last = round_up(reinterpret_cast<std::uintptr_t>(hi), page);
+  std::size_t resident = 0;
+  unsigned char vec[256];
+  for (auto at = first; at < last;) {
+    std::size_t pages = (last - at) / page;
+    if (pages > sizeof vec) pages = sizeof vec;
+    if (::mincore(reinterpret_cast<void*>(at), pages * page, vec) != 0) return resident;
+    for (std::size_t i = 0; i < pages; ++i) resident += (vec[i] & 1u) ? page : 0;
+    at += pages * page;
+  }
+  return resident;
+}
+
+// The lowest resident page in [lo, hi), or hi if none: how deep the stack has been touched since its
+// pages were last released.
+inline void* lowest_resident(void* lo, void* hi) noexcept {
+  const std::size_t page = page_size();
+  auto first = round_down(reinterpret_cast<std::uintptr_t>(lo), page);
+  auto last = round_up(reinterpret_cast<std::uintptr_t>(hi), page);
+  unsigned char vec[256];
+  for (auto at = first; at < last;) {
+    std::size_t pages = (last - at) / page;
+    if (pages > sizeof vec) pages = sizeof vec;
+    if (::mincore(reinterpret_cast<void*>(at), pages * page, vec) != 0) return hi;
+    for (std::size_t i = 0; i < pages; ++i)
+      if (vec[i] & 1u) return reinterpret_cast<void*>(at + i * page);
+    at += pages * page;
+  }
+  return hi;
+}
+
+}  // namespace os
+EBB_RUNTIME_END

@@ -1,0 +1,152 @@
+// ebb/policies/requirements.hpp — compile-time checks of the four policies.
+//
+// Each check names the policy and the member it lacks, one message per missing piece, and stops at
+// the first one so a mistake produces one readable error rather than a cascade from inside ebb.
+// Under C++20 the same rules are also available as concepts (ebb::growth_policy<P>, ...).
+#pragma once
+
+#include "ebb/allocators/stack_region.hpp"
+#include "ebb/config.hpp"
+#include "ebb/detail/context.hpp"
+#include "ebb/policies/shrink.hpp"
+
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+EBB_NAMESPACE_BEGIN
+namespace detail {
+
+template <class...>
+using void_t = void;
+
+#define EBB_DETECT(trait, expr)                                          \
+  template <class P, class = void>                                       \
+  struct trait : std::false_type {};                                     \
+  template <class P>                                                     \
+  struct trait<P, void_t<decltype(expr)>> : std::true_type {}
+
+EBB_DETECT(has_min_size, std::size_t{P::min_size});
+EBB_DETECT(has_max_size, std::size_t{P::max_size});
+EBB_DETECT(has_initial_size, std::size_t{P::initial_size});
+EBB_DETECT(has_growth_next_size,
+           static_cast<std::size_t>(std::declval<const P&>().next_size(std::size_t{}, std::size_t{})));
+EBB_DETECT(has_shrink_next_size,
+           static_cast<std::size_t>(std::declval<const P&>().next_size(std::declval<const shrink_sample&>())));
+EBB_DETECT(has_allocate,
+           static_cast<stack_region>(std::declval<P&>().allocate(std::declval<const stack_request&>())));
+EBB_DETECT(has_deallocate, std::declval<P&>().deallocate(std::declval<const stack_region&>()));
+EBB_DETECT(has_decommit, static_cast<std::size_t>(std::declval<P&>().decommit(
+                             std::declval<const stack_region&>(), std::declval<void*>(), std::declval<void*>())));
+EBB_DETECT(has_committed,
+           static_cast<std::size_t>(std::declval<const P&>().committed(std::declval<const stack_region&>())));
+EBB_DETECT(has_lowest_committed,
+           static_cast<void*>(std::declval<const P&>().lowest_committed(std::declval<const stack_region&>())));
+EBB_DETECT(has_moves_frames, bool{P::moves_frames});
+EBB_DETECT(has_on_resume, P::on_resume(std::declval<runtime_v1::fiber_context&>()));
+EBB_DETECT(has_on_suspend, P::on_suspend(std::declval<runtime_v1::fiber_context&>()));
+
+#undef EBB_DETECT
+
+template <class P>
+constexpr bool check_growth_policy() {
+  if constexpr (!has_min_size<P>::value) {
+    static_assert(has_min_size<P>::value,
+                  "ebb: the GrowthPolicy lacks `static constexpr std::size_t min_size`");
+    return false;
+  } else if constexpr (!has_max_size<P>::value) {
+    static_assert(has_max_size<P>::value,
+                  "ebb: the GrowthPolicy lacks `static constexpr std::size_t max_size`");
+    return false;
+  } else if constexpr (!has_initial_size<P>::value) {
+    static_assert(has_initial_size<P>::value,
+                  "ebb: the GrowthPolicy lacks `static constexpr std::size_t initial_size`");
+    return false;
+  } else if constexpr (!has_growth_next_size<P>::value) {
+    static_assert(has_growth_next_size<P>::value,
+                  "ebb: the GrowthPolicy lacks `std::size_t next_size(std::size_t current, "
+                  "std::size_t needed) const noexcept`");
+    return false;
+  } else {
+    static_assert(noexcept(std::declval<const P&>().next_size(std::size_t{}, std::size_t{})),
+                  "ebb: the GrowthPolicy's next_size(current, needed) must be noexcept (it may run "
+                  "where nothing can throw)");
+    static_assert(P::min_size > 0 && P::min_size <= P::initial_size && P::initial_size <= P::max_size,
+                  "ebb: the GrowthPolicy needs 0 < min_size <= initial_size <= max_size");
+    return true;
+  }
+}
+
+template <class P>
+constexpr bool check_shrink_policy() {
+  if constexpr (!has_shrink_next_size<P>::value) {
+    static_assert(has_shrink_next_size<P>::value,
+                  "ebb: the ShrinkPolicy lacks `std::size_t next_size(const ebb::shrink_sample&) "
+                  "const noexcept`");
+    return false;
+  } else {
+    static_assert(noexcept(std::declval<const P&>().next_size(std::declval<const shrink_sample&>())),
+                  "ebb: the ShrinkPolicy's next_size(const shrink_sample&) must be noexcept");
+    return true;
+  }
+}
+
+template <class P>
+constexpr bool check_stack_allocator() {
+  if constexpr (!has_allocate<P>::value) {
+    static_assert(has_allocate<P>::value,
+                  "ebb: the StackAllocator lacks `ebb::stack_region allocate(const ebb::stack_request&)`");
+    return false;
+  } else if constexpr (!has_deallocate<P>::value) {
+    static_assert(has_deallocate<P>::value,
+                  "ebb: the StackAllocator lacks `void deallocate(const ebb::stack_region&) noexcept`");
+    return false;
+  } else {
+    static_assert(noexcept(std::declval<P&>().deallocate(std::declval<const stack_region&>())),
+                  "ebb: the StackAllocator's deallocate(const ebb::stack_region&) must be noexcept");
+    static_assert(std::is_move_constructible<P>::value,
+                  "ebb: the StackAllocator must be move-constructible (each fiber keeps a copy)");
+    return true;
+  }
+}
+
+template <class P>
+constexpr bool check_frame_mapper() {
+  if constexpr (!has_moves_frames<P>::value) {
+    static_assert(has_moves_frames<P>::value,
+                  "ebb: the FrameMapper lacks `static constexpr bool moves_frames`");
+    return false;
+  } else if constexpr (!has_on_resume<P>::value) {
+    static_assert(has_on_resume<P>::value,
+                  "ebb: the FrameMapper lacks `static void on_resume(ebb::runtime_v1::fiber_context&) "
+                  "noexcept`");
+    return false;
+  } else if constexpr (!has_on_suspend<P>::value) {
+    static_assert(has_on_suspend<P>::value,
+                  "ebb: the FrameMapper lacks `static void on_suspend(ebb::runtime_v1::fiber_context&) "
+                  "noexcept`");
+    return false;
+  } else {
+    static_assert(!P::moves_frames,
+                  "ebb: this FrameMapper moves frames (moves_frames = true); basic_fiber supports only "
+                  "in-place frames so far");
+    return true;
+  }
+}
+
+}  // namespace detail
+
+#if defined(__cpp_concepts) && __cpp_concepts >= 201907L
+template <class P>
+concept growth_policy = detail::has_min_size<P>::value && detail::has_max_size<P>::value &&
+                        detail::has_initial_size<P>::value && detail::has_growth_next_size<P>::value;
+template <class P>
+concept shrink_policy = detail::has_shrink_next_size<P>::value;
+template <class P>
+concept stack_allocator = detail::has_allocate<P>::value && detail::has_deallocate<P>::value;
+template <class P>
+concept frame_mapper = detail::has_moves_frames<P>::value && detail::has_on_resume<P>::value &&
+                       detail::has_on_suspend<P>::value;
+#endif
+
+EBB_NAMESPACE_END
