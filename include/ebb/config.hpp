@@ -87,6 +87,8 @@
 // Assembly symbols carry the version in their names; they are hidden, one copy per executable or
 // shared library, so two libraries built with different ebb versions never call each other's routine.
 #define EBB_ASM_VERSION "v1"
+// The one per-thread variable of the runtime, named so assembly can address it.
+#define EBB_THREAD_STATE_SYMBOL "ebb_" EBB_ASM_VERSION "_thread_state"
 
 // Process-wide runtime: state that must exist once per process however many translation units and
 // shared libraries include ebb, whatever configuration each was built with (the current fiber of each

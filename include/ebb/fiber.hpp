@@ -126,15 +126,13 @@ class basic_fiber {
 #if EBB_CHECKS
     if (EBB_UNLIKELY(c == nullptr))
       detail::misuse(fiber_errc::empty_fiber, "resume() of an empty fiber (default-constructed or moved from)");
-    state expected = c->state.load(std::memory_order_relaxed);
-    if (EBB_UNLIKELY(expected == state::running || expected == state::finished ||
-                     !c->state.compare_exchange_strong(expected, state::running,
-                                                       std::memory_order_acquire))) {
-      report_resume_misuse(*c);
-    }
-#else
-    c->state.store(state::running, std::memory_order_relaxed);
+    // A plain load and store, not a compare-exchange: a locked instruction would cost as much as the
+    // rest of the switch. Resuming from two threads at the same instant is outside the contract (one
+    // thread at a time); every sequential misuse, which is what happens in practice, is caught.
+    const state before = c->state.load(std::memory_order_acquire);
+    if (EBB_UNLIKELY(before == state::running || before == state::finished)) report_resume_misuse(*c);
 #endif
+    c->state.store(state::running, std::memory_order_relaxed);
     switch_in(*c);
     if (EBB_UNLIKELY(c->state.load(std::memory_order_relaxed) == state::finished)) {
       rethrow_if_failed(*c);

@@ -22,13 +22,13 @@
 // Both sides of a switch have this same layout, so one set of CFI rules describes the frame before
 // and after the stack pointer changes, and a debugger or profiler interrupting the switch unwinds.
 //
-// ldmxcsr and fldcw are the two slowest instructions here (they serialise parts of the FP pipeline;
-// measured: a 6-register swap 3.5 ns, 7 ns when both are reloaded). The control words almost never
-// differ between fibers, so they are compared as one 8-byte word and reloaded only when they do: same
-// guarantee, without the cost in the common case.
+// Cost, measured here per switch: the six registers and the jump 2.5 ns; with the FP control words
+// 5.7 ns, almost all of it stmxcsr (fnstcw is cheap, and ldmxcsr + fldcw together 0.7 ns). Reloading
+// only when the target's words differ was tried and is slower: reading back what stmxcsr just stored
+// waits on store forwarding (6.6–7.1 ns). So both words are saved and reloaded unconditionally.
 //
 // Returning: `ret` would predict the caller's own return site from the return-stack buffer and miss
-// every time (the target is the other context's site, 7–9 ns). Popping the address and jumping
+// every time (the target is the other context's site; measured +5 ns a switch). Popping the address and jumping
 // through a register lets the indirect-branch predictor learn the alternation. Under CET indirect-
 // branch tracking the jump target would need an endbr64 that a call's return site lacks, so there we
 // use `ret`. CET shadow stacks would need the shadow stack switched too (rstorssp/saveprevssp); ebb
@@ -101,14 +101,10 @@ __asm__(
     ".cfi_adjust_cfa_offset 8\n"
     "stmxcsr (%rsp)\n"
     "fnstcw 4(%rsp)\n"
-    "movq (%rsp), %rax\n"         // our FP control words, to compare with the target's
     "movq %rsp, (%rdi)\n"         // suspend: publish our stack pointer
     "movq %rsi, %rsp\n"           // resume: from here on we are on the target's stack
-    "cmpq (%rsp), %rax\n"
-    "je 1f\n"
-    "ldmxcsr (%rsp)\n"            // rare: the target runs with other FP control settings
+    "ldmxcsr (%rsp)\n"
     "fldcw 4(%rsp)\n"
-    "1:\n"
     "addq $8, %rsp\n"
     ".cfi_adjust_cfa_offset -8\n"
     "popq %r15\n"
@@ -182,6 +178,32 @@ inline void* make_initial_frame(void* top, void (*entry)(void*), void* arg) noex
   frame[6] = 0;                                         // rbp: ends the frame-pointer chain
   frame[7] = reinterpret_cast<std::uint64_t>(&ebb_fiber_start);
   return frame;
+}
+
+// ebb's per-thread state (runtime_v1::thread_state: two pointers, zero-initialised), defined here
+// rather than as a C++ inline variable because only assembly refers to it, and a C++ variable that no
+// C++ code uses is never emitted. Weak, in a COMDAT group, default visibility: one per process.
+__asm__(
+    ".pushsection .tbss." EBB_THREAD_STATE_SYMBOL ",\"awTG\",@nobits," EBB_THREAD_STATE_SYMBOL ",comdat\n"
+    ".weak " EBB_THREAD_STATE_SYMBOL "\n"
+    ".type " EBB_THREAD_STATE_SYMBOL ",@tls_object\n"
+    ".size " EBB_THREAD_STATE_SYMBOL ", 16\n"
+    ".p2align 3\n"
+    EBB_THREAD_STATE_SYMBOL ":\n"
+    ".zero 16\n"
+    ".popsection\n");
+
+// The address of ebb's per-thread state (an initial-exec thread-local, see detail/context.hpp): the
+// thread pointer (%fs:0 on x86-64 Linux) plus the variable's offset from it. The asm is volatile, so
+// the compiler recomputes it at every call and can never reuse a value from before a switch after
+// which the fiber may run on another thread; unlike an out-of-line accessor it costs no call.
+EBB_ALWAYS_INLINE void* thread_state_address() noexcept {
+  void* address;
+  __asm__ volatile(
+      "movq %%fs:0, %0\n\t"
+      "addq " EBB_THREAD_STATE_SYMBOL "@gottpoff(%%rip), %0"
+      : "=r"(address));
+  return address;
 }
 
 // The current stack pointer (approximately: the frame of the caller).

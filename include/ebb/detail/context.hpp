@@ -6,6 +6,7 @@
 // configured: a fiber created in one shared library may yield through another.
 #pragma once
 
+#include "ebb/arch/switch.hpp"
 #include "ebb/config.hpp"
 #include "ebb/detail/exception_state.hpp"
 #include "ebb/stack_stats.hpp"
@@ -61,16 +62,19 @@ struct thread_state {
   exception_state* eh_globals = nullptr;     // this thread's __cxa_eh_globals, looked up once
 };
 
-// Default visibility: one per thread for the whole process, whichever library touches it.
-EBB_VISIBLE inline thread_local thread_state this_thread_storage;
+// One per thread for the whole process, whichever library touches it: the variable is defined in
+// assembly by the arch header (arch::thread_state_address), in a COMDAT group with default visibility,
+// so the dynamic linker binds every library's references to one definition. It lives in the static
+// TLS block (initial-exec model; a shared library that is dlopen'ed draws on glibc's reserve for that,
+// which 16 bytes easily fit), so its address is the thread pointer plus a constant offset.
+static_assert(sizeof(thread_state) == 2 * sizeof(void*), "ebb: thread_state must match its assembly definition");
 
 // The only way ebb's code reaches its thread state. A fiber can be suspended on one thread and
 // resumed on another, and compilers keep the address of a thread-local in a register across calls
-// they cannot see into (the thread is assumed not to change). Called out of line, with a memory
-// clobber, this accessor makes every read after a switch compute the address afresh.
-EBB_OPAQUE inline thread_state* this_thread() noexcept {
-  __asm__ volatile("" ::: "memory");
-  return &this_thread_storage;
+// they cannot see into (the thread is assumed not to change). Computed by volatile assembly, the
+// address is taken afresh at every call, never carried across a switch.
+EBB_ALWAYS_INLINE thread_state* this_thread() noexcept {
+  return static_cast<thread_state*>(arch::thread_state_address());
 }
 
 // Thrown from the suspension point of a fiber that is being destroyed, to run its destructors.
