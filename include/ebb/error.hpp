@@ -52,9 +52,10 @@ namespace detail {
   std::abort();
 }
 
-inline const char* display_name(const std::string& name) noexcept {
-  return name.empty() ? "(unnamed)" : name.c_str();
+inline const char* display_name(const char* name) noexcept {
+  return (name == nullptr || name[0] == '\0') ? "(unnamed)" : name;
 }
+inline const char* display_name(const std::string& name) noexcept { return display_name(name.c_str()); }
 
 // Misuse: throw where exceptions exist, otherwise report and abort.
 [[noreturn]] inline void misuse(fiber_errc code, const std::string& message) {

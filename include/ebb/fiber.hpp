@@ -160,7 +160,7 @@ class basic_fiber {
     if (c.state.load(std::memory_order_acquire) == state::running) {
       if (runtime_v1::this_thread()->current != &c)
         detail::misuse(fiber_errc::not_suspended,
-                       std::string("stack_stats() of fiber '") + c.name + "' while it runs on another thread");
+                       std::string("stack_stats() of fiber '") + detail::display_name(c.name) + "' while it runs on another thread");
       return collect_stats(c, runtime_v1::arch::stack_pointer());
     }
     return collect_stats(c, c.sp);
@@ -174,7 +174,7 @@ class basic_fiber {
     state expected = c.state.load(std::memory_order_acquire);
     if (expected == state::running)
       detail::misuse(fiber_errc::not_suspended,
-                     std::string("shrink_stack() of fiber '") + c.name +
+                     std::string("shrink_stack() of fiber '") + detail::display_name(c.name) +
                          "' while it runs; a running fiber shrinks itself with this_fiber::shrink_stack()");
     if (expected == state::finished) return 0;
     return shrink_at(c, c.sp, /*inside=*/false);
@@ -410,9 +410,9 @@ class basic_fiber {
     const state now = c.state.load(std::memory_order_acquire);
     if (now == state::finished)
       detail::misuse(fiber_errc::already_finished,
-                     std::string("resume() of fiber '") + c.name + "', which has finished");
+                     std::string("resume() of fiber '") + detail::display_name(c.name) + "', which has finished");
     detail::misuse(fiber_errc::already_running,
-                   std::string("resume() of fiber '") + c.name +
+                   std::string("resume() of fiber '") + detail::display_name(c.name) +
                        (runtime_v1::this_thread()->current == &c ? "' from inside itself"
                                                                 : "', which is already running"));
   }

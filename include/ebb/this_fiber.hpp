@@ -45,7 +45,7 @@ inline void yield() {
   if (EBB_UNLIKELY(c.unwind_requested))
     ebb::detail::fatal("fiber '%s' is being destroyed but caught ebb's forced unwind (catch (...) "
                        "without rethrow) and yielded again",
-                       c.name[0] ? c.name : "(unnamed)");
+                       ebb::detail::display_name(c.name));
 #endif
   runtime_v1::arch::ebb_switch_context(&c.sp, c.caller_sp);
 #if EBB_HAS_EXCEPTIONS
