@@ -1,0 +1,158 @@
+// Stack statistics against what the kernel reports, shrinking in place, and what a switch preserves.
+#include <catch2/catch.hpp>
+#include <ebb/ebb.hpp>
+
+#include <cfenv>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <list>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <xmmintrin.h>
+
+namespace {
+
+std::size_t rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  while (status >> key) {
+    if (key == "VmRSS:") {
+      std::size_t kib;
+      status >> kib;
+      return kib * 1024;
+    }
+    status.ignore(1 << 20, '\n');
+  }
+  return 0;
+}
+
+// Touches about `bytes` of stack below the caller, then yields at the bottom.
+int go_deep(std::size_t bytes) {
+  volatile char frame[1000];
+  std::memset(const_cast<char*>(frame), 1, sizeof frame);
+  if (bytes <= sizeof frame) {
+    ebb::this_fiber::yield();
+    return frame[7];
+  }
+  return go_deep(bytes - sizeof frame) + frame[3];
+}
+
+}  // namespace
+
+TEST_CASE("statistics follow the fiber down and match the kernel", "[stack][stats]") {
+  ebb::fiber f([] {
+    go_deep(300 * 1024);
+    ebb::this_fiber::yield();
+  });
+  auto fresh = f.stack_stats();
+  CHECK(fresh.size == ebb::default_min_stack);
+  CHECK(fresh.grows == 0);
+  CHECK(fresh.committed <= 2 * 4096);  // a pooled stack keeps at most its top page
+  CHECK(fresh.reserved >= ebb::default_max_stack + ebb::default_guard_size);
+
+  f.resume();  // parked ~300 KiB deep
+  auto deep = f.stack_stats();
+  CHECK(deep.used >= 300 * 1024);
+  CHECK(deep.peak >= deep.used);
+  CHECK(deep.size >= deep.peak);
+  CHECK(deep.size == 512 * 1024);
+  CHECK(deep.grows == 8);  // 2 KiB doubled 8 times
+  CHECK(deep.committed >= deep.used);
+  CHECK(deep.committed <= deep.used + 3 * 4096);
+
+  f.resume();  // back at the top: used small, peak remembers the depth
+  auto parked = f.stack_stats();
+  CHECK(parked.used < 4096);
+  CHECK(parked.peak == deep.peak);
+}
+
+TEST_CASE("shrinking a suspended fiber returns its pages to the OS", "[stack][shrink]") {
+  ebb::basic_fiber<ebb::doubling_growth<>, ebb::shrink_to_fit<>> f([] {
+    go_deep(900 * 1024);
+    ebb::this_fiber::yield();
+  });
+  f.resume();
+  f.resume();  // deep once, now parked at the top
+  const std::size_t committed_before = f.stack_stats().committed;
+  const std::size_t rss_before = rss_bytes();
+  REQUIRE(committed_before >= 900 * 1024);
+
+  const std::size_t released = f.shrink_stack();
+  const std::size_t rss_after = rss_bytes();
+  auto after = f.stack_stats();
+  CHECK(released >= 880 * 1024);
+  CHECK(after.committed + released == committed_before);  // what it says it released is gone
+  CHECK(after.committed <= 2 * 4096);
+  CHECK(rss_before - rss_after >= 800 * 1024);  // and the process really got smaller
+  CHECK(f.shrink_stack() == 0);                  // nothing left to give
+}
+
+TEST_CASE("containers on a fiber's stack survive growth and shrinking", "[stack][shrink]") {
+  std::string report;
+  ebb::fiber f([&report] {
+    std::map<int, std::string> ordered;
+    std::list<int> linked;
+    std::unordered_map<std::string, int> hashed;
+    int captured = 7;
+    std::function<int(int)> add = [&captured](int x) { return x + captured; };
+    for (int i = 0; i < 100; ++i) {
+      ordered[i] = std::to_string(i);
+      linked.push_back(i);
+      hashed[std::to_string(i)] = i;
+    }
+    go_deep(3 * 1024 * 1024 / 4);  // grows to 1 MiB, yields at the bottom
+    ebb::this_fiber::yield();      // shrunk from outside while parked here
+    long sum = 0;
+    for (auto& [k, v] : ordered) sum += k + std::stoi(v);
+    for (int v : linked) sum += v;
+    for (auto& [k, v] : hashed) sum += v + static_cast<long>(k.size());
+    report = std::to_string(sum) + "/" + std::to_string(add(35));
+  });
+  f.resume();
+  f.resume();
+  while (f.shrink_stack() != 0) {
+  }
+  CHECK(f.stack_stats().size <= 4 * 1024);
+  f.resume();
+  CHECK(report == "19990/42");  // 2*4950 + 4950 + 4950 + 190 key characters, and 35 + 7
+}
+
+TEST_CASE("a fiber shrinks its own stack while it runs", "[stack][shrink]") {
+  std::size_t released = 0;
+  ebb::stack_stats before{}, after{};
+  ebb::basic_fiber<ebb::doubling_growth<>, ebb::shrink_to_fit<>> f([&] {
+    go_deep(400 * 1024);
+    before = ebb::this_fiber::stack_stats();
+    released = ebb::this_fiber::shrink_stack();
+    after = ebb::this_fiber::stack_stats();
+    go_deep(64 * 1024);  // the stack still works below the released range
+  });
+  while (f.resume()) {
+  }
+  CHECK(released >= 380 * 1024);
+  CHECK(after.committed < before.committed);
+  CHECK(after.size < before.size);
+}
+
+TEST_CASE("the switch preserves each side's floating-point control", "[stack][switch]") {
+  const int main_rounding = std::fegetround();
+  const unsigned main_csr = _mm_getcsr();
+  int fiber_rounding_after_yield = -1;
+  unsigned fiber_csr_after_yield = 0;
+  ebb::fiber f([&] {
+    std::fesetround(FE_UPWARD);
+    _mm_setcsr(_mm_getcsr() | _MM_FLUSH_ZERO_ON);
+    ebb::this_fiber::yield();
+    fiber_rounding_after_yield = std::fegetround();
+    fiber_csr_after_yield = _mm_getcsr();
+  });
+  f.resume();
+  CHECK(std::fegetround() == main_rounding);  // the fiber's settings did not leak out
+  CHECK(_mm_getcsr() == main_csr);
+  f.resume();
+  CHECK(fiber_rounding_after_yield == FE_UPWARD);  // and they were restored for the fiber
+  CHECK((fiber_csr_after_yield & _MM_FLUSH_ZERO_ON) != 0);
+  CHECK(std::fegetround() == main_rounding);
+}
