@@ -127,10 +127,10 @@ TEST_CASE("run-time options clamp into the policy's bounds", "[basics][options]"
 namespace {
 // Out of line, so its 8 KiB frame really lies below the caller's.
 __attribute__((noinline)) std::size_t remaining_below_a_big_frame() {
-  volatile char buffer[8192];
-  buffer[0] = 1;
+  char buffer[8192];
+  __asm__ volatile("" : : "r"(buffer) : "memory");
   std::size_t left = ebb::this_fiber::remaining_stack();
-  (void)buffer[0];
+  __asm__ volatile("" : : "r"(buffer) : "memory");
   return left;
 }
 }  // namespace
@@ -144,7 +144,7 @@ TEST_CASE("remaining_stack counts down as the fiber goes deeper", "[basics]") {
   f.resume();
   CHECK(shallow > 0);
   CHECK(shallow <= ebb::default_max_stack);
-  CHECK(shallow - deeper >= 8192);
+  CHECK(shallow - deeper >= 8000);  // the helper's 8 KiB frame, less what the caller had below
 }
 
 #if EBB_CHECKS && EBB_HAS_EXCEPTIONS

@@ -5,18 +5,12 @@
 #include <cstdlib>
 #include <new>
 
+#include "deep_stack.hpp"
+
 namespace {
 
-// Recurse `depth` frames of roughly 256 bytes each, then yield once at the bottom.
-int dig(int depth) {
-  volatile char frame[240];
-  frame[0] = static_cast<char>(depth);
-  if (depth == 0) {
-    ebb::this_fiber::yield();
-    return frame[0];
-  }
-  return dig(depth - 1) + frame[0];
-}
+// Recurse about depth * 256 bytes, yield once at the bottom.
+int dig(int depth) { return test_support::go_deep(static_cast<std::size_t>(depth) * 256); }
 
 // A user-written GrowthPolicy: triple the size each step.
 struct tripling_growth {

@@ -1,0 +1,31 @@
+// Test helper: recursion that really uses the stack it claims to, at any optimisation level.
+#pragma once
+
+#include <ebb/ebb.hpp>
+
+#include <cstddef>
+#include <cstring>
+
+namespace test_support {
+
+// Hand the frame to an opaque asm so the compiler must keep it, in memory, for the whole call.
+inline void keep(void* p) { __asm__ volatile("" : : "r"(p) : "memory"); }
+
+// Uses about `bytes` of stack (frames of ~1 KiB), yields `yields_at_bottom` times at the deepest
+// point, then returns. Not a tail call: each frame's buffer is read after the recursive call.
+__attribute__((noinline)) inline int go_deep(std::size_t bytes, int yields_at_bottom = 1) {
+  char frame[1000];
+  std::memset(frame, static_cast<int>(bytes & 0x7f), sizeof frame);
+  keep(frame);
+  int result;
+  if (bytes <= sizeof frame) {
+    for (int i = 0; i < yields_at_bottom; ++i) ebb::this_fiber::yield();
+    result = frame[7];
+  } else {
+    result = go_deep(bytes - sizeof frame, yields_at_bottom) + frame[3];
+  }
+  keep(frame);
+  return result;
+}
+
+}  // namespace test_support
