@@ -1,0 +1,85 @@
+// custom_policies: one user-written policy of each of the four kinds, composed into a fiber type.
+#include <ebb/ebb.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+
+// Growth: start at 8 KiB and grow by half again each step (gentler than doubling), up to 256 KiB.
+struct one_and_a_half_growth {
+  static constexpr std::size_t min_size = 8 * 1024;
+  static constexpr std::size_t max_size = 256 * 1024;
+  static constexpr std::size_t initial_size = 8 * 1024;
+  std::size_t next_size(std::size_t current, std::size_t /*needed*/) const noexcept {
+    return current + current / 2;
+  }
+};
+
+// Shrink: keep some headroom above the peak since the last shrink point, in 8 KiB steps.
+struct peak_plus_headroom {
+  std::size_t next_size(const ebb::shrink_sample& s) const noexcept {
+    std::size_t want = (s.peak + s.peak / 2 + 8191) / 8192 * 8192;
+    return want < s.size ? want : s.size;
+  }
+};
+
+// Allocator: stacks carved from a fixed arena the caller owns (the console case: no mmap at all).
+// Minimal: allocate and deallocate only; no guard and no decommit, so nothing is ever released.
+struct arena_allocator {
+  static constexpr std::size_t slot = 272 * 1024;
+  alignas(4096) static inline unsigned char arena[4][slot];
+  static inline bool used[4] = {};
+  ebb::stack_region allocate(const ebb::stack_request& request) {
+    if (request.max_size > slot) throw std::bad_alloc();
+    for (int i = 0; i < 4; ++i) {
+      if (!used[i]) {
+        used[i] = true;
+        ebb::stack_region r;
+        r.base = r.limit = arena[i];
+        r.reserved = slot;
+        r.top = arena[i] + slot;
+        return r;
+      }
+    }
+    throw std::bad_alloc();
+  }
+  void deallocate(const ebb::stack_region& r) noexcept {
+    for (int i = 0; i < 4; ++i)
+      if (r.base == arena[i]) used[i] = false;
+  }
+};
+
+// Frame mapper: frames stay in place (the only kind basic_fiber runs today); this one counts switches.
+struct counting_mapper {
+  static inline unsigned long switches_in = 0;
+  static constexpr bool moves_frames = false;
+  static void on_resume(ebb::runtime_v1::fiber_context&) noexcept { ++switches_in; }
+  static void on_suspend(ebb::runtime_v1::fiber_context&) noexcept {}
+};
+
+using job_fiber = ebb::basic_fiber<one_and_a_half_growth, peak_plus_headroom, arena_allocator, counting_mapper>;
+
+__attribute__((noinline)) int work(int n) {
+  char scratch[512];
+  __asm__ volatile("" : : "r"(scratch) : "memory");
+  return n == 0 ? 0 : 1 + work(n - 1);
+}
+
+int main() {
+  int total = 0;
+  job_fiber job([&] {
+    total += work(200);  // ~100 KiB deep
+    ebb::this_fiber::yield();
+    total += work(10);
+  });
+  job.resume();
+  ebb::stack_stats s = job.stack_stats();
+  std::printf("after the deep call: size %zu (grew %llu times by 1.5x), reserved %zu from the arena\n", s.size,
+              static_cast<unsigned long long>(s.grows), s.reserved);
+  job.shrink_stack();
+  std::printf("after a shrink point: size %zu\n", job.stack_stats().size);
+  job.resume();
+  std::printf("done: %s, total %d, switches in %lu\n", job.done() ? "yes" : "no", total,
+              counting_mapper::switches_in);
+  return total == 210 ? 0 : 1;
+}
