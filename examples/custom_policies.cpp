@@ -59,25 +59,35 @@ struct counting_mapper {
 
 using job_fiber = ebb::basic_fiber<one_and_a_half_growth, peak_plus_headroom, arena_allocator, counting_mapper>;
 
+// Recursion that yields at its deepest point. Without page-residency information (this allocator
+// has no lowest_committed), ebb sees a fiber's depth at its switches, so that is where it grows.
 __attribute__((noinline)) int work(int n) {
   char scratch[512];
   __asm__ volatile("" : : "r"(scratch) : "memory");
-  return n == 0 ? 0 : 1 + work(n - 1);
+  if (n == 0) {
+    ebb::this_fiber::yield();
+    return 0;
+  }
+  int below = work(n - 1);
+  __asm__ volatile("" : : "r"(scratch) : "memory");
+  return 1 + below;
 }
 
 int main() {
   int total = 0;
   job_fiber job([&] {
-    total += work(200);  // ~100 KiB deep
-    ebb::this_fiber::yield();
+    total += work(200);  // ~100 KiB deep, parks at the bottom
     total += work(10);
   });
   job.resume();
   ebb::stack_stats s = job.stack_stats();
-  std::printf("after the deep call: size %zu (grew %llu times by 1.5x), reserved %zu from the arena\n", s.size,
+  std::printf("at the bottom of the deep call: size %zu (grew %llu times by 1.5x), reserved %zu from the arena\n", s.size,
               static_cast<unsigned long long>(s.grows), s.reserved);
-  job.shrink_stack();
-  std::printf("after a shrink point: size %zu\n", job.stack_stats().size);
+  job.resume();  // back up, then parks at the bottom of the shallow call
+  job.shrink_stack();  // the peak since the last point was deep: keeps it
+  std::printf("first shrink point:  size %zu\n", job.stack_stats().size);
+  job.shrink_stack();  // since then only the shallow use: shrinks to it plus headroom
+  std::printf("second shrink point: size %zu\n", job.stack_stats().size);
   job.resume();
   std::printf("done: %s, total %d, switches in %lu\n", job.done() ? "yes" : "no", total,
               counting_mapper::switches_in);
