@@ -51,6 +51,9 @@
 #define EBB_OPAQUE __attribute__((noinline))
 #endif
 
+#define EBB_STRINGIFY_(x) #x
+#define EBB_STRINGIFY(x) EBB_STRINGIFY_(x)
+
 // ---- build configuration ------------------------------------------------------------------------
 // EBB_LEAN=1 compiles out the per-fiber exception-state swap and the misuse checks on resume/yield.
 // It is for measured hot paths whose fibers never yield from inside a catch block and whose callers
@@ -89,6 +92,7 @@
 #define EBB_ASM_VERSION "v1"
 // The one per-thread variable of the runtime, named so assembly can address it.
 #define EBB_THREAD_STATE_SYMBOL "ebb_" EBB_ASM_VERSION "_thread_state"
+#define EBB_THREAD_STATE_BYTES 32
 
 // Process-wide runtime: state that must exist once per process however many translation units and
 // shared libraries include ebb, whatever configuration each was built with (the current fiber of each

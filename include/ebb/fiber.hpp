@@ -34,6 +34,7 @@
 #include "ebb/error.hpp"
 #include "ebb/fiber_options.hpp"
 #include "ebb/mappers/in_place.hpp"
+#include "ebb/os/stack_fault.hpp"
 #include "ebb/os/virtual_memory.hpp"
 #include "ebb/policies/growth.hpp"
 #include "ebb/policies/requirements.hpp"
@@ -68,7 +69,6 @@ class basic_fiber {
     ShrinkPolicy shrink;
     StackAllocator allocator;
     stack_region region;
-    std::size_t max_size = 0;
     void* callable = nullptr;
     void (*drop_callable)(void*) noexcept = nullptr;
     destroy_action on_destroy = default_destroy_action;
@@ -231,6 +231,8 @@ class basic_fiber {
     const std::size_t usable = static_cast<std::size_t>(frames_top - static_cast<char*>(region.limit));
     c->max_size = max_size < usable ? max_size : usable;
     c->stack_top = frames_top;
+    c->guard_lo = static_cast<char*>(region.base);
+    c->guard_hi = static_cast<char*>(region.limit);
     c->stack_limit = frames_top - c->max_size;
     std::size_t initial = options.initial_size() ? options.initial_size() : GrowthPolicy::initial_size;
     c->size = clamp(initial, GrowthPolicy::min_size, c->max_size);
@@ -266,6 +268,7 @@ class basic_fiber {
   // Make the fiber the running one on this thread, switch to it, and undo that when it comes back.
   EBB_ALWAYS_INLINE static void switch_in(control& c) {
     runtime_v1::thread_state* ts = runtime_v1::this_thread();
+    if (EBB_UNLIKELY(!ts->faults_ready)) runtime_v1::os::prepare_thread_for_faults(ts);
     c.parent = ts->current;
     ts->current = &c;
     c.ran_since_shrink = true;

@@ -19,6 +19,13 @@ __attribute__((noinline)) std::thread::id current_thread() {
   __asm__ volatile("" ::: "memory");
   return std::this_thread::get_id();
 }
+// Thread ids are reused once a thread is joined; this numbers every thread that ever asks.
+__attribute__((noinline)) int thread_serial() {
+  static std::atomic<int> next{0};
+  thread_local int serial = ++next;
+  __asm__ volatile("" ::: "memory");
+  return serial;
+}
 }  // namespace
 
 TEST_CASE("a fiber suspended on one thread resumes on another", "[threads]") {
@@ -96,9 +103,37 @@ TEST_CASE("fibers migrate among worker threads through a shared queue", "[thread
   for (int i = 0; i < fibers; ++i)
     for (int s = 0; s < steps; ++s) expected += s * i;
   CHECK(sum == expected);
-  std::size_t migrated = 0;
-  for (auto& ids : seen) migrated += ids.size() > 1;
-  CHECK(migrated > 0);  // with 4 workers and 50 steps each, some fiber ran on several threads
+}
+
+TEST_CASE("every step on a new thread: fibers keep their stacks and ebb keeps its thread state",
+          "[threads]") {
+  constexpr int fibers = 16, steps = 20;
+  std::vector<ebb::fiber> pool;
+  std::vector<std::set<int>> seen(fibers);
+  std::vector<long> results(fibers, 0);
+  for (int i = 0; i < fibers; ++i) {
+    pool.emplace_back([i, &seen, &results] {
+      std::map<int, long> on_stack;
+      for (int s = 0; s < steps; ++s) {
+        on_stack[s] = long(s) * i;
+        seen[i].insert(thread_serial());
+        ebb::this_fiber::yield();
+        REQUIRE(ebb::this_fiber::in_fiber());
+      }
+      for (auto& [k, v] : on_stack) results[i] += v;
+    });
+  }
+  for (int s = 0; s <= steps; ++s) {
+    std::thread([&] {
+      for (auto& f : pool) f.resume();
+      CHECK_FALSE(ebb::this_fiber::in_fiber());
+    }).join();
+  }
+  for (int i = 0; i < fibers; ++i) {
+    CHECK(pool[i].done());
+    CHECK(results[i] == long(i) * steps * (steps - 1) / 2);
+    CHECK(seen[i].size() == static_cast<std::size_t>(steps));  // a different thread at every step
+  }
 }
 
 #if EBB_CHECKS && EBB_HAS_EXCEPTIONS

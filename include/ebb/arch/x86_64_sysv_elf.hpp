@@ -49,6 +49,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <ucontext.h>
+
 #if defined(__CET__) && (__CET__ & 2) && !defined(EBB_ALLOW_CET_SHADOW_STACK_UNSAFE)
 #error "ebb: CET shadow stacks were requested (-fcf-protection=full or =return) but ebb's x86-64 " \
        "switch does not switch shadow stacks yet; build with -fcf-protection=branch or =none"
@@ -180,17 +182,17 @@ inline void* make_initial_frame(void* top, void (*entry)(void*), void* arg) noex
   return frame;
 }
 
-// ebb's per-thread state (runtime_v1::thread_state: two pointers, zero-initialised), defined here
+// ebb's per-thread state (runtime_v1::thread_state, zero-initialised), defined here
 // rather than as a C++ inline variable because only assembly refers to it, and a C++ variable that no
 // C++ code uses is never emitted. Weak, in a COMDAT group, default visibility: one per process.
 __asm__(
     ".pushsection .tbss." EBB_THREAD_STATE_SYMBOL ",\"awTG\",@nobits," EBB_THREAD_STATE_SYMBOL ",comdat\n"
     ".weak " EBB_THREAD_STATE_SYMBOL "\n"
     ".type " EBB_THREAD_STATE_SYMBOL ",@tls_object\n"
-    ".size " EBB_THREAD_STATE_SYMBOL ", 16\n"
+    ".size " EBB_THREAD_STATE_SYMBOL ", " EBB_STRINGIFY(EBB_THREAD_STATE_BYTES) "\n"
     ".p2align 3\n"
     EBB_THREAD_STATE_SYMBOL ":\n"
-    ".zero 16\n"
+    ".zero " EBB_STRINGIFY(EBB_THREAD_STATE_BYTES) "\n"
     ".popsection\n");
 
 // The address of ebb's per-thread state (an initial-exec thread-local, see detail/context.hpp): the
@@ -204,6 +206,11 @@ EBB_ALWAYS_INLINE void* thread_state_address() noexcept {
       "addq " EBB_THREAD_STATE_SYMBOL "@gottpoff(%%rip), %0"
       : "=r"(address));
   return address;
+}
+
+// The stack pointer of the code a signal interrupted, from the handler's ucontext.
+inline void* interrupted_stack_pointer(const void* ucontext) noexcept {
+  return reinterpret_cast<void*>(static_cast<const ucontext_t*>(ucontext)->uc_mcontext.gregs[REG_RSP]);
 }
 
 // The current stack pointer (approximately: the frame of the caller).

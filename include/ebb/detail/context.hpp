@@ -41,6 +41,9 @@ struct fiber_context {
   std::atomic<fiber_state> state{fiber_state::created};
   bool unwind_requested = false;      // destruction asked the fiber to unwind its frames
 
+  char* guard_lo = nullptr;           // the inaccessible range below the stack: [guard_lo, guard_hi)
+  char* guard_hi = nullptr;
+  std::size_t max_size = 0;           // the most the stack may grow to
   char* stack_top = nullptr;          // frames begin here (just below the control block)
   char* stack_limit = nullptr;        // lowest address frames may reach (top - max_size)
   char* kept_floor = nullptr;         // lowest page kept at the last shrink point (or creation)
@@ -60,14 +63,16 @@ struct fiber_context {
 struct thread_state {
   fiber_context* current = nullptr;          // the fiber running on this thread, null on its own stack
   exception_state* eh_globals = nullptr;     // this thread's __cxa_eh_globals, looked up once
+  std::uintptr_t faults_ready = 0;           // the overflow handler and a signal stack are in place
+  std::uintptr_t reserved = 0;
 };
 
 // One per thread for the whole process, whichever library touches it: the variable is defined in
 // assembly by the arch header (arch::thread_state_address), in a COMDAT group with default visibility,
 // so the dynamic linker binds every library's references to one definition. It lives in the static
 // TLS block (initial-exec model; a shared library that is dlopen'ed draws on glibc's reserve for that,
-// which 16 bytes easily fit), so its address is the thread pointer plus a constant offset.
-static_assert(sizeof(thread_state) == 2 * sizeof(void*), "ebb: thread_state must match its assembly definition");
+// which these few bytes easily fit), so its address is the thread pointer plus a constant offset.
+static_assert(sizeof(thread_state) == EBB_THREAD_STATE_BYTES, "ebb: thread_state must match its assembly definition");
 
 // The only way ebb's code reaches its thread state. A fiber can be suspended on one thread and
 // resumed on another, and compilers keep the address of a thread-local in a register across calls

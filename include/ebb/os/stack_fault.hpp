@@ -1,0 +1,229 @@
+// ebb/os/stack_fault.hpp — turning a touch of a fiber's guard into a clear report.
+//
+// A fiber that runs past its stack touches the guard below it and the kernel raises SIGSEGV (SIGBUS on
+// some systems). The handler must run somewhere other than the overflowed stack, so every thread that
+// runs fibers gets an alternate signal stack — unless it already has one: ASan, Go, Rust and crash
+// reporters install their own, and replacing it would break them. Ours is installed lazily, the first
+// time a thread resumes a fiber, and released when the thread exits.
+//
+// The handler asks one question: does the fault lie in the guard of the fiber running on this thread
+// (or, for faults the kernel raises itself with SI_KERNEL, such as a signal frame that did not fit,
+// does the interrupted stack pointer)? If so it writes one line — fiber, bytes needed, limit — and
+// aborts. Everything else goes to the handler that was installed before ebb's, as that handler asked
+// (SA_SIGINFO or not, its mask, SA_RESETHAND), or to the default action. A host that installs its own
+// handler after ebb's calls ebb::try_handle_stack_fault first.
+//
+// Only async-signal-safe calls happen in the handler: write, sigaction, sigprocmask, raise, abort.
+#pragma once
+
+#include "ebb/arch/switch.hpp"
+#include "ebb/config.hpp"
+#include "ebb/detail/context.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+
+#include <signal.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+EBB_RUNTIME_BEGIN
+namespace os {
+
+// One line built without allocation or locale: the handler cannot call printf.
+struct signal_safe_line {
+  char text[400];
+  std::size_t length = 0;
+
+  void put(const char* s) noexcept {
+    while (*s && length < sizeof text - 1) text[length++] = *s++;
+  }
+  void put_unsigned(std::uintptr_t value) noexcept {
+    char digits[24];
+    int n = 0;
+    do {
+      digits[n++] = static_cast<char>('0' + value % 10);
+      value /= 10;
+    } while (value != 0);
+    while (n > 0 && length < sizeof text - 1) text[length++] = digits[--n];
+  }
+  void put_hex(std::uintptr_t value) noexcept {
+    put("0x");
+    char digits[20];
+    int n = 0;
+    do {
+      digits[n++] = "0123456789abcdef"[value & 15];
+      value >>= 4;
+    } while (value != 0);
+    while (n > 0 && length < sizeof text - 1) text[length++] = digits[--n];
+  }
+  void write_to_stderr() noexcept {
+    std::size_t done = 0;
+    while (done < length) {
+      ssize_t n = ::write(2, text + done, length - done);
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+  }
+};
+
+struct fault_handler_state {
+  std::atomic<int> installed{0};  // 0: not yet, 1: being installed, 2: installed
+  struct sigaction previous_segv;
+  struct sigaction previous_bus;
+};
+
+// One per process: default visibility merges every library's copy.
+EBB_VISIBLE inline fault_handler_state process_fault_handler;
+
+// True if the fault lies in (or the interrupted stack pointer sits in) the guard of the fiber running
+// on this thread. Then it reports the overflow and aborts, so it returns only false.
+inline bool report_if_overflow(int signal_number, siginfo_t* info, void* ucontext) noexcept {
+  if (signal_number != SIGSEGV && signal_number != SIGBUS) return false;
+  fiber_context* fiber = this_thread()->current;
+  if (fiber == nullptr || fiber->guard_hi == nullptr) return false;
+
+  char* address = static_cast<char*>(info->si_addr);
+  char* sp = ucontext ? static_cast<char*>(arch::interrupted_stack_pointer(ucontext)) : nullptr;
+  const bool address_in_guard = address >= fiber->guard_lo && address < fiber->guard_hi;
+  // SI_KERNEL faults carry no address (the kernel could not push a signal frame, for instance):
+  // judge by where the stack pointer was.
+  const bool sp_in_guard = sp != nullptr && sp >= fiber->guard_lo && sp < fiber->stack_limit;
+  if (!address_in_guard && !(info->si_code == SI_KERNEL && sp_in_guard)) return false;
+
+  char* deepest = address_in_guard ? address : sp;
+  signal_safe_line line;
+  line.put("ebb: stack overflow in fiber '");
+  line.put(fiber->name && fiber->name[0] ? fiber->name : "(unnamed)");
+  line.put("': needed at least ");
+  line.put_unsigned(static_cast<std::uintptr_t>(fiber->stack_top - deepest));
+  line.put(" bytes, limit ");
+  line.put_unsigned(fiber->max_size);
+  line.put(" bytes (");
+  line.put(address_in_guard ? "touched the guard at " : "stack pointer in the guard at ");
+  line.put_hex(reinterpret_cast<std::uintptr_t>(deepest));
+  line.put(")\n");
+  line.write_to_stderr();
+  std::abort();
+}
+
+// Hand a fault that is not ebb's to whoever handled it before, the way they asked to be called.
+inline void forward_fault(int signal_number, siginfo_t* info, void* ucontext) noexcept {
+  const struct sigaction& previous = signal_number == SIGSEGV ? process_fault_handler.previous_segv
+                                                              : process_fault_handler.previous_bus;
+  const bool has_siginfo_handler = (previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction != nullptr;
+  const bool has_plain_handler = !(previous.sa_flags & SA_SIGINFO) && previous.sa_handler != SIG_DFL &&
+                                 previous.sa_handler != SIG_IGN;
+  if (!has_siginfo_handler && !has_plain_handler) {
+    // The default action (an ignored fault is fatal too: the kernel forces the default). Restore it;
+    // a real fault re-executes the instruction and dies with the original information, a sent
+    // signal is raised again.
+    struct sigaction fallback {};
+    fallback.sa_handler = SIG_DFL;
+    sigemptyset(&fallback.sa_mask);
+    ::sigaction(signal_number, &fallback, nullptr);
+    if (info->si_code <= 0) ::raise(signal_number);
+    return;
+  }
+  if (previous.sa_flags & SA_RESETHAND) {
+    struct sigaction fallback {};
+    fallback.sa_handler = SIG_DFL;
+    sigemptyset(&fallback.sa_mask);
+    ::sigaction(signal_number, &fallback, nullptr);
+  }
+  // Block what the previous handler asked to have blocked while it runs.
+  sigset_t mask = previous.sa_mask, saved;
+  if (!(previous.sa_flags & SA_NODEFER)) sigaddset(&mask, signal_number);
+  ::pthread_sigmask(SIG_BLOCK, &mask, &saved);
+  if (has_siginfo_handler)
+    previous.sa_sigaction(signal_number, info, ucontext);
+  else
+    previous.sa_handler(signal_number);
+  ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+}
+
+inline void fault_handler(int signal_number, siginfo_t* info, void* ucontext) noexcept {
+  if (report_if_overflow(signal_number, info, ucontext)) return;
+  forward_fault(signal_number, info, ucontext);
+}
+
+inline void install_fault_handler() noexcept {
+  auto& state = process_fault_handler;
+  int expected = 0;
+  if (!state.installed.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    while (state.installed.load(std::memory_order_acquire) != 2) {
+    }
+    return;
+  }
+  struct sigaction action {};
+  action.sa_sigaction = &fault_handler;
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGSEGV, &action, &state.previous_segv);
+  ::sigaction(SIGBUS, &action, &state.previous_bus);
+  state.installed.store(2, std::memory_order_release);
+}
+
+// The alternate signal stack ebb installed on this thread, if it had to; freed at thread exit.
+struct signal_stack_owner {
+  void* base = nullptr;
+  std::size_t bytes = 0;
+  ~signal_stack_owner() {
+    if (base == nullptr) return;
+    stack_t current{};
+    if (::sigaltstack(nullptr, &current) == 0 && current.ss_sp == static_cast<char*>(base) + page_size()) {
+      stack_t off{};
+      off.ss_flags = SS_DISABLE;
+      ::sigaltstack(&off, nullptr);
+    }
+    ::munmap(base, bytes);
+  }
+};
+EBB_VISIBLE inline thread_local signal_stack_owner thread_signal_stack;
+
+inline std::size_t signal_stack_bytes() noexcept {
+  // Room for several signal frames: AT_MINSIGSTKSZ is about 3.4 KiB with AVX-512, more with AMX.
+  std::size_t minimum = static_cast<std::size_t>(::getauxval(AT_MINSIGSTKSZ));
+  std::size_t bytes = 64 * 1024;
+  if (minimum * 8 > bytes) bytes = minimum * 8;
+  return (bytes + page_size() - 1) / page_size() * page_size();
+}
+
+// Called once per thread, the first time it resumes a fiber.
+inline void prepare_thread_for_faults(thread_state* ts) noexcept {
+  ts->faults_ready = 1;
+  install_fault_handler();
+  stack_t current{};
+  if (::sigaltstack(nullptr, &current) != 0) return;
+  if (!(current.ss_flags & SS_DISABLE)) return;  // the host has one already: use it, never replace it
+  const std::size_t bytes = signal_stack_bytes() + page_size();  // plus a guard page below
+  void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) return;
+  ::mprotect(base, page_size(), PROT_NONE);
+  stack_t ours{};
+  ours.ss_sp = static_cast<char*>(base) + page_size();
+  ours.ss_size = bytes - page_size();
+  if (::sigaltstack(&ours, nullptr) != 0) {
+    ::munmap(base, bytes);
+    return;
+  }
+  signal_stack_owner& owner = thread_signal_stack;
+  owner.base = base;
+  owner.bytes = bytes;
+}
+
+}  // namespace os
+EBB_RUNTIME_END
+
+EBB_NAMESPACE_BEGIN
+// For hosts that install their own SIGSEGV/SIGBUS handler after ebb's: call this first. If the fault
+// is a fiber's stack overflow it reports it and aborts; otherwise it returns false and the host
+// handles the fault as usual.
+inline bool try_handle_stack_fault(int signal_number, siginfo_t* info, void* ucontext) noexcept {
+  return runtime_v1::os::report_if_overflow(signal_number, info, ucontext);
+}
+EBB_NAMESPACE_END

@@ -1,0 +1,51 @@
+// Test helper: run one hidden test case of this same binary in a child process, to observe what
+// must end a process (an overflow report and abort) or what depends on a fresh process's signal
+// handlers.
+#pragma once
+
+#include <csignal>
+#include <cstdlib>
+#include <string>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace test_support {
+
+struct child_result {
+  bool exited = false;
+  int exit_code = -1;
+  int signal = 0;
+  std::string err;  // what the child wrote on stderr
+};
+
+inline child_result run_child_test(const std::string& test_name) {
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) std::abort();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(pipe_fds[1], 2);
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    const char* argv[] = {"/proc/self/exe", test_name.c_str(), nullptr};
+    ::execv("/proc/self/exe", const_cast<char* const*>(argv));
+    ::_exit(127);
+  }
+  ::close(pipe_fds[1]);
+  child_result result;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0) result.err.append(buffer, static_cast<std::size_t>(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  result.exited = WIFEXITED(status);
+  result.exit_code = result.exited ? WEXITSTATUS(status) : -1;
+  result.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  return result;
+}
+
+}  // namespace test_support
