@@ -214,7 +214,7 @@ class basic_fiber {
       c->name_storage = options.name();
       ::new (static_cast<void*>(callable_at)) Callable(std::forward<Fn>(fn));
     } catch (...) {
-      release_stack(c);
+      release_stack(c, false);
       throw;
     }
 #else
@@ -237,7 +237,10 @@ class basic_fiber {
     std::size_t initial = options.initial_size() ? options.initial_size() : GrowthPolicy::initial_size;
     c->size = clamp(initial, GrowthPolicy::min_size, c->max_size);
     c->sp = runtime_v1::arch::make_initial_frame(frames_top, &fiber_main<Callable>, c);
-    c->kept_floor = page_floor(c->sp);
+    // Pages of a reused reservation above clean_below may still be resident from its last fiber:
+    // they count as this fiber's committed memory until its first shrink point releases them.
+    c->kept_floor = region.clean_below ? page_floor(region.clean_below) : static_cast<char*>(region.limit);
+    if (c->kept_floor > page_floor(c->sp)) c->kept_floor = page_floor(c->sp);
     ctl_ = c;
   }
 
@@ -428,15 +431,19 @@ class basic_fiber {
 #endif
   }
 
-  // Hand the stack back: first what the fiber had in use below its top page (observed at switches),
-  // so a pooled reservation holds no more than that page, then the reservation itself.
-  static void release_stack(control* c) noexcept {
+  // Hand the stack back. A fiber seen deeper than its top page releases everything below that page
+  // now, so the pooled reservation holds one page. Otherwise a system call here would cost more than
+  // the fiber's whole life; the region records instead how far down it is known to be clean.
+  static void release_stack(control* c, bool ran) noexcept {
     StackAllocator allocator(std::move(c->allocator));
-    const stack_region region = c->region;
+    stack_region region = c->region;
+    char* top_page = page_floor(c->stack_top);
+    region.clean_below = ran && c->ran_since_shrink ? nullptr : c->kept_floor;
     if constexpr (detail::has_decommit<StackAllocator>::value) {
-      if (c->peak + runtime_v1::arch::initial_frame_bytes >
-          static_cast<std::size_t>(c->stack_top - page_floor(c->stack_top)))
-        allocator.decommit(region, region.limit, page_floor(c->stack_top));
+      if (c->peak + runtime_v1::arch::initial_frame_bytes > static_cast<std::size_t>(c->stack_top - top_page)) {
+        allocator.decommit(region, region.limit, top_page);
+        region.clean_below = top_page;
+      }
     }
     c->~control();
     allocator.deallocate(region);
@@ -445,7 +452,8 @@ class basic_fiber {
   void destroy() noexcept {
     control* c = std::exchange(ctl_, nullptr);
     if (c == nullptr) return;
-    switch (c->state.load(std::memory_order_acquire)) {
+    const state last = c->state.load(std::memory_order_acquire);
+    switch (last) {
       case state::created:
         c->drop_callable(c->callable);
         break;
@@ -457,7 +465,7 @@ class basic_fiber {
         unwind_suspended(*c);
         break;
     }
-    release_stack(c);
+    release_stack(c, last != state::created);
   }
 
   static void unwind_suspended(control& c) noexcept {

@@ -35,6 +35,7 @@ using test_support::go_deep;
 }  // namespace
 
 TEST_CASE("statistics follow the fiber down and match the kernel", "[stack][stats]") {
+  ebb::trim_stack_pool();  // a reservation straight from the OS: nothing resident but what we touch
   ebb::fiber f([] {
     go_deep(300 * 1024);
     ebb::this_fiber::yield();
@@ -59,6 +60,37 @@ TEST_CASE("statistics follow the fiber down and match the kernel", "[stack][stat
   auto parked = f.stack_stats();
   CHECK(parked.used < 4096);
   CHECK(parked.peak == deep.peak);
+}
+
+TEST_CASE("a reused stack's leftover pages count as committed until the first shrink point", "[stack][pool]") {
+  ebb::trim_stack_pool();
+  {
+    // Goes 500 KiB deep and comes back without ever switching down there: ebb cannot see the depth
+    // without a system call, so it does not pay one when the fiber is destroyed.
+    ebb::fiber deep_in_passing([] { test_support::go_deep(500 * 1024, 0); });
+    deep_in_passing.resume();
+  }
+  ebb::fiber reuse([] { ebb::this_fiber::yield(); });  // takes the same reservation from the cache
+  reuse.resume();
+  auto inherited = reuse.stack_stats();
+  CHECK(inherited.committed >= 480 * 1024);  // honest: the memory is held, by this fiber now
+  CHECK(inherited.size == ebb::default_min_stack);  // but it says nothing about this fiber's depth
+  CHECK(inherited.peak < 4096);
+  const std::size_t released = reuse.shrink_stack();
+  CHECK(released >= 480 * 1024);
+  CHECK(reuse.stack_stats().committed <= 2 * 4096);
+}
+
+TEST_CASE("a fiber seen deep releases its pages when destroyed, so its stack is pooled clean", "[stack][pool]") {
+  ebb::trim_stack_pool();
+  {
+    ebb::fiber deep([] { test_support::go_deep(500 * 1024); });  // yields at the bottom: seen deep
+    deep.resume();
+    deep.resume();
+  }
+  ebb::fiber reuse([] { ebb::this_fiber::yield(); });
+  reuse.resume();
+  CHECK(reuse.stack_stats().committed <= 2 * 4096);
 }
 
 TEST_CASE("shrinking a suspended fiber returns its pages to the OS", "[stack][shrink]") {

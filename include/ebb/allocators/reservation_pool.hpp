@@ -6,8 +6,11 @@
 // create/destroy path); the rest sit in one process-wide list behind a mutex. Both are bounded.
 //
 // A pooled stack keeps its top page resident (that page holds the fiber's control block and entry
-// frames, so reuse costs no page fault); the fiber releases anything deeper it has seen in use before
-// it hands the stack back. trim() unmaps everything pooled.
+// frames, so reuse costs no page fault). Releasing deeper pages at every destruction would cost a
+// system call per fiber (0.3 µs and up, several times the rest of a fiber's life), so a fiber releases
+// them only when it saw itself deeper than the top page; each pooled entry records how far down it is
+// known to be clean, and the next fiber on it counts anything resident above that as its own committed
+// memory, released at its first shrink point. trim() unmaps everything pooled.
 #pragma once
 
 #include "ebb/config.hpp"
@@ -23,6 +26,7 @@ struct pooled_reservation {
   void* base;
   std::size_t guard_bytes;
   std::size_t stack_bytes;
+  void* clean_below;  // no page below this address is resident (base + guard_bytes when unknown)
 };
 
 class reservation_pool {
@@ -30,17 +34,17 @@ class reservation_pool {
   static constexpr std::size_t thread_cache_capacity = 16;
   static constexpr std::size_t default_capacity = 1024;
 
-  void* take(std::size_t guard_bytes, std::size_t stack_bytes) noexcept {
+  bool take(std::size_t guard_bytes, std::size_t stack_bytes, pooled_reservation& out) noexcept {
     std::lock_guard<std::mutex> lock(mutex_);
     for (std::size_t i = free_.size(); i-- > 0;) {
       if (free_[i].guard_bytes == guard_bytes && free_[i].stack_bytes == stack_bytes) {
-        void* base = free_[i].base;
+        out = free_[i];
         free_[i] = free_.back();
         free_.pop_back();
-        return base;
+        return true;
       }
     }
-    return nullptr;
+    return false;
   }
 
   // Keep the reservation if there is room; otherwise unmap it.
@@ -118,27 +122,32 @@ inline reservation_cache::~reservation_cache() {
 }
 
 // Get a [guard | stack] reservation of this shape: the thread cache, then the pool, then the OS.
-inline void* acquire_reservation(std::size_t guard_bytes, std::size_t stack_bytes) noexcept {
+// Returns false (errno set) when the OS refuses.
+inline bool acquire_reservation(std::size_t guard_bytes, std::size_t stack_bytes,
+                                pooled_reservation& out) noexcept {
   reservation_cache& cache = thread_reservations;
   for (std::size_t i = cache.count; i-- > 0;) {
     pooled_reservation& slot = cache.slots[i];
     if (slot.guard_bytes == guard_bytes && slot.stack_bytes == stack_bytes) {
-      void* base = slot.base;
+      out = slot;
       slot = cache.slots[--cache.count];
-      return base;
+      return true;
     }
   }
-  if (void* base = process_pool().take(guard_bytes, stack_bytes)) return base;
-  return os::reserve(guard_bytes, stack_bytes);
+  if (process_pool().take(guard_bytes, stack_bytes, out)) return true;
+  void* base = os::reserve(guard_bytes, stack_bytes);
+  if (base == nullptr) return false;
+  out = {base, guard_bytes, stack_bytes, static_cast<char*>(base) + guard_bytes + stack_bytes};
+  return true;
 }
 
-inline void recycle_reservation(void* base, std::size_t guard_bytes, std::size_t stack_bytes) noexcept {
+inline void recycle_reservation(const pooled_reservation& r) noexcept {
   reservation_cache& cache = thread_reservations;
   if (cache.count < reservation_pool::thread_cache_capacity) {
-    cache.slots[cache.count++] = {base, guard_bytes, stack_bytes};
+    cache.slots[cache.count++] = r;
     return;
   }
-  process_pool().give({base, guard_bytes, stack_bytes});
+  process_pool().give(r);
 }
 
 // Release the calling thread's cache and every reservation in the process pool.

@@ -29,6 +29,9 @@ struct stack_region {
   std::size_t reserved = 0;   // bytes of the whole reservation, guard included
   void* limit = nullptr;      // lowest usable address (the top of the guard)
   void* top = nullptr;        // one past the highest usable address
+  // No page below this address holds memory (nullptr: unknown). Allocators that reuse stacks say
+  // how clean a reused one is; fibers set it before deallocate when they know.
+  void* clean_below = nullptr;
 
   std::size_t usable() const noexcept {
     return static_cast<std::size_t>(static_cast<char*>(top) - static_cast<char*>(limit));

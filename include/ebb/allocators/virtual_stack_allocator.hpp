@@ -27,24 +27,28 @@ inline stack_region reserve_stack_region(std::size_t guard_bytes, std::size_t st
   const std::size_t page = runtime_v1::os::page_size();
   guard_bytes = runtime_v1::os::round_up(guard_bytes, page);
   stack_bytes = runtime_v1::os::round_up(stack_bytes < page ? page : stack_bytes, page);
-  void* base = runtime_v1::acquire_reservation(guard_bytes, stack_bytes);
+  runtime_v1::pooled_reservation r;
+  if (!runtime_v1::acquire_reservation(guard_bytes, stack_bytes, r)) {
 #if EBB_HAS_EXCEPTIONS
-  if (base == nullptr) throw std::bad_alloc();
+    throw std::bad_alloc();
 #else
-  if (base == nullptr) return {};
+    return {};
 #endif
+  }
   stack_region region;
-  region.base = base;
+  region.base = r.base;
   region.reserved = guard_bytes + stack_bytes;
-  region.limit = static_cast<char*>(base) + guard_bytes;
-  region.top = static_cast<char*>(base) + guard_bytes + stack_bytes;
+  region.limit = static_cast<char*>(r.base) + guard_bytes;
+  region.top = static_cast<char*>(r.base) + guard_bytes + stack_bytes;
+  region.clean_below = r.clean_below;
   return region;
 }
 
 inline void recycle_stack_region(const stack_region& region) noexcept {
   const std::size_t guard = static_cast<std::size_t>(static_cast<char*>(region.limit) -
                                                      static_cast<char*>(region.base));
-  runtime_v1::recycle_reservation(region.base, guard, region.reserved - guard);
+  runtime_v1::recycle_reservation({region.base, guard, region.reserved - guard,
+                                   region.clean_below ? region.clean_below : region.limit});
 }
 
 // The memory side of both virtual-memory allocators.
