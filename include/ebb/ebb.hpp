@@ -10,5 +10,6 @@
 #include "ebb/mappers/in_place.hpp"
 #include "ebb/policies/growth.hpp"
 #include "ebb/policies/shrink.hpp"
+#include "ebb/registry.hpp"
 #include "ebb/stack_stats.hpp"
 #include "ebb/this_fiber.hpp"

@@ -35,6 +35,7 @@
 #include "ebb/fiber_options.hpp"
 #include "ebb/mappers/in_place.hpp"
 #include "ebb/os/stack_fault.hpp"
+#include "ebb/registry.hpp"
 #include "ebb/os/virtual_memory.hpp"
 #include "ebb/policies/growth.hpp"
 #include "ebb/policies/requirements.hpp"
@@ -133,6 +134,7 @@ class basic_fiber {
     if (EBB_UNLIKELY(before == state::running || before == state::finished)) report_resume_misuse(*c);
 #endif
     c->state.store(state::running, std::memory_order_relaxed);
+    runtime_v1::wait_if_inspected(*c);  // a registry pass on another thread may be shrinking it
     switch_in(*c);
     if (EBB_UNLIKELY(c->state.load(std::memory_order_relaxed) == state::finished)) {
       rethrow_if_failed(*c);
@@ -163,7 +165,10 @@ class basic_fiber {
                        std::string("stack_stats() of fiber '") + detail::display_name(c.name) + "' while it runs on another thread");
       return collect_stats(c, runtime_v1::arch::stack_pointer());
     }
-    return collect_stats(c, c.sp);
+    while (!runtime_v1::try_claim(c)) runtime_v1::cpu_relax();
+    ebb::stack_stats s = collect_stats(c, c.sp);
+    runtime_v1::release_claim(c);
+    return s;
   }
 
   // A shrink point for a suspended fiber: the ShrinkPolicy picks the new logical size and every page
@@ -177,7 +182,10 @@ class basic_fiber {
                      std::string("shrink_stack() of fiber '") + detail::display_name(c.name) +
                          "' while it runs; a running fiber shrinks itself with this_fiber::shrink_stack()");
     if (expected == state::finished) return 0;
-    return shrink_at(c, c.sp, /*inside=*/false);
+    while (!runtime_v1::try_claim(c)) runtime_v1::cpu_relax();  // a registry pass has it this instant
+    const std::size_t released = shrink_at(c, c.sp, /*inside=*/false);
+    runtime_v1::release_claim(c);
+    return released;
   }
 
  private:
@@ -237,6 +245,7 @@ class basic_fiber {
     std::size_t initial = options.initial_size() ? options.initial_size() : GrowthPolicy::initial_size;
     c->size = clamp(initial, GrowthPolicy::min_size, c->max_size);
     c->sp = runtime_v1::arch::make_initial_frame(frames_top, &fiber_main<Callable>, c);
+    runtime_v1::register_fiber(*c, runtime_v1::this_thread());
     // Pages of a reused reservation above clean_below may still be resident from its last fiber:
     // they count as this fiber's committed memory until its first shrink point releases them.
     c->kept_floor = region.clean_below ? page_floor(region.clean_below) : static_cast<char*>(region.limit);
@@ -400,8 +409,8 @@ class basic_fiber {
   static ebb::stack_stats stats_thunk(context& ctx, void* sp) noexcept {
     return collect_stats(static_cast<control&>(ctx), sp);
   }
-  static std::size_t shrink_thunk(context& ctx, void* sp) noexcept {
-    return shrink_at(static_cast<control&>(ctx), sp, /*inside=*/true);
+  static std::size_t shrink_thunk(context& ctx, void* sp, bool inside) noexcept {
+    return shrink_at(static_cast<control&>(ctx), sp, inside);
   }
   static inline const runtime_v1::fiber_ops ops_table{&stats_thunk, &shrink_thunk};
 
@@ -452,6 +461,7 @@ class basic_fiber {
   void destroy() noexcept {
     control* c = std::exchange(ctl_, nullptr);
     if (c == nullptr) return;
+    runtime_v1::unregister_fiber(*c);
     const state last = c->state.load(std::memory_order_acquire);
     switch (last) {
       case state::created:

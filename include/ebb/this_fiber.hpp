@@ -73,7 +73,7 @@ inline std::size_t remaining_stack() {
 // it keeps (never closer than a safety margin to the stack pointer) go back to the OS.
 inline std::size_t shrink_stack() {
   runtime_v1::fiber_context& c = detail::current("shrink_stack()");
-  return c.ops->shrink(c, runtime_v1::arch::stack_pointer());
+  return c.ops->shrink(c, runtime_v1::arch::stack_pointer(), /*inside=*/true);
 }
 
 }  // namespace this_fiber

@@ -14,6 +14,7 @@
 #pragma once
 
 #include "ebb/config.hpp"
+#include "ebb/detail/never_destroyed.hpp"
 #include "ebb/os/virtual_memory.hpp"
 
 #include <cstddef>
@@ -98,15 +99,6 @@ struct reservation_cache {
   pooled_reservation slots[reservation_pool::thread_cache_capacity];
   std::size_t count = 0;
   ~reservation_cache();
-};
-
-// Constructed on first use and never destroyed: threads may still return stacks while static
-// destructors run at exit.
-template <class T>
-union never_destroyed {
-  T value;
-  never_destroyed() : value() {}
-  ~never_destroyed() {}
 };
 
 // One pool per process: default visibility so every shared library's copy of these inline variables

@@ -29,7 +29,8 @@ struct fiber_context;
 // The operations that need the fiber's policies, reached through the context alone.
 struct fiber_ops {
   stack_stats (*stats)(fiber_context&, void* sp);
-  std::size_t (*shrink)(fiber_context&, void* sp);
+  // A shrink point at stack pointer sp: from inside the running fiber, or for a suspended one.
+  std::size_t (*shrink)(fiber_context&, void* sp, bool inside);
 };
 
 struct fiber_context {
@@ -55,6 +56,14 @@ struct fiber_context {
   const fiber_ops* ops = nullptr;
   const char* name = "";
 
+  // Registry membership (registry.hpp): an intrusive list per shard, and the pass that last saw it.
+  fiber_context* registry_prev = nullptr;
+  fiber_context* registry_next = nullptr;
+  std::uint32_t registry_shard = 0;
+  std::uint64_t registry_pass = 0;
+  // Held by whoever shrinks or inspects the suspended fiber from outside; resume() waits for it.
+  std::atomic<bool> inspecting{false};
+
   std::size_t used_at(const void* at) const noexcept {
     return static_cast<std::size_t>(stack_top - static_cast<const char*>(at));
   }
@@ -64,7 +73,7 @@ struct thread_state {
   fiber_context* current = nullptr;          // the fiber running on this thread, null on its own stack
   exception_state* eh_globals = nullptr;     // this thread's __cxa_eh_globals, looked up once
   std::uintptr_t faults_ready = 0;           // the overflow handler and a signal stack are in place
-  std::uintptr_t reserved = 0;
+  std::uintptr_t registry_shard = 0;         // 1 + the registry shard this thread's new fibers join
 };
 
 // One per thread for the whole process, whichever library touches it: the variable is defined in
