@@ -38,7 +38,8 @@ EBB_VISIBLE inline heavy_fence_state process_heavy_fence;
 
 inline void heavy_fence() noexcept {
   auto& state = process_heavy_fence;
-  std::call_once(state.chosen, [&state] {
+  std::call_once(state.chosen, [] {
+    auto& state = process_heavy_fence;
     state.use_membarrier =
         ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
     if (!state.use_membarrier) {
