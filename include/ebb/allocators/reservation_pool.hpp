@@ -113,6 +113,15 @@ inline reservation_cache::~reservation_cache() {
   count = 0;
 }
 
+inline void recycle_reservation(const pooled_reservation& r) noexcept {
+  reservation_cache& cache = thread_reservations;
+  if (cache.count < reservation_pool::thread_cache_capacity) {
+    cache.slots[cache.count++] = r;
+    return;
+  }
+  process_pool().give(r);
+}
+
 // Get a [guard | stack] reservation of this shape: the thread cache, then the pool, then the OS.
 // Returns false (errno set) when the OS refuses.
 inline bool acquire_reservation(std::size_t guard_bytes, std::size_t stack_bytes,
@@ -127,19 +136,20 @@ inline bool acquire_reservation(std::size_t guard_bytes, std::size_t stack_bytes
     }
   }
   if (process_pool().take(guard_bytes, stack_bytes, out)) return true;
-  void* base = os::reserve(guard_bytes, stack_bytes);
+  // A slab: this reservation plus up to 31 more of the same shape for the pool, about 32 MiB of
+  // address space at most. If the slab cannot be had (address space or mappings exhausted), one.
+  const std::size_t each = guard_bytes + stack_bytes;
+  std::size_t count = (32u << 20) / each;
+  count = count < 1 ? 1 : (count > 32 ? 32 : count);
+  void* base = os::reserve(guard_bytes, stack_bytes, count);
+  if (base == nullptr && count > 1) base = os::reserve(guard_bytes, stack_bytes, count = 1);
   if (base == nullptr) return false;
-  out = {base, guard_bytes, stack_bytes, static_cast<char*>(base) + guard_bytes + stack_bytes};
-  return true;
-}
-
-inline void recycle_reservation(const pooled_reservation& r) noexcept {
-  reservation_cache& cache = thread_reservations;
-  if (cache.count < reservation_pool::thread_cache_capacity) {
-    cache.slots[cache.count++] = r;
-    return;
+  for (std::size_t i = 1; i < count; ++i) {
+    char* spare = static_cast<char*>(base) + i * each;
+    recycle_reservation({spare, guard_bytes, stack_bytes, spare + each});
   }
-  process_pool().give(r);
+  out = {base, guard_bytes, stack_bytes, static_cast<char*>(base) + each};
+  return true;
 }
 
 // Release the calling thread's cache and every reservation in the process pool.

@@ -63,9 +63,13 @@ inline bool install_guard(void* lo, std::size_t bytes) noexcept {
   return ::mprotect(lo, bytes, PROT_NONE) == 0;
 }
 
-// Reserve [guard | stack] and return its lowest address, or nullptr with errno set.
-inline void* reserve(std::size_t guard_bytes, std::size_t stack_bytes) noexcept {
-  const std::size_t total = guard_bytes + stack_bytes;
+// Reserve `count` adjacent [guard | stack] reservations in one mapping (a slab) and return the lowest
+// address, or nullptr with errno set. One mmap per stack costs 12–20 µs; one per slab, plus a guard
+// install per stack, is a fraction of that. With guard install the slab stays one mapping; with
+// mprotect guards each stack adds two, which is what vm.max_map_count (65530 by default) limits.
+inline void* reserve(std::size_t guard_bytes, std::size_t stack_bytes, std::size_t count = 1) noexcept {
+  const std::size_t each = guard_bytes + stack_bytes;
+  const std::size_t total = each * count;
   void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (base == MAP_FAILED) return nullptr;
@@ -73,11 +77,13 @@ inline void* reserve(std::size_t guard_bytes, std::size_t stack_bytes) noexcept 
   // Under transparent huge pages one touched byte could otherwise become 2 MiB of RSS.
   ::madvise(base, total, MADV_NOHUGEPAGE);
 #endif
-  if (!install_guard(base, guard_bytes)) {
-    const int saved = errno;
-    ::munmap(base, total);
-    errno = saved;
-    return nullptr;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!install_guard(static_cast<char*>(base) + i * each, guard_bytes)) {
+      const int saved = errno;
+      ::munmap(base, total);
+      errno = saved;
+      return nullptr;
+    }
   }
   return base;
 }
