@@ -113,13 +113,16 @@ inline reservation_cache::~reservation_cache() {
   count = 0;
 }
 
+// The most recently freed stack goes to the thread cache (its top page is the likeliest to be warm in
+// the CPU caches); when the cache is full its oldest entry moves to the process pool.
 inline void recycle_reservation(const pooled_reservation& r) noexcept {
   reservation_cache& cache = thread_reservations;
-  if (cache.count < reservation_pool::thread_cache_capacity) {
-    cache.slots[cache.count++] = r;
-    return;
+  if (cache.count == reservation_pool::thread_cache_capacity) {
+    process_pool().give(cache.slots[0]);
+    for (std::size_t i = 1; i < cache.count; ++i) cache.slots[i - 1] = cache.slots[i];
+    --cache.count;
   }
-  process_pool().give(r);
+  cache.slots[cache.count++] = r;
 }
 
 // Get a [guard | stack] reservation of this shape: the thread cache, then the pool, then the OS.
@@ -146,7 +149,11 @@ inline bool acquire_reservation(std::size_t guard_bytes, std::size_t stack_bytes
   if (base == nullptr) return false;
   for (std::size_t i = 1; i < count; ++i) {
     char* spare = static_cast<char*>(base) + i * each;
-    recycle_reservation({spare, guard_bytes, stack_bytes, spare + each});
+    const pooled_reservation r{spare, guard_bytes, stack_bytes, spare + each};
+    if (cache.count < reservation_pool::thread_cache_capacity)
+      cache.slots[cache.count++] = r;
+    else
+      process_pool().give(r);
   }
   out = {base, guard_bytes, stack_bytes, static_cast<char*>(base) + each};
   return true;
