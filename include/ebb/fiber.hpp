@@ -34,6 +34,7 @@
 #include "ebb/error.hpp"
 #include "ebb/fiber_options.hpp"
 #include "ebb/mappers/in_place.hpp"
+#include "ebb/os/stack_budget.hpp"
 #include "ebb/os/stack_fault.hpp"
 #include "ebb/registry.hpp"
 #include "ebb/os/virtual_memory.hpp"
@@ -122,7 +123,9 @@ class basic_fiber {
 
   // Run the fiber until it yields or finishes. Returns true while it can be resumed again. An
   // exception that escaped the fiber's function is rethrown here.
-  bool resume() {
+  // Always inlined: out of line, the `ret` that follows the switch back would be predicted from the
+  // other side's return address and miss every time (measured: 3–4 ns a switch).
+  EBB_ALWAYS_INLINE bool resume() {
     control* c = ctl_;
 #if EBB_CHECKS
     if (EBB_UNLIKELY(c == nullptr))
@@ -219,14 +222,14 @@ class basic_fiber {
         (reinterpret_cast<std::uintptr_t>(c) - callable_bytes) & ~std::uintptr_t(callable_align - 1));
 #if EBB_HAS_EXCEPTIONS
     try {
-      c->name_storage = options.name();
+      if (!options.name().empty()) c->name_storage = options.name();
       ::new (static_cast<void*>(callable_at)) Callable(std::forward<Fn>(fn));
     } catch (...) {
       release_stack(c, false);
       throw;
     }
 #else
-    c->name_storage = options.name();
+    if (!options.name().empty()) c->name_storage = options.name();
     ::new (static_cast<void*>(callable_at)) Callable(std::forward<Fn>(fn));
 #endif
     c->callable = callable_at;
@@ -250,7 +253,88 @@ class basic_fiber {
     // they count as this fiber's committed memory until its first shrink point releases them.
     c->kept_floor = region.clean_below ? page_floor(region.clean_below) : static_cast<char*>(region.limit);
     if (c->kept_floor > page_floor(c->sp)) c->kept_floor = page_floor(c->sp);
+    if constexpr (tripwire) open_initial_window(c, options);
     ctl_ = c;
+  }
+
+  // Tripwire mode: only [window_lo, top) is accessible; the rest of the stack is guarded until the
+  // fault handler opens it, one GrowthPolicy step at a time, within the process's stack budget.
+  static constexpr bool tripwire = detail::has_tripwire<StackAllocator>::value;
+
+  static char* window_for(const control& c, std::size_t size) noexcept {
+    char* lo = page_floor(c.stack_top - size - c.signal_margin);
+    return lo < static_cast<char*>(c.region.limit) ? static_cast<char*>(c.region.limit) : lo;
+  }
+
+  static void open_initial_window(control* c, const fiber_options& options) {
+    c->signal_margin = runtime_v1::os::signal_frame_margin();
+    char* lo = window_for(*c, c->size);
+    if (char* frame_page = page_floor(c->sp); lo > frame_page) lo = frame_page;  // the first frame's page
+    const auto granted = static_cast<std::size_t>(static_cast<char*>(c->region.top) - lo);
+    if (!runtime_v1::grant_stack_bytes(granted)) {
+      c->drop_callable(c->callable);
+      runtime_v1::unregister_fiber(*c);
+      release_stack(c, false);
+      detail::misuse(fiber_errc::out_of_memory,
+                     std::string("cannot create fiber '") + detail::display_name(options.name()) +
+                         "': the stack budget (" + std::to_string(stack_budget()) + " bytes) is exhausted");
+    }
+    // Closing the range also drops any page a previous fiber left in a pooled reservation.
+    c->allocator.close_range(c->region, c->region.limit, lo);
+    c->window_lo = lo;
+    c->kept_floor = lo;
+    c->ran_since_shrink = false;
+  }
+
+  // Runs in the fault handler (async-signal-safe): grow the logical size by policy steps until it
+  // covers `touched`, within the maximum and the budget, and make the new part accessible.
+  static runtime_v1::trip_refusal open_window(context& ctx, char* touched) noexcept {
+    control& c = static_cast<control&>(ctx);
+    if constexpr (tripwire) {
+      const std::size_t needed = c.used_at(touched) + 1;
+      if (needed > c.max_size) return runtime_v1::trip_refusal::limit;
+      std::size_t size = c.size;
+      std::uint64_t steps = 0;
+      while (size < needed) {
+        std::size_t next = c.growth.next_size(size, needed);
+        if (next > c.max_size) next = c.max_size;
+        if (next <= size) next = needed;
+        size = next;
+        ++steps;
+      }
+      char* lo = window_for(c, size);
+      if (lo >= c.window_lo) lo = c.window_lo - runtime_v1::os::page_size();
+      const auto more = static_cast<std::size_t>(c.window_lo - lo);
+      if (!runtime_v1::grant_stack_bytes(more)) return runtime_v1::trip_refusal::budget;
+      if (!c.allocator.open_range(c.region, lo, c.window_lo)) {
+        runtime_v1::return_stack_bytes(more);
+        return runtime_v1::trip_refusal::system;
+      }
+      c.window_lo = lo;
+      c.size = size;
+      c.grows += steps;
+      if (needed > c.peak) c.peak = needed;
+      return runtime_v1::trip_refusal::none;
+    } else {
+      (void)c, (void)touched;
+      return runtime_v1::trip_refusal::limit;
+    }
+  }
+
+  // Tripwire mode's shrink: guard again what lies below the new window (which also frees its pages)
+  // and hand those bytes back to the budget.
+  EBB_NOINLINE static std::size_t close_below(control& c, char* lo, bool inside) noexcept {
+    if (inside) {
+      char* safe = page_floor(static_cast<char*>(runtime_v1::arch::stack_pointer()) -
+                              2 * runtime_v1::os::page_size());
+      if (lo > safe) lo = safe;
+    }
+    if (lo <= c.window_lo) return 0;
+    const std::size_t resident = runtime_v1::os::resident_bytes(c.window_lo, lo);
+    if (!c.allocator.close_range(c.region, c.window_lo, lo)) return 0;
+    runtime_v1::return_stack_bytes(static_cast<std::size_t>(lo - c.window_lo));
+    c.window_lo = lo;
+    return resident;
   }
 
   // The first and only frame of the fiber's own code: runs the callable, records how it ended, and
@@ -328,7 +412,7 @@ class basic_fiber {
   // Bring peak and size up to date with what the page tables show: a page below kept_floor that is
   // resident was touched after the last shrink point, so the fiber used at least down to its top.
   static void observe_residency(control& c) noexcept {
-    if constexpr (detail::has_lowest_committed<StackAllocator>::value) {
+    if constexpr (detail::has_lowest_committed<StackAllocator>::value && !tripwire) {
       if (!c.ran_since_shrink) return;
       char* lowest = static_cast<char*>(c.allocator.lowest_committed(c.region));
       if (lowest < c.kept_floor) {
@@ -394,6 +478,14 @@ class basic_fiber {
     char* boundary = page_floor(c.stack_top - c.size);
     if (char* sp_page = page_floor(sp); boundary > sp_page) boundary = sp_page;
     std::size_t released = 0;
+    if constexpr (tripwire) {
+      char* lo = window_for(c, c.size);
+      if (char* sp_page = page_floor(sp); lo > sp_page) lo = sp_page;
+      released = close_below(c, lo, inside);
+      c.kept_floor = c.window_lo;
+      c.peak = used;
+      return released;
+    }
     // If the fiber has not run since the last point, nothing below kept_floor can be resident: only
     // the band between it and the new boundary needs a system call (none if the boundary did not rise).
     if (c.ran_since_shrink)
@@ -412,7 +504,7 @@ class basic_fiber {
   static std::size_t shrink_thunk(context& ctx, void* sp, bool inside) noexcept {
     return shrink_at(static_cast<control&>(ctx), sp, inside);
   }
-  static inline const runtime_v1::fiber_ops ops_table{&stats_thunk, &shrink_thunk};
+  static inline const runtime_v1::fiber_ops ops_table{&stats_thunk, &shrink_thunk, &open_window};
 
   control& checked_control(const char* what) const {
     if (ctl_ == nullptr)
@@ -452,6 +544,15 @@ class basic_fiber {
       if (c->peak + runtime_v1::arch::initial_frame_bytes > static_cast<std::size_t>(c->stack_top - top_page)) {
         allocator.decommit(region, region.limit, top_page);
         region.clean_below = top_page;
+      }
+    }
+    if constexpr (tripwire) {
+      if (c->window_lo != nullptr) {
+        // Open the guarded part again so the reservation can serve any fiber; nothing below the
+        // window holds memory.
+        allocator.open_range(region, region.limit, c->window_lo);
+        runtime_v1::return_stack_bytes(static_cast<std::size_t>(static_cast<char*>(region.top) - c->window_lo));
+        if (region.clean_below == nullptr || region.clean_below < c->window_lo) region.clean_below = c->window_lo;
       }
     }
     c->~control();

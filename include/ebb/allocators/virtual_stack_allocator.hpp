@@ -85,6 +85,24 @@ struct virtual_stack_allocator : detail::virtual_memory_stack_ops {
   }
 };
 
+// Tripwire mode, for hard memory budgets: the fiber may touch only a window of its stack, its logical
+// size plus a signal-frame margin; the rest is guarded, and the fault handler opens it one GrowthPolicy
+// step at a time within the process's stack budget (ebb::set_stack_budget). Requirements and limits
+// (docs/tripwire.md): build fiber code with -fstack-clash-protection, so every page of a large frame
+// is touched by the fiber itself before a system call writes into it — a kernel write into the guarded
+// part fails with EFAULT instead of faulting. Creating and destroying a tripwire fiber costs a system
+// call each (guarding and unguarding its stack).
+template <std::size_t GuardSize = default_guard_size>
+struct tripwire_stack_allocator : virtual_stack_allocator<GuardSize> {
+  static constexpr bool tripwire = true;
+  bool close_range(const stack_region&, void* lo, void* hi) noexcept {
+    return hi <= lo || runtime_v1::os::install_guard(lo, static_cast<std::size_t>(static_cast<char*>(hi) - static_cast<char*>(lo)));
+  }
+  bool open_range(const stack_region&, void* lo, void* hi) noexcept {
+    return hi <= lo || runtime_v1::os::remove_guard(lo, static_cast<std::size_t>(static_cast<char*>(hi) - static_cast<char*>(lo)));
+  }
+};
+
 // Drop every pooled reservation (the calling thread's cache and the process-wide pool); returns the
 // bytes of address space unmapped. A server calls it after a burst; a game after a level unloads.
 inline std::size_t trim_stack_pool() noexcept { return runtime_v1::trim_reservations(); }

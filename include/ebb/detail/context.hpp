@@ -27,10 +27,16 @@ enum class fiber_state : unsigned char {
 struct fiber_context;
 
 // The operations that need the fiber's policies, reached through the context alone.
+// Why the tripwire handler refused to open more of a fiber's stack.
+enum class trip_refusal : unsigned char { none, limit, budget, system };
+
 struct fiber_ops {
   stack_stats (*stats)(fiber_context&, void* sp);
   // A shrink point at stack pointer sp: from inside the running fiber, or for a suspended one.
   std::size_t (*shrink)(fiber_context&, void* sp, bool inside);
+  // Tripwire mode: open the window down to cover `touched` (plus the signal margin). Runs in the
+  // fault handler: async-signal-safe, no locks, no allocation.
+  trip_refusal (*open_window)(fiber_context&, char* touched) noexcept;
 };
 
 struct fiber_context {
@@ -45,6 +51,8 @@ struct fiber_context {
   char* guard_lo = nullptr;           // the inaccessible range below the stack: [guard_lo, guard_hi)
   char* guard_hi = nullptr;
   std::size_t max_size = 0;           // the most the stack may grow to
+  char* window_lo = nullptr;          // tripwire mode: lowest accessible address (else nullptr)
+  std::size_t signal_margin = 0;      // tripwire mode: room kept below the logical size for a signal frame
   char* stack_top = nullptr;          // frames begin here (just below the control block)
   char* stack_limit = nullptr;        // lowest address frames may reach (top - max_size)
   char* kept_floor = nullptr;         // lowest page kept at the last shrink point (or creation)

@@ -9,16 +9,20 @@
 // The handler asks one question: does the fault lie in the guard of the fiber running on this thread
 // (or, for faults the kernel raises itself with SI_KERNEL, such as a signal frame that did not fit,
 // does the interrupted stack pointer)? If so it writes one line — fiber, bytes needed, limit — and
-// aborts. Everything else goes to the handler that was installed before ebb's, as that handler asked
+// aborts. In tripwire mode a touch just below the fiber's window first asks the GrowthPolicy for
+// more, and only a refusal (maximum or budget) is reported. Everything else goes to the handler that was installed before ebb's, as that handler asked
 // (SA_SIGINFO or not, its mask, SA_RESETHAND), or to the default action. A host that installs its own
 // handler after ebb's calls ebb::try_handle_stack_fault first.
 //
-// Only async-signal-safe calls happen in the handler: write, sigaction, sigprocmask, raise, abort.
+// Only async-signal-safe calls happen in the handler: write, sigaction, sigprocmask, raise, abort, and
+// for tripwire growth madvise or mprotect (plain system calls) and the policy's noexcept next_size.
 #pragma once
 
 #include "ebb/arch/switch.hpp"
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
+#include "ebb/os/stack_budget.hpp"
+#include "ebb/os/virtual_memory.hpp"
 
 #include <atomic>
 #include <csignal>
@@ -80,34 +84,76 @@ struct fault_handler_state {
 // One per process: default visibility merges every library's copy.
 EBB_VISIBLE inline fault_handler_state process_fault_handler;
 
-// True if the fault lies in (or the interrupted stack pointer sits in) the guard of the fiber running
-// on this thread. Then it reports the overflow and aborts, so it returns only false.
-inline bool report_if_overflow(int signal_number, siginfo_t* info, void* ucontext) noexcept {
+inline void report_fault(fiber_context& fiber, const char* what, char* deepest, const char* where) noexcept {
+  signal_safe_line line;
+  line.put("ebb: ");
+  line.put(what);
+  line.put(" in fiber '");
+  line.put(fiber.name && fiber.name[0] ? fiber.name : "(unnamed)");
+  line.put("': needed at least ");
+  line.put_unsigned(static_cast<std::uintptr_t>(fiber.stack_top - deepest));
+  line.put(" bytes, limit ");
+  line.put_unsigned(fiber.max_size);
+  line.put(" bytes");
+  if (fiber.window_lo != nullptr) {
+    line.put("; tripwire fibers hold ");
+    line.put_unsigned(process_stack_budget.granted.load(std::memory_order_relaxed));
+    line.put(" of a ");
+    line.put_unsigned(process_stack_budget.limit.load(std::memory_order_relaxed));
+    line.put("-byte budget");
+  }
+  line.put(" (");
+  line.put(where);
+  line.put_hex(reinterpret_cast<std::uintptr_t>(deepest));
+  line.put(")\n");
+  line.write_to_stderr();
+}
+
+// Is this fault about the stack of the fiber running on this thread? In tripwire mode, a touch below
+// the window opens it (one GrowthPolicy step at a time) and returns true: the faulting instruction
+// then runs again. A touch of the hard guard, growth past the maximum or past the budget is reported
+// and aborts. Anything else returns false.
+inline bool handle_stack_fault(int signal_number, siginfo_t* info, void* ucontext) noexcept {
   if (signal_number != SIGSEGV && signal_number != SIGBUS) return false;
   fiber_context* fiber = this_thread()->current;
   if (fiber == nullptr || fiber->guard_hi == nullptr) return false;
 
   char* address = static_cast<char*>(info->si_addr);
   char* sp = ucontext ? static_cast<char*>(arch::interrupted_stack_pointer(ucontext)) : nullptr;
-  const bool address_in_guard = address >= fiber->guard_lo && address < fiber->guard_hi;
   // SI_KERNEL faults carry no address (the kernel could not push a signal frame, for instance):
   // judge by where the stack pointer was.
-  const bool sp_in_guard = sp != nullptr && sp >= fiber->guard_lo && sp < fiber->stack_limit;
-  if (!address_in_guard && !(info->si_code == SI_KERNEL && sp_in_guard)) return false;
+  const bool kernel_fault = info->si_code == SI_KERNEL;
 
+  if (fiber->window_lo != nullptr) {
+    char* touched = nullptr;
+    if (address >= fiber->guard_hi && address < fiber->window_lo)
+      touched = address;
+    else if (kernel_fault && sp >= fiber->guard_hi && sp < fiber->window_lo + fiber->signal_margin)
+      touched = sp - fiber->signal_margin;  // room for the signal frame the kernel could not write
+    if (touched != nullptr) {
+      if (touched < fiber->guard_hi) touched = fiber->guard_hi;
+      switch (fiber->ops->open_window(*fiber, touched)) {
+        case trip_refusal::none:
+          return true;
+        case trip_refusal::budget:
+          report_fault(*fiber, "stack budget exhausted", touched, "tripwire touched at ");
+          std::abort();
+        case trip_refusal::limit:
+          report_fault(*fiber, "stack overflow", touched, "tripwire touched at ");
+          std::abort();
+        case trip_refusal::system:
+          report_fault(*fiber, "stack could not be opened", touched, "tripwire touched at ");
+          std::abort();
+      }
+    }
+  }
+
+  const bool address_in_guard = address >= fiber->guard_lo && address < fiber->guard_hi;
+  const bool sp_in_guard = sp != nullptr && sp >= fiber->guard_lo && sp < fiber->stack_limit;
+  if (!address_in_guard && !(kernel_fault && sp_in_guard)) return false;
   char* deepest = address_in_guard ? address : sp;
-  signal_safe_line line;
-  line.put("ebb: stack overflow in fiber '");
-  line.put(fiber->name && fiber->name[0] ? fiber->name : "(unnamed)");
-  line.put("': needed at least ");
-  line.put_unsigned(static_cast<std::uintptr_t>(fiber->stack_top - deepest));
-  line.put(" bytes, limit ");
-  line.put_unsigned(fiber->max_size);
-  line.put(" bytes (");
-  line.put(address_in_guard ? "touched the guard at " : "stack pointer in the guard at ");
-  line.put_hex(reinterpret_cast<std::uintptr_t>(deepest));
-  line.put(")\n");
-  line.write_to_stderr();
+  report_fault(*fiber, "stack overflow", deepest,
+               address_in_guard ? "touched the guard at " : "stack pointer in the guard at ");
   std::abort();
 }
 
@@ -147,7 +193,7 @@ inline void forward_fault(int signal_number, siginfo_t* info, void* ucontext) no
 }
 
 inline void fault_handler(int signal_number, siginfo_t* info, void* ucontext) noexcept {
-  if (report_if_overflow(signal_number, info, ucontext)) return;
+  if (handle_stack_fault(signal_number, info, ucontext)) return;
   forward_fault(signal_number, info, ucontext);
 }
 
@@ -185,6 +231,14 @@ struct signal_stack_owner {
 };
 EBB_VISIBLE inline thread_local signal_stack_owner thread_signal_stack;
 
+// Tripwire mode keeps this much accessible below a fiber's logical size, so a signal frame pushed on
+// the fiber's stack fits: AT_MINSIGSTKSZ (about 3.4 KiB with AVX-512, more with AMX) plus a page.
+inline std::size_t signal_frame_margin() noexcept {
+  std::size_t minimum = static_cast<std::size_t>(::getauxval(AT_MINSIGSTKSZ));
+  if (minimum < 2048) minimum = 2048;
+  return (minimum + 2 * page_size() - 1) / page_size() * page_size();
+}
+
 inline std::size_t signal_stack_bytes() noexcept {
   // Room for several signal frames: AT_MINSIGSTKSZ is about 3.4 KiB with AVX-512, more with AMX.
   std::size_t minimum = static_cast<std::size_t>(::getauxval(AT_MINSIGSTKSZ));
@@ -220,10 +274,11 @@ inline void prepare_thread_for_faults(thread_state* ts) noexcept {
 EBB_RUNTIME_END
 
 EBB_NAMESPACE_BEGIN
-// For hosts that install their own SIGSEGV/SIGBUS handler after ebb's: call this first. If the fault
-// is a fiber's stack overflow it reports it and aborts; otherwise it returns false and the host
+// For hosts that install their own SIGSEGV/SIGBUS handler after ebb's: call this first. A fiber's stack
+// overflow is reported and aborts. A tripwire fiber's growth is handled and it returns true: return
+// from your handler and the faulting instruction runs again. Otherwise it returns false and the host
 // handles the fault as usual.
 inline bool try_handle_stack_fault(int signal_number, siginfo_t* info, void* ucontext) noexcept {
-  return runtime_v1::os::report_if_overflow(signal_number, info, ucontext);
+  return runtime_v1::os::handle_stack_fault(signal_number, info, ucontext);
 }
 EBB_NAMESPACE_END

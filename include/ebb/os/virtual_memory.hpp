@@ -49,6 +49,8 @@ inline std::atomic<int>& guard_method_in_use() noexcept {
   return method;
 }
 
+inline constexpr int madv_guard_remove = 103;
+
 inline bool install_guard(void* lo, std::size_t bytes) noexcept {
   if (bytes == 0) return true;
   auto& method = guard_method_in_use();
@@ -61,6 +63,14 @@ inline bool install_guard(void* lo, std::size_t bytes) noexcept {
     method.store(static_cast<int>(guard_method::mprotect), std::memory_order_relaxed);
   }
   return ::mprotect(lo, bytes, PROT_NONE) == 0;
+}
+
+// Make a guarded range accessible again (the memory behind it starts out empty).
+inline bool remove_guard(void* lo, std::size_t bytes) noexcept {
+  if (bytes == 0) return true;
+  if (guard_method_in_use().load(std::memory_order_relaxed) == static_cast<int>(guard_method::guard_install))
+    return ::madvise(lo, bytes, madv_guard_remove) == 0;
+  return ::mprotect(lo, bytes, PROT_READ | PROT_WRITE) == 0;
 }
 
 // Reserve `count` adjacent [guard | stack] reservations in one mapping (a slab) and return the lowest

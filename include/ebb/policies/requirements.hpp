@@ -43,10 +43,18 @@ EBB_DETECT(has_committed,
 EBB_DETECT(has_lowest_committed,
            static_cast<void*>(std::declval<const P&>().lowest_committed(std::declval<const stack_region&>())));
 EBB_DETECT(has_moves_frames, bool{P::moves_frames});
+EBB_DETECT(has_open_range, static_cast<bool>(std::declval<P&>().open_range(
+                               std::declval<const stack_region&>(), std::declval<void*>(), std::declval<void*>())));
 EBB_DETECT(has_on_resume, P::on_resume(std::declval<runtime_v1::fiber_context&>()));
 EBB_DETECT(has_on_suspend, P::on_suspend(std::declval<runtime_v1::fiber_context&>()));
 
 #undef EBB_DETECT
+
+// Tripwire allocators say so, and provide open_range/close_range (async-signal-safe).
+template <class P, class = void>
+struct has_tripwire : std::false_type {};
+template <class P>
+struct has_tripwire<P, void_t<decltype(bool{P::tripwire})>> : std::bool_constant<P::tripwire> {};
 
 template <class P>
 constexpr bool check_growth_policy() {
