@@ -201,6 +201,22 @@ class basic_fiber {
     return v < lo ? lo : (v > hi ? hi : v);
   }
 
+  // The allocator's failure, said with the fiber's name.
+  static stack_region allocate_stack(StackAllocator& allocator, const stack_request& request,
+                                     const fiber_options& options) {
+#if EBB_HAS_EXCEPTIONS
+    try {
+      return allocator.allocate(request);
+    } catch (const std::exception& e) {
+      detail::misuse(fiber_errc::out_of_memory, std::string("cannot create fiber '") +
+                                                    detail::display_name(options.name()) + "': " + e.what());
+    }
+#else
+    (void)options;
+    return allocator.allocate(request);
+#endif
+  }
+
   template <class Callable, class Fn>
   void create(StackAllocator&& allocator, const fiber_options& options, Fn&& fn) {
     constexpr std::size_t callable_align = alignof(Callable) > 16 ? alignof(Callable) : 16;
@@ -210,7 +226,7 @@ class basic_fiber {
     std::size_t max_size = options.max_size()
                                ? clamp(options.max_size(), GrowthPolicy::min_size, GrowthPolicy::max_size)
                                : GrowthPolicy::max_size;
-    stack_region region = allocator.allocate(stack_request{max_size + header_bytes, options.guard_size()});
+    stack_region region = allocate_stack(allocator, stack_request{max_size + header_bytes, options.guard_size()}, options);
     if (region.base == nullptr)  // only reachable without exceptions: allocators return empty then
       detail::fatal("cannot reserve a %zu-byte stack for fiber '%s'", max_size + header_bytes,
                     detail::display_name(options.name()));

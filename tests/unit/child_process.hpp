@@ -5,6 +5,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 
 #include <fcntl.h>
@@ -20,11 +21,13 @@ struct child_result {
   std::string err;  // what the child wrote on stderr
 };
 
-inline child_result run_child_test(const std::string& test_name) {
+// `environment`: "NAME=value" entries added to the child's environment.
+inline child_result run_child_test(const std::string& test_name, std::initializer_list<const char*> environment = {}) {
   int pipe_fds[2];
   if (::pipe(pipe_fds) != 0) std::abort();
   pid_t pid = ::fork();
   if (pid == 0) {
+    for (const char* entry : environment) ::putenv(const_cast<char*>(entry));
     ::dup2(pipe_fds[1], 2);
     ::close(pipe_fds[0]);
     ::close(pipe_fds[1]);

@@ -14,6 +14,9 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -44,9 +47,24 @@ inline constexpr int madv_guard_install = 102;
 
 enum class guard_method : int { unknown, guard_install, mprotect };
 
+// EBB_GUARD_METHOD=mprotect in the environment forces the fallback, to see how a process behaves on
+// kernels without guard install (tests use it).
 inline std::atomic<int>& guard_method_in_use() noexcept {
-  static std::atomic<int> method{static_cast<int>(guard_method::unknown)};
+  static std::atomic<int> method{[] {
+    const char* forced = std::getenv("EBB_GUARD_METHOD");
+    return static_cast<int>(forced && std::strcmp(forced, "mprotect") == 0 ? guard_method::mprotect
+                                                                            : guard_method::unknown);
+  }()};
   return method;
+}
+
+inline long max_map_count() noexcept {
+  long value = -1;
+  if (std::FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
+    if (std::fscanf(f, "%ld", &value) != 1) value = -1;
+    std::fclose(f);
+  }
+  return value;
 }
 
 inline constexpr int madv_guard_remove = 103;
