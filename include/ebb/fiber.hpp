@@ -520,7 +520,15 @@ class basic_fiber {
   static std::size_t shrink_thunk(context& ctx, void* sp, bool inside) noexcept {
     return shrink_at(static_cast<control&>(ctx), sp, inside);
   }
-  static inline const runtime_v1::fiber_ops ops_table{&stats_thunk, &shrink_thunk, &open_window};
+  static void raise_forced_unwind(context& ctx) {
+#if EBB_HAS_EXCEPTIONS
+    throw runtime_v1::forced_unwind{&ctx};
+#else
+    detail::fatal("fiber '%s' cannot be unwound: it was built without exceptions", detail::display_name(ctx.name));
+#endif
+  }
+  static inline const runtime_v1::fiber_ops ops_table{&stats_thunk, &shrink_thunk, &open_window,
+                                                      &raise_forced_unwind};
 
   control& checked_control(const char* what) const {
     if (ctl_ == nullptr)

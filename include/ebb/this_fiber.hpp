@@ -41,17 +41,15 @@ inline bool in_fiber() noexcept { return runtime_v1::this_thread()->current != n
 // possibly on another thread.
 inline void yield() {
   runtime_v1::fiber_context& c = detail::current("yield()");
-#if EBB_HAS_EXCEPTIONS
   if (EBB_UNLIKELY(c.unwind_requested))
     ebb::detail::fatal("fiber '%s' is being destroyed but caught ebb's forced unwind (catch (...) "
                        "without rethrow) and yielded again",
                        ebb::detail::display_name(c.name));
-#endif
   runtime_v1::arch::ebb_switch_context(&c.sp, c.caller_sp);
-#if EBB_HAS_EXCEPTIONS
-  // Destruction resumes a suspended fiber only to unwind it.
-  if (EBB_UNLIKELY(c.unwind_requested)) throw runtime_v1::forced_unwind{&c};
-#endif
+  // Destruction resumes a suspended fiber only to unwind it. The exception is thrown by the fiber's
+  // own code (ops), so a yield compiled without exceptions, inside a fiber created with them, unwinds
+  // the fiber too instead of running on.
+  if (EBB_UNLIKELY(c.unwind_requested)) c.ops->raise_forced_unwind(c);
 }
 
 // The running fiber's name ("" if none was given).

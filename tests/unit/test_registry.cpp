@@ -99,7 +99,9 @@ TEST_CASE("a shrink pass races with threads that resume, yield and destroy fiber
   for (int w = 0; w < workers; ++w) {
     threads.emplace_back([&, w] {
       std::vector<std::unique_ptr<ebb::fiber>> mine;
-      for (int round = 0; round < rounds; ++round) {
+      // Keep going until the shrinker has given some fiber a shrink point (under load it may not
+      // have run at all yet), within a generous bound.
+      for (int round = 0; round < rounds || (shrinks.load() == 0 && round < 200000); ++round) {
         if (mine.size() < per_worker) {
           mine.push_back(std::make_unique<ebb::fiber>([&checks_failed, w, round] {
             std::map<int, int> on_stack;

@@ -53,12 +53,17 @@ class reservation_pool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (free_.size() < capacity_) {
+#if EBB_HAS_EXCEPTIONS
         try {
           free_.push_back(r);
           return;
         } catch (...) {
           // vector growth failed: fall through and unmap
         }
+#else
+        free_.push_back(r);
+        return;
+#endif
       }
     }
     os::release(r.base, r.guard_bytes + r.stack_bytes);

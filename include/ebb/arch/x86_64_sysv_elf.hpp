@@ -58,9 +58,11 @@
 
 #if defined(__CET__) && (__CET__ & 1)
 #define EBB_X86_64_ENDBR "endbr64\n"
+#define EBB_X86_64_ENDBR_BYTES 4
 #define EBB_X86_64_RESUME_TARGET "ret\n"
 #else
 #define EBB_X86_64_ENDBR ""
+#define EBB_X86_64_ENDBR_BYTES 0
 #define EBB_X86_64_RESUME_TARGET \
   "popq %r11\n"                  \
   ".cfi_adjust_cfa_offset -8\n"  \
@@ -143,6 +145,7 @@ __asm__(
     ".cfi_startproc\n"
     ".cfi_undefined %rip\n"       // outermost frame: backtraces end here
     EBB_X86_64_ENDBR
+    "nop\n"                       // the initial frame "returns" one byte in (see make_initial_frame)
     "movq %r13, %rdi\n"
     "callq *%r12\n"
     "ud2\n"                       // entry never returns: it switches away for the last time
@@ -178,7 +181,10 @@ inline void* make_initial_frame(void* top, void (*entry)(void*), void* arg) noex
   frame[4] = reinterpret_cast<std::uint64_t>(entry);    // r12
   frame[5] = 0;                                         // rbx
   frame[6] = 0;                                         // rbp: ends the frame-pointer chain
-  frame[7] = reinterpret_cast<std::uint64_t>(&ebb_fiber_start);
+  // One byte past the start: unwinders look up a return address minus one, which must fall inside
+  // fiber_start's own unwind information, or a backtrace taken inside the first switch runs off
+  // into whatever precedes it.
+  frame[7] = reinterpret_cast<std::uint64_t>(&ebb_fiber_start) + 1 + EBB_X86_64_ENDBR_BYTES;
   return frame;
 }
 

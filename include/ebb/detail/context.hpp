@@ -37,6 +37,9 @@ struct fiber_ops {
   // Tripwire mode: open the window down to cover `touched` (plus the signal margin). Runs in the
   // fault handler: async-signal-safe, no locks, no allocation.
   trip_refusal (*open_window)(fiber_context&, char* touched) noexcept;
+  // Start unwinding the fiber's frames (destruction asked for it). Lives with the fiber's own code, so
+  // a yield from code built without exceptions can still hand the fiber an exception to unwind with.
+  void (*raise_forced_unwind)(fiber_context&);
 };
 
 struct fiber_context {

@@ -20,11 +20,13 @@
 
 EBB_RUNTIME_BEGIN
 
+// The record as whole machine words (its padding included, which belongs to it), so a switch copies
+// it with a couple of plain moves instead of field by field.
 struct exception_state {
-  void* caught = nullptr;
-  unsigned int uncaught = 0;
 #if defined(__ARM_EABI_UNWINDER__)
-  void* propagating = nullptr;
+  void* words[3] = {};  // caught exceptions, uncaught count, propagating exceptions
+#else
+  void* words[2] = {};  // caught exceptions, uncaught count (and padding)
 #endif
 };
 

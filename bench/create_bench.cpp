@@ -1,0 +1,187 @@
+// bench/create_bench.cpp — the cost of a short-lived fiber.
+//
+// Measured: create a fiber, resume it once so its (trivial) function runs to completion, destroy it;
+// nanoseconds per fiber. Contenders, all in this one process:
+//
+//   ebb::fiber (default)        default allocator: stacks are reservations recycled through the
+//                               thread's cache, so after the first fiber no system call is made
+//   ebb::fiber (lean)           the same, compiled with -DEBB_LEAN=1 (create_bench_lean.cpp)
+//   ebb fixed_stack_allocator<> 64 KiB fixed stacks, pooled the same way
+//   ebb, mmap per fiber         ebb's fiber with a bench-local allocator that maps a stack for every
+//                               fiber and unmaps it at the end: what the pool saves (contrast)
+//   Boost pooled_fixedsize      boost::context::fiber with pooled_fixedsize_stack (boost::pool)
+//   Boost protected_fixedsize   boost::context::fiber with protected_fixedsize_stack: mmap + guard
+//                               page for every fiber, munmap at its end (contrast)
+//
+// Each repetition runs every contender once, in rotated order, each for about 20 ms (the number of
+// fibers per contender is calibrated once, up front, unless --iterations fixes it); the figure is the
+// median over the repetitions. Target: ebb default <= 100 ns per fiber.
+#include "bench_common.hpp"
+#include "ebb_workloads.hpp"
+#include "lean.hpp"
+
+#include <cstdio>
+#include <new>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if EBB_BENCH_HAVE_BOOST
+#include <boost/context/fiber.hpp>
+#include <boost/context/pooled_fixedsize_stack.hpp>
+#include <boost/context/protected_fixedsize_stack.hpp>
+#include <boost/context/stack_traits.hpp>
+#endif
+
+namespace {
+
+using fixed_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::fixed_stack_allocator<>>;
+
+// The contrast to ebb's pool: a StackAllocator (bench-local, public interface only) that maps every
+// stack when the fiber is created and unmaps it when the fiber is destroyed, with a guard below it:
+// mmap + mprotect + munmap per fiber, the same system calls as Boost's protected_fixedsize_stack, and
+// a reservation of the same shape as ebb's default (guard + the fiber's maximum size).
+struct mmap_per_fiber_allocator {
+  ebb::stack_region allocate(const ebb::stack_request& request) {
+    const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    const std::size_t guard = round_up(request.guard_size ? request.guard_size : 16 * 1024, page);
+    const std::size_t stack = round_up(request.max_size, page);
+    void* base = ::mmap(nullptr, guard + stack, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED) throw std::bad_alloc();
+    if (::mprotect(base, guard, PROT_NONE) != 0) {
+      ::munmap(base, guard + stack);
+      throw std::bad_alloc();
+    }
+    ebb::stack_region region;
+    region.base = base;
+    region.reserved = guard + stack;
+    region.limit = static_cast<char*>(base) + guard;
+    region.top = static_cast<char*>(base) + guard + stack;
+    return region;
+  }
+  void deallocate(const ebb::stack_region& region) noexcept { ::munmap(region.base, region.reserved); }
+
+  static std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+};
+
+using mmap_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, mmap_per_fiber_allocator>;
+
+#if EBB_BENCH_HAVE_BOOST
+namespace ctx = boost::context;
+
+// The same create + run + destroy with Boost.Context: the fiber's function returns the caller, upon
+// which Boost destroys the fiber and hands its stack back to `stacks`.
+template <class StackAllocator>
+double boost_create_ns(const StackAllocator& stacks, std::size_t count) {
+  std::size_t ran = 0;
+  const std::uint64_t t0 = ebb_bench::now_ns();
+  for (std::size_t i = 0; i < count; ++i) {
+    ctx::fiber f{std::allocator_arg, StackAllocator(stacks), [&ran](ctx::fiber&& caller) {
+                   ++ran;
+                   return std::move(caller);
+                 }};
+    f = std::move(f).resume();
+  }
+  const std::uint64_t t1 = ebb_bench::now_ns();
+  if (ran != count) std::abort();
+  return static_cast<double>(t1 - t0) / static_cast<double>(count);
+}
+#endif
+
+// One contender before calibration: measure(count) returns ns per fiber over `count` fibers.
+struct candidate {
+  const char* name;
+  std::function<double(std::size_t)> measure;
+};
+
+// How many fibers one measurement of `measure` should make to last about `budget_ns`. Runs it a few
+// times first, which also warms it up: the pools are filled and the code and data are in cache before
+// the first timed repetition.
+std::size_t calibrate(const std::function<double(std::size_t)>& measure, double budget_ns) {
+  constexpr std::size_t probe = 256;
+  double per_fiber = measure(probe);
+  for (int i = 0; i < 3; ++i) {
+    const double again = measure(probe);
+    if (again < per_fiber) per_fiber = again;  // the least disturbed probe
+  }
+  const double wanted = budget_ns / (per_fiber > 1 ? per_fiber : 1);
+  if (wanted < probe) return probe;
+  if (wanted > 4'000'000) return 4'000'000;
+  return static_cast<std::size_t>(wanted);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace ebb_bench;
+  const options opt = parse_options(argc, argv, "fibers per contender and repetition, for all contenders "
+                                                "(default: calibrated to about 20 ms each)");
+  if (!lean_create_tu_is_lean()) {
+    std::fprintf(stderr, "create_bench_lean.cpp was not compiled with -DEBB_LEAN=1\n");
+    return 1;
+  }
+
+  std::vector<candidate> candidates;
+  candidates.push_back({"ebb::fiber (default)", [](std::size_t n) { return ebb_create_ns<ebb::fiber>(n); }});
+  candidates.push_back({"ebb::fiber (lean)", [](std::size_t n) { return lean_create_ns(n); }});
+  candidates.push_back({"ebb fixed_stack_allocator<>", [](std::size_t n) { return ebb_create_ns<fixed_fiber>(n); }});
+  candidates.push_back({"ebb, mmap per fiber (bench allocator)", [](std::size_t n) { return ebb_create_ns<mmap_fiber>(n); }});
+#if EBB_BENCH_HAVE_BOOST
+  // One pool for the whole run, as a program would keep one; copies share it.
+  const ctx::pooled_fixedsize_stack pooled;
+  const ctx::protected_fixedsize_stack protected_stacks;
+  candidates.push_back({"Boost pooled_fixedsize_stack",
+                        [pooled](std::size_t n) { return boost_create_ns(pooled, n); }});
+  candidates.push_back({"Boost protected_fixedsize_stack",
+                        [protected_stacks](std::size_t n) { return boost_create_ns(protected_stacks, n); }});
+#endif
+
+  std::printf("create: create + run to completion + destroy, ns per fiber, median of %zu repetitions, "
+              "contenders interleaved in rotated order\n",
+              opt.repetitions);
+  std::printf("machine: %s\n", machine_description().c_str());
+#if EBB_BENCH_HAVE_BOOST
+  std::printf("boost: %s, stack size %zu bytes (stack_traits::default_size)\n", boost_description().c_str(),
+              ctx::stack_traits::default_size());
+#else
+  std::printf("boost: %s\n", boost_description().c_str());
+#endif
+
+  std::vector<contender> contenders;
+  std::vector<std::size_t> counts;
+  for (const candidate& c : candidates) {
+    const std::size_t count = opt.iterations ? opt.iterations : calibrate(c.measure, 20e6);
+    counts.push_back(count);
+    std::printf("  %-38s %8zu fibers per repetition\n", c.name, count);
+    auto measure = c.measure;
+    contenders.push_back({c.name, [measure, count] { return measure(count); }, {}});
+  }
+  std::fflush(stdout);
+
+  run_rotated(contenders, opt.repetitions);
+
+  print_table(contenders, "ns");
+  auto median_of = [&](std::size_t i) { return summarize(contenders[i].samples).median; };
+  std::vector<derived_row> derived;
+  derived.push_back({"ebb default, ns per fiber", median_of(0), " ns", 100});
+#if EBB_BENCH_HAVE_BOOST
+  derived.push_back({"ebb default / Boost pooled", median_of(0) / median_of(4), "x", 0});
+  derived.push_back({"Boost protected / ebb default", median_of(5) / median_of(0), "x", 0});
+#endif
+  derived.push_back({"ebb mmap per fiber / ebb default", median_of(3) / median_of(0), "x", 0});
+  print_derived(derived);
+
+  if (!opt.markdown_path.empty()) {
+    std::ostringstream md;
+    md << "Fiber create + run to completion + destroy, ns per fiber; median of " << opt.repetitions
+       << " repetitions per contender, interleaved (fibers per repetition: ";
+    for (std::size_t i = 0; i < contenders.size(); ++i) md << (i ? ", " : "") << counts[i];
+    md << ", in table order):\n\n" << markdown_table(contenders, "ns") << "\n" << markdown_derived(derived);
+    write_file(opt.markdown_path, md.str());
+  }
+  return 0;
+}

@@ -1,0 +1,645 @@
+// bench/worker_pool_bench.cpp — the scenario ebb exists for, measured: a pool of workers that once
+// went deep gives its memory back.
+//
+// 1000 fibers (--workers) park; then each recurses 10,000 frames (--depth) of 88 bytes on average
+// (bench/deep_frames.hpp; the figure measured is printed: peak bytes in use / levels), about 860 KiB,
+// comes back up and parks again. Then ebb::stack_registry::shrink_all() runs pass after pass until a
+// pass releases nothing. Printed for every step: RSS (VmRSS) and the stacks' committed bytes (the sum of
+// stack_stats().committed), and the time of each pass. The scenario runs for two ShrinkPolicies:
+//
+//   quarter_shrink (ebb::fiber)  Go's rule, one halving per pass: expect about log2(peak / 2 KiB) passes
+//   shrink_to_fit                every halving the rule allows, at once: expect 1 pass
+//
+// Figures derived, with their targets:
+//   * passes until RSS is within 10% of the parked baseline: <= log2(peak / min) for quarter_shrink,
+//     <= 1 for shrink_to_fit;
+//   * a pass that releases nothing, over 1000 fibers that have not run since the last pass: < 100 us
+//     (median of --idle-passes passes). For information also a pass over fibers that did run since
+//     (each resumed once, at the same shallow depth): then ebb must ask the kernel which pages are
+//     resident before it knows that nothing is to be released;
+//   * a pass that releases memory, per page released, against bare madvise(MADV_DONTNEED) of the same
+//     number of pages, measured in the same run right after each pass: 1000 separate mmap'd regions of
+//     the reservation's size (MAP_NORESERVE | MAP_STACK, MADV_NOHUGEPAGE like ebb's slabs), the same
+//     number of pages touched at the top of each (one byte per page, top down), one madvise per region.
+//     Target: ebb ns/page <= 1.25x bare ns/page.
+//
+// Each scenario is heavy (about 860 MB resident at its peak), so they run one after another, and each
+// ends by destroying its fibers and calling ebb::trim_stack_pool(). With Go available (--go-binary, or
+// `go` on PATH, which then builds bench/go/worker_pool.go into $TMPDIR), the same scenario runs with
+// goroutines in a child process, and its runtime.GC() calls are printed beside ebb's passes.
+//
+// --reps N repeats the whole set (ebb quarter_shrink, ebb shrink_to_fit, Go), in an order rotated each
+// repetition; every time and ratio printed is a median over the repetitions, every ratio is taken
+// between figures of this same run.
+#include "bench_common.hpp"
+#include "deep_frames.hpp"
+
+#include <ebb/ebb.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace {
+
+using namespace ebb_bench;
+
+using quarter_fiber = ebb::fiber;  // quarter_shrink<> is the default ShrinkPolicy
+using fit_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::shrink_to_fit<>>;
+
+struct config {
+  std::size_t workers = 1000;
+  int depth = 10000;
+  std::size_t reps = 5;
+  std::size_t idle_passes = 21;
+  std::size_t ran_passes = 7;
+  std::size_t max_passes = 20;
+  double go_wait_s = 2;
+  std::size_t go_gcs = 10;
+};
+
+double mib(double kib) { return kib / 1024.0; }
+
+// ---- the bare comparison -----------------------------------------------------------------------
+// `count` separate regions of `bytes` each, mapped once for the whole run.
+class bare_regions {
+ public:
+  bare_regions(std::size_t count, std::size_t bytes) : bytes_(bytes) {
+    for (std::size_t i = 0; i < count; ++i) {
+      void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+      if (p == MAP_FAILED) {
+        std::perror("mmap");
+        std::exit(1);
+      }
+#ifdef MADV_NOHUGEPAGE
+      ::madvise(p, bytes, MADV_NOHUGEPAGE);  // as ebb marks its slabs
+#endif
+      regions_.push_back(static_cast<char*>(p));
+    }
+  }
+  ~bare_regions() {
+    for (char* p : regions_) ::munmap(p, bytes_);
+  }
+  bare_regions(const bare_regions&) = delete;
+  bare_regions& operator=(const bare_regions&) = delete;
+
+  // Touch the top `pages` pages of every region (one byte each, top down), then time one
+  // madvise(MADV_DONTNEED) per region over exactly those pages. Returns nanoseconds for all of them.
+  double touch_then_release_ns(std::size_t pages) {
+    const std::size_t page = page_bytes();
+    if (pages == 0 || pages * page > bytes_) return 0;
+    for (char* p : regions_)
+      for (std::size_t k = 1; k <= pages; ++k) static_cast<volatile char*>(p + bytes_ - k * page)[0] = 1;
+    const std::uint64_t t0 = now_ns();
+    for (char* p : regions_)
+      if (::madvise(p + bytes_ - pages * page, pages * page, MADV_DONTNEED) != 0) {
+        std::perror("madvise");
+        std::exit(1);
+      }
+    return static_cast<double>(now_ns() - t0);
+  }
+
+ private:
+  std::size_t bytes_;
+  std::vector<char*> regions_;
+};
+
+// ---- one ebb scenario ----------------------------------------------------------------------------
+struct pass_record {
+  double ms = 0;
+  std::size_t shrunk = 0;
+  std::size_t released = 0;  // bytes
+  long rss_kib = 0;
+  std::size_t committed = 0;  // bytes, all stacks
+  std::size_t bare_pages = 0;  // pages released by the bare madvise comparison (0: none made)
+  double bare_ms = 0;
+};
+
+struct scenario_result {
+  long rss_start_kib = 0, rss_parked_kib = 0, rss_deep_kib = 0, rss_cleanup_kib = 0;
+  std::size_t committed_parked = 0, committed_deep = 0;
+  std::size_t peak = 0, size_deep = 0;
+  double recursion_ms = 0;
+  std::vector<pass_record> passes;  // up to and including the first that released nothing
+  int passes_to_baseline = -1;      // the first pass after which RSS <= 1.1 x parked; -1: none
+  std::vector<double> idle_pass_us, ran_pass_us;
+  std::size_t idle_released = 0, ran_released = 0;  // should stay 0
+};
+
+template <class Fiber>
+std::size_t committed_sum(std::vector<Fiber>& fibers) {
+  std::size_t sum = 0;
+  for (auto& f : fibers) sum += f.stack_stats().committed;
+  return sum;
+}
+
+template <class Fiber>
+scenario_result run_scenario(const config& cfg, bare_regions& bare) {
+  scenario_result r;
+  ebb::trim_stack_pool();
+  r.rss_start_kib = proc_status_kib("VmRSS");
+  std::vector<int> results(cfg.workers);
+  std::vector<Fiber> fibers;
+  fibers.reserve(cfg.workers);
+  for (std::size_t i = 0; i < cfg.workers; ++i) {
+    int* out = &results[i];
+    const int depth = cfg.depth;
+    fibers.emplace_back([out, depth] {
+      ebb::this_fiber::yield();  // parked, waiting for the burst
+      *out = recurse_frames(depth);
+      for (;;) ebb::this_fiber::yield();  // parked again, shallow, with a deep stack behind it
+    });
+  }
+  for (auto& f : fibers) f.resume();
+  r.rss_parked_kib = proc_status_kib("VmRSS");
+  r.committed_parked = committed_sum(fibers);
+
+  const std::uint64_t t0 = now_ns();
+  for (auto& f : fibers) f.resume();
+  r.recursion_ms = static_cast<double>(now_ns() - t0) / 1e6;
+  r.rss_deep_kib = proc_status_kib("VmRSS");
+  r.committed_deep = committed_sum(fibers);
+  const ebb::stack_stats deep = fibers.front().stack_stats();
+  r.peak = deep.peak;
+  r.size_deep = deep.size;
+
+  const std::size_t page = page_bytes();
+  for (std::size_t k = 1; k <= cfg.max_passes; ++k) {
+    pass_record p;
+    const std::uint64_t s0 = now_ns();
+    const ebb::shrink_report report = ebb::stack_registry::shrink_all();
+    p.ms = static_cast<double>(now_ns() - s0) / 1e6;
+    p.shrunk = report.shrunk;
+    p.released = report.released_bytes;
+    p.rss_kib = proc_status_kib("VmRSS");
+    p.committed = committed_sum(fibers);
+    if (p.released > 0) {
+      // The same number of pages, spread over the same number of regions.
+      const std::size_t per_region =
+          std::max<std::size_t>(1, (p.released / page + cfg.workers / 2) / cfg.workers);
+      p.bare_ms = bare.touch_then_release_ns(per_region) / 1e6;
+      p.bare_pages = per_region * cfg.workers;
+    }
+    if (r.passes_to_baseline < 0 && p.rss_kib * 10 <= r.rss_parked_kib * 11)
+      r.passes_to_baseline = static_cast<int>(k);
+    r.passes.push_back(p);
+    if (p.released == 0) break;
+  }
+
+  for (std::size_t k = 0; k < cfg.idle_passes; ++k) {
+    const std::uint64_t s0 = now_ns();
+    r.idle_released += ebb::stack_registry::shrink_all().released_bytes;
+    r.idle_pass_us.push_back(static_cast<double>(now_ns() - s0) / 1e3);
+  }
+  for (std::size_t k = 0; k < cfg.ran_passes; ++k) {
+    for (auto& f : fibers) f.resume();  // runs one turn of its loop at the same depth, parks again
+    const std::uint64_t s0 = now_ns();
+    r.ran_released += ebb::stack_registry::shrink_all().released_bytes;
+    r.ran_pass_us.push_back(static_cast<double>(now_ns() - s0) / 1e3);
+  }
+
+  int sink = 0;
+  for (int v : results) sink += v;
+  if (sink == 0) std::printf("(no recursion happened?)\n");
+  fibers.clear();  // unwinds every suspended worker; the stacks go back to the pool
+  ebb::trim_stack_pool();
+  r.rss_cleanup_kib = proc_status_kib("VmRSS");
+  return r;
+}
+
+// ---- Go -----------------------------------------------------------------------------------------
+struct go_step {
+  double ms = 0, seconds = 0;
+  long rss_kib = 0, stack_kib = 0;
+};
+struct go_result {
+  bool ok = false;
+  std::string version;
+  long frame_bytes = 0;
+  long rss_parked_kib = 0, stack_parked_kib = 0, rss_deep_kib = 0, stack_deep_kib = 0, gcs_before = 0;
+  double recursion_ms = 0;
+  std::vector<go_step> gcs, waits;
+  go_step free_os;
+};
+
+bool executable(const std::string& path) { return !path.empty() && ::access(path.c_str(), X_OK) == 0; }
+
+std::string find_on_path(const char* name) {
+  const char* path = std::getenv("PATH");
+  if (!path) return "";
+  std::stringstream dirs(path);
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (executable(candidate)) return candidate;
+  }
+  return "";
+}
+
+std::string quoted(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// The Go program to run: --go-binary, or built from bench/go/worker_pool.go with `go` from PATH.
+std::string locate_go_program(const std::string& given, std::string& why_not) {
+  if (!given.empty()) {
+    if (executable(given)) return given;
+    why_not = "--go-binary " + given + " is not an executable";
+    return "";
+  }
+#ifdef EBB_BENCH_GO_SOURCE
+  const std::string go = find_on_path("go");
+  if (go.empty()) {
+    why_not = "no `go` on PATH";
+    return "";
+  }
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/ebb-bench-go";
+  ::mkdir(dir.c_str(), 0755);
+  const std::string binary = dir + "/go_worker_pool";
+  const std::string command = "GO111MODULE=off GOFLAGS= GOCACHE=" + quoted(dir + "/cache") +
+                              " GOPATH=" + quoted(dir + "/path") + " " + quoted(go) + " build -o " +
+                              quoted(binary) + " " + quoted(EBB_BENCH_GO_SOURCE) + " 2>&1";
+  std::printf("building the Go program: %s\n", command.c_str());
+  std::fflush(stdout);
+  if (std::system(command.c_str()) != 0 || !executable(binary)) {
+    why_not = "`go build` of " EBB_BENCH_GO_SOURCE " failed";
+    return "";
+  }
+  return binary;
+#else
+  why_not = "built without the path of bench/go/worker_pool.go; pass --go-binary";
+  return "";
+#endif
+}
+
+go_result run_go(const std::string& binary, const config& cfg) {
+  go_result g;
+  char args[160];
+  std::snprintf(args, sizeof args, " -workers %zu -depth %d -gcs %zu -wait %.3fs", cfg.workers, cfg.depth,
+                cfg.go_gcs, cfg.go_wait_s);
+  const std::string command = quoted(binary) + args;
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), ::pclose);
+  if (!pipe) return g;
+  char line[512];
+  while (std::fgets(line, sizeof line, pipe.get())) {
+    std::istringstream in(line);
+    std::string key;
+    in >> key;
+    std::string k1, k2, k3, k4;
+    if (key == "go_version") {
+      in >> g.version;
+    } else if (key == "parked") {
+      in >> k1 >> g.rss_parked_kib >> k2 >> g.stack_parked_kib;
+    } else if (key == "frame_bytes") {
+      in >> g.frame_bytes;
+    } else if (key == "deep") {
+      in >> k1 >> g.rss_deep_kib >> k2 >> g.stack_deep_kib >> k3 >> g.recursion_ms >> k4 >> g.gcs_before;
+    } else if (key == "gc") {
+      go_step s;
+      int index;
+      in >> index >> k1 >> s.ms >> k2 >> s.rss_kib >> k3 >> s.stack_kib;
+      g.gcs.push_back(s);
+    } else if (key == "wait") {
+      go_step s;
+      in >> k1 >> s.seconds >> k2 >> s.rss_kib;
+      g.waits.push_back(s);
+    } else if (key == "free_os_memory") {
+      in >> k1 >> g.free_os.ms >> k2 >> g.free_os.rss_kib >> k3 >> g.free_os.stack_kib;
+      g.ok = true;
+    }
+  }
+  if (::pclose(pipe.release()) != 0) g.ok = false;
+  return g;
+}
+
+// ---- medians over the repetitions ---------------------------------------------------------------
+template <class T, class Get>
+double median_of(const std::vector<T>& runs, Get get) {
+  std::vector<double> v;
+  for (const T& r : runs) v.push_back(static_cast<double>(get(r)));
+  return summarize(v).median;
+}
+
+// Median of a per-step figure, over the runs that have step k.
+template <class T, class Steps, class Get>
+double step_median(const std::vector<T>& runs, std::size_t k, Steps steps, Get get, bool* any = nullptr) {
+  std::vector<double> v;
+  for (const T& r : runs)
+    if (k < steps(r).size()) v.push_back(static_cast<double>(get(steps(r)[k])));
+  if (any) *any = !v.empty();
+  return summarize(v).median;
+}
+
+struct policy_summary {
+  std::string name;
+  std::vector<scenario_result> runs;
+  std::size_t max_passes() const {
+    std::size_t n = 0;
+    for (const auto& r : runs) n = std::max(n, r.passes.size());
+    return n;
+  }
+  double passes_to_baseline() const {
+    // A run that never came back within 10% counts as 99 passes.
+    return median_of(runs, [](const scenario_result& r) { return r.passes_to_baseline < 0 ? 99 : r.passes_to_baseline; });
+  }
+  double peak() const { return median_of(runs, [](const scenario_result& r) { return r.peak; }); }
+  double idle_us() const {
+    std::vector<double> all;
+    for (const auto& r : runs) all.insert(all.end(), r.idle_pass_us.begin(), r.idle_pass_us.end());
+    return summarize(all).median;
+  }
+  double ran_us() const {
+    std::vector<double> all;
+    for (const auto& r : runs) all.insert(all.end(), r.ran_pass_us.begin(), r.ran_pass_us.end());
+    return summarize(all).median;
+  }
+  // ns per page released by pass k (ebb), and by the bare madvise made right after it.
+  double ebb_ns_per_page(std::size_t k) const {
+    const std::size_t page = page_bytes();
+    return step_median(runs, k, [](const scenario_result& r) -> const std::vector<pass_record>& { return r.passes; },
+                       [&](const pass_record& p) { return p.released ? p.ms * 1e6 / (p.released / page) : 0.0; });
+  }
+  double bare_ns_per_page(std::size_t k) const {
+    return step_median(runs, k, [](const scenario_result& r) -> const std::vector<pass_record>& { return r.passes; },
+                       [](const pass_record& p) { return p.bare_pages ? p.bare_ms * 1e6 / p.bare_pages : 0.0; });
+  }
+  // All passes that released memory together: total time / total pages, ebb and bare, per run.
+  double ebb_ns_per_page_all() const {
+    const std::size_t page = page_bytes();
+    return median_of(runs, [&](const scenario_result& r) {
+      double ms = 0, pages = 0;
+      for (const auto& p : r.passes)
+        if (p.released) ms += p.ms, pages += static_cast<double>(p.released / page);
+      return pages ? ms * 1e6 / pages : 0.0;
+    });
+  }
+  double bare_ns_per_page_all() const {
+    return median_of(runs, [](const scenario_result& r) {
+      double ms = 0, pages = 0;
+      for (const auto& p : r.passes)
+        if (p.bare_pages) ms += p.bare_ms, pages += static_cast<double>(p.bare_pages);
+      return pages ? ms * 1e6 / pages : 0.0;
+    });
+  }
+  template <class Get>
+  double pass_median(std::size_t k, Get get, bool* any = nullptr) const {
+    return step_median(runs, k, [](const scenario_result& r) -> const std::vector<pass_record>& { return r.passes; },
+                       get, any);
+  }
+};
+
+std::string fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+void print_policy(const policy_summary& p, const config& cfg, std::ostringstream& md) {
+  const std::size_t page = page_bytes();
+  auto med = [&](auto get) { return median_of(p.runs, get); };
+  const double peak = p.peak();
+  std::printf("\n== ebb, %s: %zu fibers x %d frames\n", p.name.c_str(), cfg.workers, cfg.depth);
+  std::printf("  measured frame: %.1f bytes per level (peak in use %.0f bytes / %d levels)\n",
+              peak / cfg.depth, peak, cfg.depth);
+  const double parked = med([](const scenario_result& r) { return r.rss_parked_kib; });
+  std::printf("  before the fibers: RSS %.1f MiB\n", mib(med([](const scenario_result& r) { return r.rss_start_kib; })));
+  std::printf("  parked baseline:   RSS %.1f MiB, stacks committed %.1f MiB\n", mib(parked),
+              med([](const scenario_result& r) { return r.committed_parked; }) / 1048576.0);
+  std::printf("  after the recursion (%.0f ms for all fibers): RSS %.1f MiB, stacks committed %.1f MiB, "
+              "logical size %.0f KiB each\n",
+              med([](const scenario_result& r) { return r.recursion_ms; }),
+              mib(med([](const scenario_result& r) { return r.rss_deep_kib; })),
+              med([](const scenario_result& r) { return r.committed_deep; }) / 1048576.0,
+              med([](const scenario_result& r) { return r.size_deep; }) / 1024.0);
+  std::printf("  %4s  %9s  %6s  %12s  %9s  %13s  %11s  %11s  %6s\n", "pass", "time", "shrunk", "released",
+              "RSS", "committed", "ebb ns/pg", "bare ns/pg", "ratio");
+  md << "\n**ebb, " << p.name << "** — " << cfg.workers << " fibers x " << cfg.depth << " frames of "
+     << fmt("%.1f", peak / cfg.depth) << " bytes (measured); parked baseline RSS " << fmt("%.1f", mib(parked))
+     << " MiB; after the recursion RSS "
+     << fmt("%.1f", mib(med([](const scenario_result& r) { return r.rss_deep_kib; }))) << " MiB, stacks committed "
+     << fmt("%.1f", med([](const scenario_result& r) { return r.committed_deep; }) / 1048576.0) << " MiB\n\n"
+     << "| pass | time | released | RSS after | committed after | ebb ns/page | bare madvise ns/page | ebb / bare |\n"
+     << "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+  for (std::size_t k = 0; k < p.max_passes(); ++k) {
+    const double ms = p.pass_median(k, [](const pass_record& r) { return r.ms; });
+    const double shrunk = p.pass_median(k, [](const pass_record& r) { return r.shrunk; });
+    const double released = p.pass_median(k, [](const pass_record& r) { return r.released; });
+    const double rss = p.pass_median(k, [](const pass_record& r) { return r.rss_kib; });
+    const double committed = p.pass_median(k, [](const pass_record& r) { return r.committed; });
+    const double e = p.ebb_ns_per_page(k), b = p.bare_ns_per_page(k);
+    const bool releases = released >= static_cast<double>(page);
+    std::printf("  %4zu  %6.2f ms  %6.0f  %8.1f MiB  %5.1f MiB  %9.1f MiB  %11s  %11s  %6s\n", k + 1, ms, shrunk,
+                released / 1048576.0, mib(rss), committed / 1048576.0, releases ? fmt("%.0f", e).c_str() : "-",
+                releases && b > 0 ? fmt("%.0f", b).c_str() : "-",
+                releases && b > 0 ? fmt("%.2fx", e / b).c_str() : "-");
+    md << "| " << k + 1 << " | " << fmt("%.2f ms", ms) << " | " << fmt("%.1f MiB", released / 1048576.0) << " | "
+       << fmt("%.1f MiB", mib(rss)) << " | " << fmt("%.1f MiB", committed / 1048576.0) << " | "
+       << (releases ? fmt("%.0f", e) : "-") << " | " << (releases && b > 0 ? fmt("%.0f", b) : "-") << " | "
+       << (releases && b > 0 ? fmt("%.2fx", e / b) : "-") << " |\n";
+  }
+  std::printf("  passes until RSS is within 10%% of the parked baseline: %.0f\n", p.passes_to_baseline());
+  std::printf("  pass that releases nothing (fibers idle since the last pass): median %.1f us over %zu passes x %zu runs%s\n",
+              p.idle_us(), cfg.idle_passes, p.runs.size(),
+              med([](const scenario_result& r) { return r.idle_released; }) ? " (it DID release memory)" : "");
+  std::printf("  pass that releases nothing (every fiber resumed once since): median %.1f us\n", p.ran_us());
+  std::printf("  after destroying the fibers and trim_stack_pool(): RSS %.1f MiB\n",
+              mib(med([](const scenario_result& r) { return r.rss_cleanup_kib; })));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  arguments args(argc, argv,
+                 "[--reps N] [--quick] [--workers N] [--depth N] [--go-binary PATH] [--no-go]\n"
+                 "          [--go-wait SECONDS] [--markdown FILE]\n"
+                 "  --reps N           repetitions of the whole set (default 5; --quick: 1); medians over them\n"
+                 "  --quick            one repetition, fewer idle passes\n"
+                 "  --workers N        fibers / goroutines (default 1000)\n"
+                 "  --depth N          frames each recursion goes down (default 10000)\n"
+                 "  --go-binary PATH   the built bench/go/worker_pool.go (default: build it with `go` from PATH)\n"
+                 "  --no-go            do not run the Go comparison\n"
+                 "  --go-wait SECONDS  how long the Go program waits for its scavenger after the GCs (default 2)\n"
+                 "  --markdown FILE    also write the results to FILE, as Markdown\n");
+  config cfg;
+  const bool quick = args.flag("--quick");
+  if (quick) cfg.reps = 1, cfg.idle_passes = 11, cfg.ran_passes = 3;
+  cfg.reps = args.number("--reps", cfg.reps);
+  cfg.workers = args.number("--workers", cfg.workers);
+  cfg.depth = static_cast<int>(args.number("--depth", static_cast<std::size_t>(cfg.depth)));
+  const std::string go_binary_given = args.text("--go-binary", "");
+  const bool no_go = args.flag("--no-go");
+  cfg.go_wait_s = args.real("--go-wait", cfg.go_wait_s);
+  const std::string markdown_path = args.text("--markdown", "");
+  args.finish();
+
+  std::printf("worker pool: %zu fibers park, recurse %d frames each, park again; shrink passes until one "
+              "releases nothing. %zu repetition(s), medians; the ebb policies and Go run one after another, "
+              "rotated each repetition\n",
+              cfg.workers, cfg.depth, cfg.reps);
+  std::printf("machine: %s\n", machine_description().c_str());
+
+  std::string go_binary, go_why_not = "--no-go";
+  if (!no_go) go_binary = locate_go_program(go_binary_given, go_why_not);
+  std::printf("go: %s\n", go_binary.empty() ? ("not run: " + go_why_not).c_str() : go_binary.c_str());
+  std::fflush(stdout);
+
+  // The bare comparison's regions: the shape of a default ebb reservation (guard + 1 MiB + a page).
+  bare_regions bare(cfg.workers, ebb::default_guard_size + ebb::default_max_stack + page_bytes());
+
+  policy_summary quarter{"quarter_shrink (ebb::fiber, the default)", {}};
+  policy_summary fit{"shrink_to_fit", {}};
+  std::vector<go_result> go_runs;
+  const std::size_t kinds = go_binary.empty() ? 2 : 3;
+  for (std::size_t rep = 0; rep < cfg.reps; ++rep) {
+    for (std::size_t j = 0; j < kinds; ++j) {
+      const std::size_t which = (rep + j) % kinds;
+      if (which == 0) {
+        quarter.runs.push_back(run_scenario<quarter_fiber>(cfg, bare));
+      } else if (which == 1) {
+        fit.runs.push_back(run_scenario<fit_fiber>(cfg, bare));
+      } else {
+        go_result g = run_go(go_binary, cfg);
+        if (g.ok) go_runs.push_back(g);
+        else std::printf("the Go program failed (run %zu)\n", rep + 1);
+      }
+      std::fflush(stdout);
+    }
+  }
+
+  std::ostringstream md;
+  md << "Worker pool: " << cfg.workers << " fibers park, each recurses " << cfg.depth
+     << " frames, parks again; `stack_registry::shrink_all()` until a pass releases nothing. Medians of "
+     << cfg.reps << " repetition(s); the bare madvise comparison is made right after each pass, in the same "
+        "process.\n";
+  print_policy(quarter, cfg, md);
+  print_policy(fit, cfg, md);
+
+  // ---- Go, and everything side by side --------------------------------------------------------------
+  const bool have_go = !go_runs.empty();
+  auto gmed = [&](auto get) { return median_of(go_runs, get); };
+  auto go_gcs = [](const go_result& g) -> const std::vector<go_step>& { return g.gcs; };
+  auto go_waits = [](const go_result& g) -> const std::vector<go_step>& { return g.waits; };
+  if (have_go) {
+    std::printf("\n== Go (%s), %zu goroutines x %d frames of %ld bytes (measured), %zu run(s)\n",
+                go_runs.front().version.c_str(), cfg.workers, cfg.depth, go_runs.front().frame_bytes, go_runs.size());
+    std::printf("  parked baseline: RSS %.1f MiB; after the recursion (%.0f ms): RSS %.1f MiB, stacks in use %.1f MiB"
+                " (GCs before the forced ones: %.0f)\n",
+                mib(gmed([](const go_result& g) { return g.rss_parked_kib; })),
+                gmed([](const go_result& g) { return g.recursion_ms; }),
+                mib(gmed([](const go_result& g) { return g.rss_deep_kib; })),
+                mib(gmed([](const go_result& g) { return g.stack_deep_kib; })),
+                gmed([](const go_result& g) { return g.gcs_before; }));
+  }
+
+  std::printf("\n== side by side: ebb shrink passes and Go runtime.GC() calls (medians)\n");
+  std::printf("  %-22s  %-22s  %-22s  %-32s\n", "step", "ebb quarter_shrink", "ebb shrink_to_fit",
+              have_go ? "Go runtime.GC()" : "Go: not run");
+  std::printf("  %-22s  %9s  %10s  %9s  %10s  %9s  %10s  %10s\n", "", "time", "RSS", "time", "RSS", "time", "RSS",
+              "Go stacks");
+  md << "\n**Side by side** (medians; ebb: one `shrink_all()` pass per row; Go: one `runtime.GC()` per row; "
+        "RSS after each; \"Go stacks\" is `MemStats.StackInuse`):\n\n"
+     << "| step | ebb quarter_shrink time | RSS | ebb shrink_to_fit time | RSS | Go GC time | Go RSS | Go stacks |\n"
+     << "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+  auto row = [&](const std::string& step, const std::string& qt, const std::string& qr, const std::string& ft,
+                 const std::string& fr, const std::string& gt, const std::string& gr, const std::string& gs) {
+    std::printf("  %-22s  %9s  %10s  %9s  %10s  %9s  %10s  %10s\n", step.c_str(), qt.c_str(), qr.c_str(), ft.c_str(),
+                fr.c_str(), gt.c_str(), gr.c_str(), gs.c_str());
+    md << "| " << step << " | " << qt << " | " << qr << " | " << ft << " | " << fr << " | " << gt << " | " << gr
+       << " | " << gs << " |\n";
+  };
+  auto mib_text = [](double kib) { return fmt("%.1f MiB", kib / 1024.0); };
+  auto ms_text = [](double ms) { return fmt("%.2f ms", ms); };
+  row("parked baseline", "", mib_text(median_of(quarter.runs, [](const scenario_result& r) { return r.rss_parked_kib; })),
+      "", mib_text(median_of(fit.runs, [](const scenario_result& r) { return r.rss_parked_kib; })), "",
+      have_go ? mib_text(gmed([](const go_result& g) { return g.rss_parked_kib; })) : "",
+      have_go ? mib_text(gmed([](const go_result& g) { return g.stack_parked_kib; })) : "");
+  row("after the recursion", "", mib_text(median_of(quarter.runs, [](const scenario_result& r) { return r.rss_deep_kib; })),
+      "", mib_text(median_of(fit.runs, [](const scenario_result& r) { return r.rss_deep_kib; })), "",
+      have_go ? mib_text(gmed([](const go_result& g) { return g.rss_deep_kib; })) : "",
+      have_go ? mib_text(gmed([](const go_result& g) { return g.stack_deep_kib; })) : "");
+  std::size_t steps = std::max(quarter.max_passes(), fit.max_passes());
+  std::size_t go_steps = 0;
+  for (const auto& g : go_runs) go_steps = std::max(go_steps, g.gcs.size());
+  steps = std::max(steps, go_steps);
+  for (std::size_t k = 0; k < steps; ++k) {
+    bool q_any = false, f_any = false, g_any = false;
+    const double qt = quarter.pass_median(k, [](const pass_record& p) { return p.ms; }, &q_any);
+    const double qr = quarter.pass_median(k, [](const pass_record& p) { return p.rss_kib; });
+    const double ft = fit.pass_median(k, [](const pass_record& p) { return p.ms; }, &f_any);
+    const double fr = fit.pass_median(k, [](const pass_record& p) { return p.rss_kib; });
+    const double gt = step_median(go_runs, k, go_gcs, [](const go_step& s) { return s.ms; }, &g_any);
+    const double gr = step_median(go_runs, k, go_gcs, [](const go_step& s) { return s.rss_kib; });
+    const double gs = step_median(go_runs, k, go_gcs, [](const go_step& s) { return s.stack_kib; });
+    row("pass / GC " + std::to_string(k + 1), q_any ? ms_text(qt) : "", q_any ? mib_text(qr) : "",
+        f_any ? ms_text(ft) : "", f_any ? mib_text(fr) : "", g_any ? ms_text(gt) : "", g_any ? mib_text(gr) : "",
+        g_any ? mib_text(gs) : "");
+  }
+  if (have_go) {
+    std::size_t waits = 0;
+    for (const auto& g : go_runs) waits = std::max(waits, g.waits.size());
+    for (std::size_t k = 0; k < waits; ++k) {
+      bool any = false;
+      const double s = step_median(go_runs, k, go_waits, [](const go_step& w) { return w.seconds; }, &any);
+      const double r = step_median(go_runs, k, go_waits, [](const go_step& w) { return w.rss_kib; });
+      if (any) row("Go: " + fmt("%.1f", s) + " s after the GCs", "", "", "", "", "", mib_text(r), "");
+    }
+    row("Go: debug.FreeOSMemory()", "", "", "", "", ms_text(gmed([](const go_result& g) { return g.free_os.ms; })),
+        mib_text(gmed([](const go_result& g) { return g.free_os.rss_kib; })),
+        mib_text(gmed([](const go_result& g) { return g.free_os.stack_kib; })));
+  }
+
+  // ---- the targets ------------------------------------------------------------------------------------
+  const double min_size = static_cast<double>(ebb::default_min_stack);
+  std::vector<derived_row> derived;
+  const double log2_peak = std::log2(quarter.peak() / min_size);
+  derived.push_back({"quarter_shrink: passes to within 10% of baseline (target log2(peak/2 KiB))",
+                     quarter.passes_to_baseline(), "", log2_peak});
+  derived.push_back({"shrink_to_fit: passes to within 10% of baseline", fit.passes_to_baseline(), "", 1});
+  derived.push_back({"quarter_shrink: pass releasing nothing, 1000 idle fibers", quarter.idle_us(), " us", 100});
+  derived.push_back({"shrink_to_fit: pass releasing nothing, 1000 idle fibers", fit.idle_us(), " us", 100});
+  derived.push_back({"quarter_shrink: pass releasing nothing, fibers ran since", quarter.ran_us(), " us", 0});
+  derived.push_back({"quarter_shrink pass 1: ebb ns/page / bare madvise ns/page",
+                     quarter.ebb_ns_per_page(0) / quarter.bare_ns_per_page(0), "x", 1.25});
+  derived.push_back({"quarter_shrink, all releasing passes: ebb / bare madvise per page",
+                     quarter.ebb_ns_per_page_all() / quarter.bare_ns_per_page_all(), "x", 1.25});
+  derived.push_back({"shrink_to_fit pass 1: ebb ns/page / bare madvise ns/page",
+                     fit.ebb_ns_per_page(0) / fit.bare_ns_per_page(0), "x", 1.25});
+  if (have_go) {
+    // Go's GCs needed to bring RSS within 10% of its own parked baseline (0: not within the GCs run).
+    const double go_parked = gmed([](const go_result& g) { return g.rss_parked_kib; });
+    double go_gcs_needed = 0;
+    for (std::size_t k = 0; k < go_steps; ++k) {
+      const double rss = step_median(go_runs, k, go_gcs, [](const go_step& s) { return s.rss_kib; });
+      if (rss <= go_parked * 1.1) {
+        go_gcs_needed = static_cast<double>(k + 1);
+        break;
+      }
+    }
+    double gc_ms_max = 0, gc_ms_first = step_median(go_runs, 0, go_gcs, [](const go_step& s) { return s.ms; });
+    for (std::size_t k = 0; k < go_steps; ++k)
+      gc_ms_max = std::max(gc_ms_max, step_median(go_runs, k, go_gcs, [](const go_step& s) { return s.ms; }));
+    derived.push_back({"Go: GCs to within 10% of its baseline (0: none of them)", go_gcs_needed, "", 0});
+    derived.push_back({"Go: first GC", gc_ms_first, " ms", 0});
+    derived.push_back({"Go: slowest GC (median per GC index)", gc_ms_max, " ms", 0});
+    derived.push_back({"ebb quarter_shrink pass 1 / Go GC 1 (time)",
+                       quarter.pass_median(0, [](const pass_record& p) { return p.ms; }) / gc_ms_first, "x", 0});
+  }
+  std::printf("\n");
+  print_derived(derived);
+  md << "\n" << markdown_derived(derived);
+  if (!markdown_path.empty()) write_file(markdown_path, md.str());
+  return 0;
+}

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# scripts/test-all.sh — build and run every test of ebb. CI (.ci/run) runs exactly this.
+#
+# Installs missing prerequisites with apt-get (catch2 meson ninja-build gdb cmake g++), then:
+#   cmake/gcc-debug      g++ -O0 -g        ctest: unit, lean, examples, compile-fail, shared libs,
+#   cmake/gcc-release    g++ -O2                  gdb, -fno-exceptions; also builds bench/ (not run)
+#   cmake/clang-release  clang++ -O2       (when clang++ is installed)
+#   install              cmake --install, then a consumer project using find_package(ebb)
+#   meson                g++ debugoptimized (-O2 -g), meson test
+# all with -Wall -Wextra -Wpedantic -Werror. A failing stage does not stop the others; the last line
+# is the summary, and the exit status is non-zero if anything failed.
+#
+# Options:  --quick          only cmake/gcc-debug
+#           --clean          delete the build directories first
+#           --only NAME      only the named stage (repeatable)
+# Environment: EBB_BUILD_DIR (default build/test-all), EBB_JOBS (default: number of CPUs),
+#              EBB_NO_INSTALL=1 (do not run apt-get), EBB_TEST_BENCH=0 (do not build bench/).
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+build_root=${EBB_BUILD_DIR:-$root/build/test-all}
+jobs=${EBB_JOBS:-$(nproc 2>/dev/null || echo 2)}
+
+quick=0 clean=0 only=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=1 ;;
+    --clean) clean=1 ;;
+    --only) only+=("$2"); shift ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "${EBB_NO_INSTALL:-0}" != 1 ]; then
+  bash "$root/scripts/install-prereqs.sh" test || { echo "test-all: FAILED: could not install prerequisites"; exit 1; }
+fi
+
+generator=() keep_going=(-k)
+if command -v ninja >/dev/null 2>&1; then
+  generator=(-G Ninja)
+  keep_going=(-k 0)
+fi
+
+results=()   # "stage|PASS/FAIL|seconds|detail"
+failed=0
+total_tests=0
+
+wanted() {  # wanted STAGE: is this stage selected?
+  local s
+  if [ ${#only[@]} -gt 0 ]; then
+    for s in "${only[@]}"; do [ "$s" = "$1" ] && return 0; done
+    return 1
+  fi
+  [ $quick -eq 0 ] || [ "$1" = cmake/gcc-debug ]
+}
+
+banner() { printf '\n==== %s ====\n' "$*"; }
+
+record() {  # record STAGE STATUS(0/1) START DETAIL
+  local stage=$1 status=$2 start=$3 detail=$4 verdict=PASS
+  [ "$status" -eq 0 ] || { verdict=FAIL; failed=1; }
+  results+=("$stage|$verdict|$(( $(date +%s) - start ))|$detail")
+  echo "---- $stage: $verdict ($detail)"
+}
+
+# Count the tests ctest / meson test reported and pick a one-line result.
+ctest_detail() {  # from ctest output on stdin
+  awk '/tests passed, .* tests failed out of/ { line = $0 } END { print line }'
+}
+
+run_cmake_stage() {  # run_cmake_stage NAME CXX BUILD_TYPE [EXTRA CMAKE ARGS...]
+  local name=$1 cxx=$2 type=$3
+  shift 3
+  wanted "$name" || return 0
+  local dir=$build_root/${name#cmake/} start
+  start=$(date +%s)
+  banner "$name: $cxx, $type"
+  [ $clean -eq 1 ] && rm -rf "$dir"
+  local log=$dir.ctest.log
+  mkdir -p "$build_root"
+  if ! cmake -S "$root" -B "$dir" "${generator[@]}" -DCMAKE_CXX_COMPILER="$cxx" \
+        -DCMAKE_BUILD_TYPE="$type" -DEBB_BUILD_TESTS=ON -DEBB_BUILD_EXAMPLES=ON -DEBB_WERROR=ON "$@"; then
+    record "$name" 1 "$start" "configure failed"
+    return
+  fi
+  # Keep going past a failed target, and run the tests that did build: one broken file should not
+  # hide the state of everything else. The stage fails either way.
+  local built=0
+  cmake --build "$dir" --parallel "$jobs" -- "${keep_going[@]}" || built=1
+  (cd "$dir" && ctest --output-on-failure --parallel "$jobs" --timeout 600) 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]} detail
+  detail=$(ctest_detail <"$log")
+  if [ $built -ne 0 ]; then
+    status=1
+    detail="BUILD FAILED; $detail"
+  fi
+  local n
+  n=$(printf '%s\n' "$detail" | sed -n 's/.* out of \([0-9][0-9]*\).*/\1/p')
+  total_tests=$((total_tests + ${n:-0}))
+  record "$name" "$status" "$start" "${detail:-no tests ran}"
+}
+
+run_install_stage() {
+  wanted install || return 0
+  local start dir=$build_root/install status=0
+  start=$(date +%s)
+  banner "install: cmake --install, then find_package(ebb) from a separate project"
+  rm -rf "$dir"
+  mkdir -p "$dir/consumer"
+  cat >"$dir/consumer/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.14)
+project(ebb_consumer CXX)
+find_package(ebb 0.1 REQUIRED)
+add_executable(consumer main.cpp)
+target_link_libraries(consumer PRIVATE ebb::ebb)
+CMAKE
+  cat >"$dir/consumer/main.cpp" <<'CPP'
+#include <ebb/ebb.hpp>
+int main() {
+  int n = 0;
+  ebb::fiber f([&] { ++n; ebb::this_fiber::yield(); ++n; });
+  while (f.resume()) {}
+  return n == 2 ? 0 : 1;
+}
+CPP
+  {
+    cmake -S "$root" -B "$dir/build" "${generator[@]}" -DEBB_BUILD_TESTS=OFF -DEBB_BUILD_EXAMPLES=OFF \
+      -DCMAKE_INSTALL_PREFIX="$dir/prefix" >/dev/null &&
+    cmake --install "$dir/build" >/dev/null &&
+    cmake -S "$dir/consumer" -B "$dir/consumer-build" "${generator[@]}" -DCMAKE_PREFIX_PATH="$dir/prefix" \
+      -DCMAKE_BUILD_TYPE=Release >/dev/null &&
+    cmake --build "$dir/consumer-build" &&
+    "$dir/consumer-build/consumer"
+  } || status=1
+  record install "$status" "$start" "$( [ $status -eq 0 ] && echo "find_package(ebb) consumer built and ran" || echo "install or consumer failed")"
+}
+
+run_meson_stage() {
+  wanted meson || return 0
+  local start dir=$build_root/meson log
+  start=$(date +%s)
+  banner "meson: g++, debugoptimized"
+  if ! command -v meson >/dev/null 2>&1; then
+    record meson 1 "$start" "meson not installed"
+    return
+  fi
+  [ $clean -eq 1 ] && rm -rf "$dir"
+  log=$dir.test.log
+  local setup=(setup)
+  [ -f "$dir/build.ninja" ] && setup=(setup --reconfigure)
+  if ! CXX=g++ meson "${setup[@]}" "$dir" "$root" -Dbuildtype=debugoptimized -Dwerror=true -Dtests=enabled \
+        -Dexamples=enabled; then
+    record meson 1 "$start" "configure failed"
+    return
+  fi
+  local built=0
+  ninja -C "$dir" -j "$jobs" -k 0 || built=1
+  (cd "$dir" && meson test --no-rebuild --print-errorlogs --num-processes "$jobs") 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]} ok fail skip
+  [ $built -eq 0 ] || status=1
+  ok=$(awk '/^Ok:/ { print $2 }' "$log")
+  fail=$(awk '/^Fail:/ { print $2 }' "$log")
+  skip=$(awk '/^Skipped:/ { print $2 }' "$log")
+  total_tests=$((total_tests + ${ok:-0} + ${fail:-0} + ${skip:-0}))
+  record meson "$status" "$start" "$( [ $built -eq 0 ] || printf 'BUILD FAILED; ')ok ${ok:-0}, failed ${fail:-0}, skipped ${skip:-0}"
+}
+
+started=$(date +%s)
+bench=(-DEBB_BUILD_BENCH=ON)
+[ "${EBB_TEST_BENCH:-1}" = 0 ] && bench=(-DEBB_BUILD_BENCH=OFF)
+
+run_cmake_stage cmake/gcc-debug g++ Debug
+run_cmake_stage cmake/gcc-release g++ Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" "${bench[@]}"
+if command -v clang++ >/dev/null 2>&1; then
+  run_cmake_stage cmake/clang-release clang++ Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG"
+elif wanted cmake/clang-release; then
+  echo "---- cmake/clang-release: skipped (clang++ not installed)"
+fi
+run_install_stage
+run_meson_stage
+
+printf '\n==== summary ====\n'
+for r in "${results[@]}"; do
+  IFS='|' read -r stage verdict secs detail <<<"$r"
+  printf '%-20s %-4s %5ss  %s\n' "$stage" "$verdict" "$secs" "$detail"
+done
+elapsed=$(( $(date +%s) - started ))
+if [ ${#results[@]} -eq 0 ]; then
+  echo "test-all: FAILED: no stage ran"
+  exit 1
+fi
+if [ $failed -eq 0 ]; then
+  echo "test-all: PASSED (${#results[@]} stages, $total_tests tests, ${elapsed}s)"
+  exit 0
+fi
+echo "test-all: FAILED ($(printf '%s\n' "${results[@]}" | grep -c '|FAIL|') of ${#results[@]} stages failed, ${elapsed}s)"
+exit 1

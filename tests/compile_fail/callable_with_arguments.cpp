@@ -1,0 +1,7 @@
+// expect: the fiber's function must be callable with no arguments
+#include <ebb/ebb.hpp>
+
+int main() {
+  ebb::fiber f([](int n) { (void)n; });
+  return f.resume() ? 1 : 0;
+}

@@ -1,0 +1,16 @@
+// expect: the GrowthPolicy needs 0 < min_size <= initial_size <= max_size
+#include <ebb/ebb.hpp>
+
+#include <cstddef>
+
+struct inverted_growth {
+  static constexpr std::size_t min_size = 64 * 1024;
+  static constexpr std::size_t max_size = 1 << 20;
+  static constexpr std::size_t initial_size = 4096;  // below min_size
+  std::size_t next_size(std::size_t current, std::size_t) const noexcept { return current * 2; }
+};
+
+int main() {
+  ebb::basic_fiber<inverted_growth> f([] {});
+  return f.resume() ? 1 : 0;
+}

@@ -1,0 +1,11 @@
+set pagination off
+set confirm off
+set width 0
+set height 0
+set print thread-events off
+break ebb_gdb_breakpoint
+run
+echo ===BACKTRACE===\n
+bt
+echo ===END===\n
+continue

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Usage: run_gdb_test.sh GDB PROGRAM SCRIPT MODE
+#   MODE backtrace: SCRIPT stops at ebb_gdb_breakpoint on a fiber; the backtrace must show
+#                   ebb_gdb_breakpoint <- gdb_test_level3 <- level2 <- level1, and end at the fiber's
+#                   entry frame ebb_v1_x86_64_sysv_fiber_start.
+#   MODE stepping:  SCRIPT single-steps through the context switch; every backtrace must end either at
+#                   main or at ebb_v1_x86_64_sysv_fiber_start, with no unknown ("??") frame.
+# In both modes no backtrace may report an error ("Backtrace stopped", "corrupt stack", ...).
+# SCRIPT brackets each backtrace with ===BACKTRACE=== / ===END=== lines.
+# Exit 0 = pass, 1 = fail, 77 = skipped (no gdb, or this environment forbids ptrace).
+set -u
+gdb=$1 program=$2 script=$3 mode=$4
+
+if ! command -v "$gdb" >/dev/null 2>&1; then
+  echo "SKIP: gdb not found ($gdb)"
+  exit 77
+fi
+
+output=$(timeout 300 "$gdb" -batch -nx -x "$script" --args "$program" </dev/null 2>&1)
+gdb_status=$?
+
+if printf '%s\n' "$output" | grep -Eq 'ptrace: Operation not permitted|Could not trace the inferior|Couldn.t get registers'; then
+  printf '%s\n' "$output" | head -n 20
+  echo "SKIP: gdb cannot trace processes here (ptrace not permitted)"
+  exit 77
+fi
+
+fail() {
+  printf '%s\n' "$output"
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+[ $gdb_status -eq 124 ] && fail "gdb timed out"
+
+# Backtraces, one per line: frames joined with " | ".
+traces=$(printf '%s\n' "$output" | awk '
+  /^===BACKTRACE===$/ { inside = 1; trace = ""; next }
+  /^===END===$/       { if (inside) print trace; inside = 0; next }
+  inside && /^#[0-9]/ { trace = trace (trace == "" ? "" : " | ") $0; next }
+  inside && /Backtrace stopped|corrupt stack|previous frame identical|frame did not save|Cannot access memory/ {
+    trace = trace " | ERROR: " $0 }')
+count=$(printf '%s\n' "$traces" | grep -c .)
+[ "$count" -gt 0 ] || fail "no backtrace was taken (the breakpoint was never reached?)"
+
+# Errors gdb prints outside a bracket still count.
+if printf '%s\n' "$output" | grep -Eq 'Backtrace stopped|corrupt stack|previous frame identical to this frame'; then
+  fail "gdb reported an unwinding error"
+fi
+if printf '%s\n' "$traces" | grep -q 'ERROR: '; then
+  fail "a backtrace reported an error"
+fi
+
+last_frame() { awk -F' [|] ' '{ print $NF }'; }
+
+case $mode in
+  backtrace)
+    trace=$(printf '%s\n' "$traces" | head -n 1)
+    frames=$(printf '%s\n' "$trace" | awk -F' [|] ' '{ for (i = 1; i <= NF; ++i) print $i }')
+    want="ebb_gdb_breakpoint gdb_test_level3 gdb_test_level2 gdb_test_level1"
+    position=0
+    for fn in $want; do
+      line=$(printf '%s\n' "$frames" | grep -n -m 1 "[ :]$fn (" | cut -d: -f1)
+      [ -n "$line" ] || fail "frame $fn missing from the backtrace"
+      [ "$line" -gt "$position" ] || fail "frame $fn out of order in the backtrace"
+      position=$line
+    done
+    printf '%s\n' "$frames" | head -n 1 | grep -q 'ebb_gdb_breakpoint' || fail "frame #0 is not ebb_gdb_breakpoint"
+    printf '%s\n' "$trace" | last_frame | grep -Eq 'ebb_v[0-9]+_[A-Za-z0-9_]*fiber_start' ||
+      fail "the backtrace does not end at the fiber entry ebb_v1_x86_64_sysv_fiber_start"
+    printf '%s\n' "$frames"
+    echo "PASS: backtrace from the fiber is complete and ends at its entry frame"
+    ;;
+  stepping)
+    bad=$(printf '%s\n' "$traces" | while IFS= read -r trace; do
+      end=$(printf '%s\n' "$trace" | last_frame)
+      if printf '%s\n' "$trace" | grep -q ' in ?? ('; then
+        echo "unknown frame: $trace"
+      elif ! printf '%s\n' "$end" | grep -Eq ' main \(|ebb_v[0-9]+_[A-Za-z0-9_]*fiber_start \('; then
+        echo "ends neither at main nor at the fiber entry: $trace"
+      fi
+    done)
+    if [ -n "$bad" ]; then
+      printf '%s\n' "$output"
+      echo "---- bad backtraces:" >&2
+      printf '%s\n' "$bad" | head -n 10 >&2
+      echo "FAIL: $(printf '%s\n' "$bad" | grep -c .) of $count backtraces taken inside the switch are incomplete" >&2
+      exit 1
+    fi
+    echo "PASS: $count backtraces taken instruction by instruction through the switch all unwind cleanly"
+    ;;
+  *)
+    echo "unknown mode $mode" >&2
+    exit 2
+    ;;
+esac
+exit 0

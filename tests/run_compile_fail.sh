@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Usage: run_compile_fail.sh COMPILER INCLUDE_DIR FILE [EXTRA_FLAGS...]
+#
+# FILE's first line says what must happen:
+#   // expect: REGEX      compilation must FAIL, and the compiler's output must match REGEX (grep -E)
+#   // expect-success     compilation must succeed without warnings (a positive control: proves that
+#                         the failures above come from the policy mistake, not from a broken setup)
+# A rejected file may produce at most 3 "error:" diagnostics (ebb promises one readable message, not
+# a cascade from inside its headers); a line "// max-errors: N" among the first five raises that.
+# Compiles with -std=c++17 -fsyntax-only. Exit 0 = the test passed.
+set -u
+
+if [ $# -lt 3 ]; then
+  echo "usage: $0 COMPILER INCLUDE_DIR FILE [EXTRA_FLAGS...]" >&2
+  exit 2
+fi
+compiler=$1 include_dir=$2 file=$3
+shift 3
+
+first_line=$(head -n 1 -- "$file")
+case $first_line in
+  "// expect-success"*) mode=success ;;
+  "// expect: "*)       mode=fail; regex=${first_line#// expect: } ;;
+  *) echo "FAIL: $file: first line must be '// expect: REGEX' or '// expect-success'" >&2; exit 2 ;;
+esac
+
+output=$("$compiler" -std=c++17 -fsyntax-only -Wall -Wextra -Wpedantic -Werror \
+           -I "$include_dir" "$@" "$file" 2>&1)
+status=$?
+errors=$(printf '%s\n' "$output" | grep -c ': error:')
+max_errors=$(head -n 5 -- "$file" | sed -n 's|^// max-errors: *\([0-9][0-9]*\).*|\1|p' | head -n 1)
+max_errors=${max_errors:-3}
+
+if [ "$mode" = success ]; then
+  if [ $status -eq 0 ]; then
+    echo "PASS: $file compiles (positive control)"
+    exit 0
+  fi
+  printf '%s\n' "$output"
+  echo "FAIL: $file should compile but the compiler exited with $status" >&2
+  exit 1
+fi
+
+if [ $status -eq 0 ]; then
+  printf '%s\n' "$output"
+  echo "FAIL: $file compiled, but it must be rejected with: $regex" >&2
+  exit 1
+fi
+if printf '%s\n' "$output" | grep -Eq -- "$regex"; then
+  if [ "$errors" -gt "$max_errors" ]; then
+    printf '%s\n' "$output"
+    echo "FAIL: $file was rejected with the expected message, but in a cascade of $errors errors" \
+         "(at most $max_errors allowed)" >&2
+    exit 1
+  fi
+  echo "PASS: $file rejected with the expected message ($errors error lines):"
+  printf '%s\n' "$output" | grep -E -- "$regex" | head -n 1
+  exit 0
+fi
+printf '%s\n' "$output"
+echo "FAIL: $file was rejected, but no error matched: $regex" >&2
+exit 1
