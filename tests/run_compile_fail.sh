@@ -6,7 +6,8 @@
 #   // expect-success     compilation must succeed without warnings (a positive control: proves that
 #                         the failures above come from the policy mistake, not from a broken setup)
 # A rejected file may produce at most 3 "error:" diagnostics (ebb promises one readable message, not
-# a cascade from inside its headers); a line "// max-errors: N" among the first five raises that.
+# a cascade from inside its headers); a line "// max-errors: N" among the first five raises that,
+# and a line "// flags: ..." there adds compiler flags.
 # Compiles with -std=c++17 -fsyntax-only. Exit 0 = the test passed.
 set -u
 
@@ -24,7 +25,9 @@ case $first_line in
   *) echo "FAIL: $file: first line must be '// expect: REGEX' or '// expect-success'" >&2; exit 2 ;;
 esac
 
-output=$("$compiler" -std=c++17 -fsyntax-only -Wall -Wextra -Wpedantic -Werror \
+file_flags=$(head -n 5 -- "$file" | sed -n 's|^// flags: *||p' | head -n 1)
+# shellcheck disable=SC2086 # the flags are words
+output=$("$compiler" $file_flags -std=c++17 -fsyntax-only -Wall -Wextra -Wpedantic -Werror \
            -I "$include_dir" "$@" "$file" 2>&1)
 status=$?
 errors=$(printf '%s\n' "$output" | grep -c ': error:')

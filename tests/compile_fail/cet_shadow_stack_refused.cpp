@@ -1,0 +1,10 @@
+// expect: ebb: CET shadow stacks were requested
+// flags: -fcf-protection=full
+// With shadow stacks enforced, the first return after a switch would fault: ebb refuses to build
+// rather than produce a program that crashes on a CET machine.
+#include <ebb/ebb.hpp>
+
+int main() {
+  ebb::fiber f([] {});
+  f.resume();
+}
