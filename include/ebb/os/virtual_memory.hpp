@@ -212,50 +212,50 @@ bool scan_present(std::uintptr_t first, std::uintptr_t last, Run&& run) noexcept
   return true;
 }
 
-// Bytes of [lo, hi) backed by resident pages (bounds rounded out to pages).
-inline std::size_t resident_bytes(void* lo, void* hi) noexcept {
+// The same walk through mincore, one byte per page, for kernels without PAGEMAP_SCAN.
+template <class Run>
+void scan_present_mincore(std::uintptr_t first, std::uintptr_t last, Run&& run) noexcept {
   const std::size_t page = page_size();
-  auto first = round_down(reinterpret_cast<std::uintptr_t>(lo), page);
-  auto last = round_up(reinterpret_cast<std::uintptr_t>(hi), page);
-  std::size_t resident = 0;
-  if (scan_present(first, last, [&](std::uintptr_t start, std::uintptr_t end) {
-        resident += end - start;
-        return true;
-      }))
-    return resident;
   unsigned char vec[256];
   for (auto at = first; at < last;) {
     std::size_t pages = (last - at) / page;
     if (pages > sizeof vec) pages = sizeof vec;
-    if (::mincore(reinterpret_cast<void*>(at), pages * page, vec) != 0) return resident;
-    for (std::size_t i = 0; i < pages; ++i) resident += (vec[i] & 1u) ? page : 0;
+    if (::mincore(reinterpret_cast<void*>(at), pages * page, vec) != 0) return;
+    for (std::size_t i = 0; i < pages; ++i)
+      if ((vec[i] & 1u) && !run(at + i * page, at + (i + 1) * page)) return;
     at += pages * page;
   }
+}
+
+// Calls run(start, end) for the present pages of [lo, hi) (bounds rounded out to pages), lowest
+// first, until run returns false.
+template <class Run>
+void for_each_present(void* lo, void* hi, Run&& run) noexcept {
+  const std::size_t page = page_size();
+  auto first = round_down(reinterpret_cast<std::uintptr_t>(lo), page);
+  auto last = round_up(reinterpret_cast<std::uintptr_t>(hi), page);
+  if (!scan_present(first, last, run)) scan_present_mincore(first, last, run);
+}
+
+// Bytes of [lo, hi) backed by resident pages.
+inline std::size_t resident_bytes(void* lo, void* hi) noexcept {
+  std::size_t resident = 0;
+  for_each_present(lo, hi, [&](std::uintptr_t start, std::uintptr_t end) {
+    resident += end - start;
+    return true;
+  });
   return resident;
 }
 
 // The lowest resident page in [lo, hi), or hi if none: how deep the stack has been touched since its
 // pages were last released.
 inline void* lowest_resident(void* lo, void* hi) noexcept {
-  const std::size_t page = page_size();
-  auto first = round_down(reinterpret_cast<std::uintptr_t>(lo), page);
-  auto last = round_up(reinterpret_cast<std::uintptr_t>(hi), page);
   void* lowest = hi;
-  if (scan_present(first, last, [&](std::uintptr_t start, std::uintptr_t) {
-        lowest = reinterpret_cast<void*>(start);
-        return false;
-      }))
-    return lowest;
-  unsigned char vec[256];
-  for (auto at = first; at < last;) {
-    std::size_t pages = (last - at) / page;
-    if (pages > sizeof vec) pages = sizeof vec;
-    if (::mincore(reinterpret_cast<void*>(at), pages * page, vec) != 0) return hi;
-    for (std::size_t i = 0; i < pages; ++i)
-      if (vec[i] & 1u) return reinterpret_cast<void*>(at + i * page);
-    at += pages * page;
-  }
-  return hi;
+  for_each_present(lo, hi, [&](std::uintptr_t start, std::uintptr_t) {
+    lowest = reinterpret_cast<void*>(start);
+    return false;
+  });
+  return lowest;
 }
 
 }  // namespace os

@@ -1,0 +1,41 @@
+// Page residency, the two ways ebb asks the kernel: PAGEMAP_SCAN and mincore must agree.
+#include <catch2/catch.hpp>
+#include <ebb/ebb.hpp>
+
+#include <cstdint>
+#include <vector>
+
+namespace os = ebb::runtime_v1::os;
+
+TEST_CASE("PAGEMAP_SCAN and mincore see the same resident pages", "[residency]") {
+  const std::size_t page = os::page_size();
+  const std::size_t pages = 300;
+  char* base = static_cast<char*>(os::reserve(0, pages * page));
+  REQUIRE(base != nullptr);
+  // A pattern with runs and gaps: pages 0-9, 50, 100-199 (every third), 299.
+  std::vector<std::size_t> touched;
+  for (std::size_t i = 0; i < 10; ++i) touched.push_back(i);
+  touched.push_back(50);
+  for (std::size_t i = 100; i < 200; i += 3) touched.push_back(i);
+  touched.push_back(299);
+  for (std::size_t i : touched) base[i * page] = 1;
+
+  std::vector<std::uintptr_t> by_mincore, by_pagemap;
+  const auto first = reinterpret_cast<std::uintptr_t>(base), last = first + pages * page;
+  os::scan_present_mincore(first, last, [&](std::uintptr_t s, std::uintptr_t e) {
+    for (auto p = s; p < e; p += page) by_mincore.push_back((p - first) / page);
+    return true;
+  });
+  const bool have_pagemap = os::scan_present(first, last, [&](std::uintptr_t s, std::uintptr_t e) {
+    for (auto p = s; p < e; p += page) by_pagemap.push_back((p - first) / page);
+    return true;
+  });
+  CHECK(by_mincore == std::vector<std::uintptr_t>(touched.begin(), touched.end()));
+  if (have_pagemap) CHECK(by_pagemap == by_mincore);
+  else WARN("PAGEMAP_SCAN is not available on this kernel: only mincore was checked");
+
+  CHECK(os::resident_bytes(base, base + pages * page) == touched.size() * page);
+  CHECK(os::lowest_resident(base + 20 * page, base + pages * page) == base + 50 * page);
+  CHECK(os::lowest_resident(base + 200 * page, base + 299 * page) == base + 299 * page);  // none: hi
+  os::release(base, pages * page);
+}
