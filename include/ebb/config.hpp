@@ -54,6 +54,38 @@
 #define EBB_STRINGIFY_(x) #x
 #define EBB_STRINGIFY(x) EBB_STRINGIFY_(x)
 
+// ---- tools watching the program (detail/tool_hooks.hpp tells them about stacks and switches) ----
+#if defined(__SANITIZE_ADDRESS__)
+#define EBB_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EBB_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define EBB_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define EBB_TSAN 1
+#endif
+#endif
+#ifndef EBB_ASAN
+#define EBB_ASAN 0
+#endif
+#ifndef EBB_TSAN
+#define EBB_TSAN 0
+#endif
+#ifndef EBB_VALGRIND
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#define EBB_VALGRIND 1
+#endif
+#endif
+#endif
+#ifndef EBB_VALGRIND
+#define EBB_VALGRIND 0
+#endif
+
 // ---- build configuration ------------------------------------------------------------------------
 // EBB_LEAN=1 compiles out the per-fiber exception-state swap and the misuse checks on resume/yield.
 // It is for measured hot paths whose fibers never yield from inside a catch block and whose callers

