@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/install-prereqs.sh [test|example] — install what ebb's scripts need, only if missing.
 #   example: a C++ compiler and cmake
-#   test:    those, plus catch2, meson, ninja-build, gdb and binutils (readelf)
+#   test:    those, plus catch2, meson, ninja-build, gdb, binutils (readelf), valgrind, and clang++
+#            with its sanitizer runtimes (the suite runs under both compilers and every sanitizer)
 # Uses apt-get (Debian/Ubuntu); runs it through sudo when not root. Does nothing when all is present.
 set -euo pipefail
 what=${1:-test}
@@ -19,6 +20,14 @@ if [ "$what" = test ]; then
   need_cmd ninja ninja-build
   need_cmd gdb gdb
   need_cmd readelf binutils
+  need_cmd valgrind valgrind
+  need_cmd clang++ clang
+  if command -v clang++ >/dev/null 2>&1 || [[ " ${missing[*]} " == *" clang "* ]]; then
+    # clang's ASan/TSan/UBSan runtimes (Debian: libclang-rt-NN-dev, NN = clang's major version)
+    major=$( (clang++ --version 2>/dev/null || echo "version 14") | sed -n 's/.*version \([0-9][0-9]*\).*/\1/p' | head -n 1)
+    ls /usr/lib/llvm-"$major"/lib/clang/*/lib/linux/libclang_rt.asan-x86_64.a >/dev/null 2>&1 ||
+      missing+=("libclang-rt-$major-dev")
+  fi
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -6,6 +6,8 @@
 #   cmake/gcc-release    g++ -O2                  gdb, -fno-exceptions; also builds bench/ (not run)
 #   cmake/clang-release  clang++ -O2       (when clang++ is installed)
 #   install              cmake --install, then a consumer project using find_package(ebb)
+#   cmake/{gcc,clang}-{asan,ubsan,tsan}   the same suite under each sanitizer (-O1)
+#   valgrind             memcheck over the unit tests of cmake/gcc-debug
 #   meson                g++ debugoptimized (-O2 -g), meson test
 # all with -Wall -Wextra -Wpedantic -Werror. A failing stage does not stop the others; the last line
 # is the summary, and the exit status is non-zero if anything failed.
@@ -88,9 +90,11 @@ run_cmake_stage() {  # run_cmake_stage NAME CXX BUILD_TYPE [EXTRA CMAKE ARGS...]
   fi
   # Keep going past a failed target, and run the tests that did build: one broken file should not
   # hide the state of everything else. The stage fails either way.
-  local built=0
-  cmake --build "$dir" --parallel "$jobs" -- "${keep_going[@]}" || built=1
-  (cd "$dir" && ctest --output-on-failure --parallel "$jobs" --timeout 600) 2>&1 | tee "$log"
+  local built=0 targets=() selection=()
+  [ -n "${stage_targets:-}" ] && read -r -a targets <<<"--target $stage_targets"
+  [ -n "${stage_labels:-}" ] && selection=(-L "$stage_labels")
+  cmake --build "$dir" --parallel "$jobs" "${targets[@]}" -- "${keep_going[@]}" || built=1
+  (cd "$dir" && ctest --output-on-failure --parallel "$jobs" --timeout 900 "${selection[@]}") 2>&1 | tee "$log"
   local status=${PIPESTATUS[0]} detail
   detail=$(ctest_detail <"$log")
   if [ $built -ne 0 ]; then
@@ -101,6 +105,27 @@ run_cmake_stage() {  # run_cmake_stage NAME CXX BUILD_TYPE [EXTRA CMAKE ARGS...]
   n=$(printf '%s\n' "$detail" | sed -n 's/.* out of \([0-9][0-9]*\).*/\1/p')
   total_tests=$((total_tests + ${n:-0}))
   record "$name" "$status" "$start" "${detail:-no tests ran}"
+}
+
+# Valgrind memcheck over the unit tests of the gcc-debug stage (ebb registers every stack with it).
+run_valgrind_stage() {
+  wanted valgrind || return 0
+  local start binary=$build_root/gcc-debug/tests/ebb_tests log=$build_root/valgrind.log status=0
+  start=$(date +%s)
+  banner "valgrind: memcheck over the unit tests"
+  if ! command -v valgrind >/dev/null 2>&1; then
+    record valgrind 1 "$start" "valgrind not installed"
+    return
+  fi
+  if [ ! -x "$binary" ]; then
+    record valgrind 1 "$start" "no unit-test binary (the cmake/gcc-debug stage must run first)"
+    return
+  fi
+  valgrind --error-exitcode=99 --quiet --track-origins=no "$binary" 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  local errors
+  errors=$(grep -c '^==[0-9]*== [A-Z]' "$log" || true)
+  record valgrind "$status" "$start" "$(tail -n 3 "$log" | grep -E 'passed|failed' | tail -n 1 | sed 's/^ *//'); memcheck error lines: $errors"
 }
 
 run_install_stage() {
@@ -179,6 +204,30 @@ if command -v clang++ >/dev/null 2>&1; then
 elif wanted cmake/clang-release; then
   echo "---- cmake/clang-release: skipped (clang++ not installed)"
 fi
+# Sanitizers: ebb tells ASan and TSan about every switch (detail/tool_hooks.hpp); the whole suite
+# must run clean under each, with both compilers. -O1 keeps them fast enough.
+# Each builds the checked unit tests and the examples (the parts that run ebb's code paths; the
+# build-level tests gain nothing from a sanitizer and would double the time).
+san_stage() {  # san_stage NAME CXX FLAGS
+  local name=$1 cxx=$2 flags=$3
+  local examples
+  examples=$(for f in "$root"/examples/*.cpp; do printf 'example_%s ' "$(basename "$f" .cpp)"; done)
+  stage_targets="ebb_tests $examples" \
+  stage_labels="unit|example" \
+    run_cmake_stage "$name" "$cxx" Debug "-DCMAKE_CXX_FLAGS=-O1 -g -fno-omit-frame-pointer $flags" -DEBB_BUILD_BENCH=OFF
+}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+san_stage cmake/gcc-asan g++ "-fsanitize=address"
+san_stage cmake/gcc-ubsan g++ "-fsanitize=undefined -fno-sanitize-recover=undefined"
+san_stage cmake/gcc-tsan g++ "-fsanitize=thread"
+if command -v clang++ >/dev/null 2>&1; then
+  san_stage cmake/clang-asan clang++ "-fsanitize=address"
+  san_stage cmake/clang-ubsan clang++ "-fsanitize=undefined -fno-sanitize-recover=undefined"
+  san_stage cmake/clang-tsan clang++ "-fsanitize=thread"
+fi
+run_valgrind_stage
 run_install_stage
 run_meson_stage
 

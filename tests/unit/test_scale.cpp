@@ -37,6 +37,10 @@ TEST_CASE("100,000 suspended default fibers: RSS and page tables per fiber", "[s
     WARN("skipped: ThreadSanitizer tracks each fiber like a thread and stops at 8128 of them");
     return;
   }
+  if (test_support::under_memory_tool() && !EBB_ASAN) {
+    WARN("skipped under Valgrind: 100,000 fibers would take minutes there");
+    return;
+  }
   ebb::trim_stack_pool();
   const long rss_before = status_kib("VmRSS:"), pte_before = status_kib("VmPTE:");
   const long maps_before = mappings();

@@ -13,6 +13,7 @@
 #include <xmmintrin.h>
 
 #include "deep_stack.hpp"
+#include "tool_support.hpp"
 
 namespace {
 
@@ -178,6 +179,7 @@ TEST_CASE("the switch preserves each side's floating-point control", "[stack][sw
   CHECK(_mm_getcsr() == main_csr);
   f.resume();
   CHECK(fiber_rounding_after_yield == FE_UPWARD);  // and they were restored for the fiber
-  CHECK((fiber_csr_after_yield & _MM_FLUSH_ZERO_ON) != 0);
+  if (!test_support::under_memory_tool() || EBB_ASAN || EBB_TSAN)  // Valgrind ignores flush-to-zero
+    CHECK((fiber_csr_after_yield & _MM_FLUSH_ZERO_ON) != 0);
   CHECK(std::fegetround() == main_rounding);
 }

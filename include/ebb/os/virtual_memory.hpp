@@ -24,6 +24,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#if EBB_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
+
 EBB_RUNTIME_BEGIN
 namespace os {
 
@@ -146,6 +150,14 @@ inline constexpr unsigned long pagemap_scan_request = _IOWR('f', 16, pagemap_sca
 inline constexpr std::uint64_t page_is_present = 1u << 3;
 inline constexpr std::uint64_t page_is_zero_pfn = 1u << 5;
 
+inline bool running_on_valgrind() noexcept {
+#if EBB_VALGRIND
+  return RUNNING_ON_VALGRIND != 0;
+#else
+  return false;
+#endif
+}
+
 struct pagemap_state {
   std::atomic<int> fd{-2};  // -2: not tried yet, -1: unavailable
 };
@@ -162,7 +174,8 @@ inline int pagemap_fd() noexcept {
   if (fd != -2) return fd;
   static const bool registered = (::pthread_atfork(nullptr, nullptr, &forget_pagemap_after_fork), true);
   (void)registered;
-  int opened = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  // Valgrind does not know this ioctl and would call its results undefined: mincore there.
+  int opened = running_on_valgrind() ? -1 : ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   if (opened >= 0) {
     // Probe: an old kernel answers ENOTTY (or EINVAL) and mincore serves instead.
     pagemap_region one;
