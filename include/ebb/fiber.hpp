@@ -452,16 +452,18 @@ class basic_fiber {
   }
 
   static ebb::stack_stats collect_stats(control& c, void* sp) noexcept {
-    const std::size_t used = c.used_at(sp);
-    if (used > c.peak) c.peak = used;
-    observe_residency(c);
     ebb::stack_stats s;
-    s.size = c.size;
+    // First, because measuring uses stack: in tripwire mode the scan below may itself open the window
+    // further (and move size and peak), so size and peak are read only after it.
     if constexpr (detail::has_committed<StackAllocator>::value) {
       s.committed = c.allocator.committed(c.region);
     } else {
       s.committed = c.region.usable();
     }
+    const std::size_t used = c.used_at(sp);
+    if (used > c.peak) c.peak = used;
+    observe_residency(c);
+    s.size = c.size;
     s.used = used;
     s.peak = c.peak;
     s.reserved = c.region.reserved;
