@@ -165,9 +165,14 @@ struct pass_progress {
 // Visit up to `budget` fibers that the current pass has not seen, calling visit(fiber) for each
 // one that is suspended (or created and never run) while no resume can start on it.
 template <class Visit>
-pass_progress visit_suspended(std::size_t budget, Visit&& visit) {
+pass_progress visit_suspended(std::size_t budget, Visit&& visit, bool fresh_pass = false) {
   registry_state& registry = process_registry();
   std::lock_guard<std::mutex> pass_lock(registry.pass_mutex);
+  if (fresh_pass) {
+    // A pass of its own, abandoning any that shrink_some() left unfinished: every fiber is unvisited.
+    ++registry.pass;
+    registry.pass_shard = 0;
+  }
   pass_progress progress;
   std::vector<fiber_context*> batch;
 
@@ -217,13 +222,29 @@ struct stack_profile {
 };
 
 class stack_registry {
+  static shrink_report shrink_pass(std::size_t budget, bool fresh) {
+    shrink_report report;
+    auto progress = runtime_v1::visit_suspended(
+        budget,
+        [&](runtime_v1::fiber_context& c) {
+          report.released_bytes += c.ops->shrink(c, c.sp, /*inside=*/false);
+          ++report.shrunk;
+        },
+        fresh);
+    report.visited = progress.visited;
+    report.complete = progress.complete;
+    return report;
+  }
+
  public:
   // A shrink point for every suspended fiber in the process. Safe while other threads resume, yield,
   // create and destroy fibers; running fibers are skipped.
+  // It starts a pass of its own: fibers that an unfinished shrink_some() pass already visited get
+  // their shrink point too.
   static shrink_report shrink_all() {
     shrink_report total;
-    for (;;) {
-      shrink_report part = shrink_some(static_cast<std::size_t>(-1));
+    for (bool first = true;; first = false) {
+      shrink_report part = shrink_pass(static_cast<std::size_t>(-1), first);
       total.visited += part.visited;
       total.shrunk += part.shrunk;
       total.released_bytes += part.released_bytes;
@@ -234,16 +255,7 @@ class stack_registry {
   }
 
   // At most `budget` fibers, continuing the current pass where the previous call stopped.
-  static shrink_report shrink_some(std::size_t budget) {
-    shrink_report report;
-    auto progress = runtime_v1::visit_suspended(budget, [&](runtime_v1::fiber_context& c) {
-      report.released_bytes += c.ops->shrink(c, c.sp, /*inside=*/false);
-      ++report.shrunk;
-    });
-    report.visited = progress.visited;
-    report.complete = progress.complete;
-    return report;
-  }
+  static shrink_report shrink_some(std::size_t budget) { return shrink_pass(budget, false); }
 
   // What Go's stack profile answers: how many fibers at each size, and what they hold. Counts the
   // fibers that are suspended or not started; running ones are not stopped to be measured.

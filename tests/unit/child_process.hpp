@@ -33,8 +33,14 @@ inline child_result run_child_test(const std::string& test_name, std::initialize
     ::close(pipe_fds[1]);
     int devnull = ::open("/dev/null", O_WRONLY);
     ::dup2(devnull, 1);
-    const char* argv[] = {"/proc/self/exe", test_name.c_str(), nullptr};
-    ::execv("/proc/self/exe", const_cast<char* const*>(argv));
+    // The path of this binary (under Valgrind /proc/self/exe is Valgrind itself, but readlink of it
+    // answers the program's path).
+    char self[4096];
+    ssize_t length = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (length <= 0) ::_exit(126);
+    self[length] = '\0';
+    const char* argv[] = {self, test_name.c_str(), nullptr};
+    ::execv(self, const_cast<char* const*>(argv));
     ::_exit(127);
   }
   ::close(pipe_fds[1]);

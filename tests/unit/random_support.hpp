@@ -5,6 +5,7 @@
 
 #include <ebb/ebb.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -14,9 +15,10 @@
 #include <mutex>
 #include <random>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
+
+#include "tool_support.hpp"
 
 namespace test_support {
 
@@ -45,9 +47,6 @@ class rng {
   std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : engine_() % n; }
   std::uint64_t between(std::uint64_t lo, std::uint64_t hi) { return lo + below(hi - lo + 1); }  // inclusive
   bool chance(unsigned percent) { return below(100) < percent; }
-  double unit() { return static_cast<double>(engine_() >> 11) * (1.0 / 9007199254740992.0); }
-  template <class T>
-  const T& pick(const std::vector<T>& v) { return v[below(v.size())]; }
 
  private:
   std::mt19937_64 engine_;
@@ -87,9 +86,30 @@ enum class fiber_kind : int {
   peak_shrink,
   fixed_increment,   // fixed_increment_growth<8 KiB>
   fixed_stack,       // fixed_stack_allocator<128 KiB>
-  tripwire,          // tripwire_stack_allocator (its windows count against the stack budget)
+  tripwire,          // tripwire_stack_allocator (its windows count against the stack budget); keep last
   count
 };
+
+// Tripwire fibers join the mix except under tools that cannot follow them yet: under Valgrind a
+// tripwire fiber's forced unwind dies in _Unwind_RaiseException (test_tripwire.cpp's fibers too), and
+// under TSan growth inside the fault handler is reported as a race with later resumes and registry
+// passes on other threads. Both are reported to the maintainers; remove the exclusion once fixed.
+inline bool tripwire_in_mix() {
+#if EBB_TSAN
+  return false;
+#elif EBB_VALGRIND
+  return RUNNING_ON_VALGRIND == 0;
+#else
+  return true;
+#endif
+}
+
+// A random kind among those in the mix.
+template <class Rng>
+fiber_kind random_kind(Rng& random) {
+  const int kinds = static_cast<int>(fiber_kind::count) - (tripwire_in_mix() ? 0 : 1);  // tripwire is last
+  return static_cast<fiber_kind>(random.below(static_cast<std::uint64_t>(kinds)));
+}
 
 inline const char* kind_name(fiber_kind k) {
   switch (k) {
@@ -112,7 +132,7 @@ using tripwire_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shr
 
 // Every logical size the policies can set, starting from `start` and stepping only the way ebb does:
 // the GrowthPolicy's next_size clamped to the fiber's maximum, or a halving that stays at or above the
-// minimum (all four shipped shrink policies only ever halve). A size outside this set means ebb
+// minimum (the shipped shrink policies only ever halve). A size outside this set means ebb
 // invented a size no policy step produces. (For doubling growth the set is a handful of sizes; for
 // fixed_increment_growth with halving shrinks it is nearly every size in [min, max].)
 template <class Growth>
@@ -267,8 +287,8 @@ inline unsigned char frame_byte(std::uint64_t salt, std::uint32_t depth, std::si
 // About `bytes` of stack in ~1 KiB frames; yields `yields` times at the bottom (where it may also give
 // its stack a shrink point from inside), and on the way back up checks that every frame's buffer
 // still holds what it wrote: a page released under a live frame reads back as zeros. Returns the
-// number of damaged frames.
-__attribute__((noinline)) inline int checked_dive(std::size_t bytes, int yields, bool shrink_at_bottom,
+// number of damaged frames. (Under ASan the frames stay on the fiber's stack: TEST_REAL_STACK.)
+TEST_REAL_STACK __attribute__((noinline)) inline int checked_dive(std::size_t bytes, int yields, bool shrink_at_bottom,
                                                   std::uint64_t salt, std::uint32_t depth = 0) {
   unsigned char frame[1024];
   for (std::size_t i = 0; i < sizeof frame; ++i) frame[i] = frame_byte(salt, depth, i);
