@@ -1,0 +1,678 @@
+# tools/gdb/ebb.py — gdb commands for programs that use ebb fibers.
+#
+# Load it in a gdb session (gdb built with Python, which Debian's is):
+#
+#     (gdb) source /path/to/ebb/tools/gdb/ebb.py
+#
+# or for every session, in ~/.gdbinit:
+#
+#     source /path/to/ebb/tools/gdb/ebb.py
+#
+# Commands:
+#
+#     info ebb-fibers                  every live fiber of the process (the registry's 16 shards):
+#                                      address, state, running thread, size, peak, used, max, name
+#     ebb-fiber-bt FIBER [BT-ARGS...]  backtrace of a suspended (or not yet started) fiber.
+#                                      FIBER: an address from `info ebb-fibers`, any expression
+#                                      giving one (a fiber_context*, an ebb::fiber object), or a
+#                                      fiber's name. BT-ARGS go to `bt` (e.g. `full`, `5`, `-frame-arguments all`).
+#     ebb-resumer-bt [FIBER [BT-ARGS]] backtrace of the code waiting in resume() for a running fiber
+#                                      (default: the one on the selected thread) — the part of the
+#                                      thread's stack that `bt` inside a fiber does not reach.
+#     set ebb-bt-method auto|registers|unwinder
+#                                      how those two unwind (see below; `help set ebb-bt-method`)
+#
+# How ebb-fiber-bt works: a suspended fiber's saved stack pointer points at the 64-byte frame its
+# context switch left (include/ebb/arch/x86_64_sysv_elf.hpp):
+#     [sp+0] MXCSR / x87 CW   [sp+8] r15   [sp+16] r14   [sp+24] r13   [sp+32] r12
+#     [sp+40] rbx             [sp+48] rbp  [sp+56] return address
+# The command points the selected thread's registers at that frame, exactly as if the switch had just
+# returned into the fiber (rip = return address, rsp = sp + 64, rbp, rbx, r12–r15 from the frame),
+# runs `bt`, and puts every register it changed back — also when `bt` fails or is interrupted. The
+# selected thread must be stopped; the program never runs while its registers are borrowed.
+# Where registers cannot be written (a core file), a Python unwinder presents the saved frame as the
+# caller of the real innermost frame instead, and a frame filter hides that frame: the same frames,
+# numbered from #1.
+#
+# Only names from ebb::runtime_v1 and the ebb_v1_* assembly symbols are used: they do not depend on
+# the build configuration (the inline namespace ebb::v1_c1x1e1 etc. does). The program needs debug
+# information (-g) for at least one translation unit that includes ebb.
+
+import itertools
+
+import gdb
+
+try:
+    import gdb.unwinder
+    from gdb.unwinder import Unwinder
+except ImportError:  # a gdb older than 7.10
+    pass
+
+_EBB_REGISTRY_SYMBOL = "ebb::runtime_v1::process_registry_storage"
+_EBB_CONTEXT_TYPE = "ebb::runtime_v1::fiber_context"
+_EBB_THREAD_STATE_TYPE = "ebb::runtime_v1::thread_state"
+_EBB_THREAD_STATE_SYMBOL = "ebb_v1_thread_state"
+_EBB_STATE_NAMES = {0: "created", 1: "suspended", 2: "running", 3: "finished"}
+_EBB_SHARD_COUNT = 16
+_EBB_FRAME_BYTES = 64
+_EBB_MASK64 = (1 << 64) - 1
+# Saved-frame slot of each callee-saved register (byte offset from the saved sp).
+_EBB_SAVED_SLOTS = (("r15", 8), ("r14", 16), ("r13", 24), ("r12", 32), ("rbx", 40), ("rbp", 48))
+# Every register ebb-fiber-bt changes, restored in this order (pc and sp last).
+_EBB_BORROWED = ("r15", "r14", "r13", "r12", "rbx", "rbp", "rsp", "rip")
+
+
+class EbbError(gdb.GdbError):
+    pass
+
+
+# ---- reading the registry ------------------------------------------------------------------------
+
+def _ebb_u64(value):
+    return int(value) & _EBB_MASK64
+
+
+def _ebb_context_type():
+    try:
+        return gdb.lookup_type(_EBB_CONTEXT_TYPE)
+    except gdb.error:
+        raise EbbError("ebb: type %s not found: is this an ebb program with debug information (-g)?"
+                       % _EBB_CONTEXT_TYPE)
+
+
+def _ebb_registry_values():
+    """Every definition of the process-wide registry the symbol tables know, as registry_state values.
+
+    The registry is one object per process (default visibility, merged by the dynamic linker), but
+    each shared library built with ebb carries a definition; unused copies hold empty shards."""
+    found, seen = [], set()
+    symbols = []
+    try:
+        for objfile in gdb.objfiles():
+            symbol = objfile.lookup_global_symbol(_EBB_REGISTRY_SYMBOL)
+            if symbol is not None:
+                symbols.append(symbol)
+    except (AttributeError, gdb.error):
+        pass
+    if not symbols:
+        symbol = gdb.lookup_global_symbol(_EBB_REGISTRY_SYMBOL)
+        if symbol is None:
+            symbol = gdb.lookup_symbol(_EBB_REGISTRY_SYMBOL)[0]
+        if symbol is not None:
+            symbols.append(symbol)
+    for symbol in symbols:
+        try:
+            value = symbol.value()
+            address = _ebb_u64(value.address)
+        except gdb.error:
+            continue
+        if address in seen:
+            continue
+        seen.add(address)
+        # never_destroyed<registry_state> is a union whose member `value` is the registry.
+        if any(field.name == "value" for field in value.type.strip_typedefs().fields()):
+            value = value["value"]
+        found.append(value)
+    if not found:
+        raise EbbError("ebb: %s not found: is this an ebb program with debug information (-g), "
+                       "and is it running (or a core file loaded)?" % _EBB_REGISTRY_SYMBOL)
+    return found
+
+
+class EbbFiber(object):
+    """A snapshot of one fiber_context."""
+
+    def __init__(self, context, shard):
+        self.context = context
+        self.address = _ebb_u64(context.address)
+        self.shard = shard
+        uchar = gdb.lookup_type("unsigned char").pointer()
+        # std::atomic<fiber_state> holds one byte; read it raw, whatever the standard library names
+        # its member.
+        raw = int(context["state"].address.cast(uchar).dereference())
+        self.state_code = raw
+        self.state = _EBB_STATE_NAMES.get(raw, "state=%d" % raw)
+        self.sp = _ebb_u64(context["sp"])
+        self.caller_sp = _ebb_u64(context["caller_sp"])
+        self.parent = _ebb_u64(context["parent"])
+        self.stack_top = _ebb_u64(context["stack_top"])
+        self.stack_limit = _ebb_u64(context["stack_limit"])
+        self.guard_lo = _ebb_u64(context["guard_lo"])
+        self.size = _ebb_u64(context["size"])
+        self.peak = _ebb_u64(context["peak"])
+        self.max_size = _ebb_u64(context["max_size"])
+        self.name = _ebb_read_name(context["name"])
+        self.thread = None        # gdb thread running it, if running
+        self.thread_note = ""     # how it runs there ("resumed 'inner'")
+        self.running_sp = None    # its current stack pointer, if known
+
+    def label(self):
+        return "'%s'" % self.name if self.name else "(unnamed)"
+
+    def holds(self, address):
+        """Is address inside this fiber's stack (frames, not the control block)?"""
+        low = self.guard_lo or self.stack_limit
+        return low <= address <= self.stack_top
+
+    def used(self):
+        if self.state in ("suspended", "created"):
+            sp = self.sp
+        elif self.state == "running":
+            sp = self.running_sp
+        else:
+            return None
+        if sp is None or not self.holds(sp):
+            return None
+        return self.stack_top - sp
+
+
+def _ebb_read_name(pointer):
+    try:
+        if _ebb_u64(pointer) == 0:
+            return ""
+        return pointer.string(length=-1, errors="replace")[:200]
+    except (gdb.error, gdb.MemoryError):
+        return "<unreadable name at 0x%x>" % _ebb_u64(pointer)
+
+
+def ebb_registry_fibers():
+    """All fibers in the registry, shard by shard, in list order."""
+    context_pointer = _ebb_context_type().pointer()
+    fibers, seen, warnings = [], set(), []
+    for registry in _ebb_registry_values():
+        shards = registry["shards"]
+        for index in range(_EBB_SHARD_COUNT):
+            shard = shards[index]
+            count = _ebb_u64(shard["count"])
+            try:
+                locked = int(shard["locked"].address.cast(gdb.lookup_type("unsigned char").pointer()).dereference())
+            except gdb.error:
+                locked = 0
+            if locked:
+                warnings.append("shard %d was locked when the program stopped: its list may be "
+                                "changing" % index)
+            node = shard["head"].cast(context_pointer)
+            walked = 0
+            while _ebb_u64(node) != 0:
+                address = _ebb_u64(node)
+                if address in seen or walked > count + 1024:
+                    warnings.append("shard %d: the list loops or is longer than its count (%d)"
+                                    % (index, count))
+                    break
+                seen.add(address)
+                walked += 1
+                try:
+                    fibers.append(EbbFiber(node.dereference(), index))
+                    node = node.dereference()["registry_next"].cast(context_pointer)
+                except (gdb.error, gdb.MemoryError) as error:
+                    warnings.append("shard %d: cannot read fiber at 0x%x: %s" % (index, address, error))
+                    break
+            if walked != count and not locked:
+                warnings.append("shard %d: walked %d fibers, its count says %d" % (index, walked, count))
+    return fibers, warnings
+
+
+# ---- which thread runs which fiber ---------------------------------------------------------------
+
+class _EbbKeepSelection(object):
+    """Restore the selected thread and frame on exit."""
+
+    def __enter__(self):
+        self.thread = gdb.selected_thread()
+        self.level = None
+        try:
+            self.level = gdb.selected_frame().level()
+        except gdb.error:
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if self.thread is not None and self.thread.is_valid():
+                self.thread.switch()
+                if self.level is not None:
+                    _ebb_select_level(self.level)
+        except gdb.error:
+            pass
+        return False
+
+
+def _ebb_select_level(level):
+    frame = gdb.newest_frame()
+    for _ in range(level):
+        older = frame.older()
+        if older is None:
+            break
+        frame = older
+    frame.select()
+
+
+def _ebb_thread_current_fiber(thread_state_pointer):
+    """The thread's ebb_v1_thread_state.current, or None when it cannot be read."""
+    try:
+        address = _ebb_u64(gdb.parse_and_eval("&" + _EBB_THREAD_STATE_SYMBOL))
+        state = gdb.Value(address).cast(thread_state_pointer).dereference()
+        return _ebb_u64(state["current"])
+    except (gdb.error, gdb.MemoryError, RuntimeError):
+        return None
+
+
+def ebb_attribute_threads(fibers):
+    """Set .thread on running fibers: by the thread-local `current` of each thread (the thread-state
+    symbol, via libthread_db), else by which fiber stack holds the thread's stack pointer. Fibers a
+    running fiber resumed from inside itself (nested) are running too, on the same thread: they
+    are found through the `parent` links."""
+    by_address = {fiber.address: fiber for fiber in fibers}
+    inferior = gdb.selected_inferior()
+    if inferior is None or inferior.pid == 0 and not inferior.threads():
+        return
+    try:
+        thread_state_pointer = gdb.lookup_type(_EBB_THREAD_STATE_TYPE).pointer()
+    except gdb.error:
+        thread_state_pointer = None
+    with _EbbKeepSelection():
+        for thread in sorted(inferior.threads(), key=lambda t: t.num):
+            try:
+                if not thread.is_valid() or thread.is_running():
+                    continue
+                thread.switch()
+                sp = _ebb_u64(gdb.newest_frame().read_register("rsp"))
+            except gdb.error:
+                continue
+            current = _ebb_thread_current_fiber(thread_state_pointer) if thread_state_pointer else None
+            fiber = by_address.get(current) if current else None
+            if fiber is None:
+                for candidate in fibers:
+                    if candidate.state == "running" and candidate.thread is None and candidate.holds(sp):
+                        fiber = candidate
+                        break
+            if fiber is None:
+                continue
+            fiber.thread = thread
+            if fiber.holds(sp):
+                fiber.running_sp = sp
+            # Fibers waiting in resume() for the current one, innermost first.
+            child, hops = fiber, 0
+            while child.parent and hops < len(fibers):
+                parent = by_address.get(child.parent)
+                if parent is None or parent.thread is not None:
+                    break
+                parent.thread = thread
+                parent.thread_note = "resumed %s" % child.label()
+                parent.running_sp = child.caller_sp if parent.holds(child.caller_sp) else None
+                child, hops = parent, hops + 1
+
+
+def _ebb_thread_label(thread):
+    name = ""
+    try:
+        if thread.name:
+            name = ' "%s"' % thread.name
+    except gdb.error:
+        pass
+    lwp = thread.ptid[1] if thread.ptid else 0
+    return "%d (LWP %d)%s" % (thread.num, lwp, name) if lwp else "%d%s" % (thread.num, name)
+
+
+# ---- info ebb-fibers ------------------------------------------------------------------------------
+
+class InfoEbbFibers(gdb.Command):
+    """List every ebb fiber of the process: info ebb-fibers
+
+Walks the 16 shards of the process-wide registry (ebb::runtime_v1::process_registry_storage) and
+prints, for each live fiber: its address (the fiber_context, usable with ebb-fiber-bt), state
+(created, suspended, running, finished), the thread running it, the logical stack size, the peak
+use since the last shrink point, the bytes in use now, the maximum size, and its name.
+
+"used" is stack_top minus the saved stack pointer for a suspended or created fiber, minus the
+thread's stack pointer for a running one. A running fiber that resumed another fiber shows the
+thread too, with "resumed 'NAME'": it waits inside resume() on that thread."""
+
+    def __init__(self):
+        super(InfoEbbFibers, self).__init__("info ebb-fibers", gdb.COMMAND_STACK)
+
+    def invoke(self, argument, from_tty):
+        if argument.strip():
+            raise EbbError("usage: info ebb-fibers")
+        fibers, warnings = ebb_registry_fibers()
+        ebb_attribute_threads(fibers)
+        counts = {}
+        for fiber in fibers:
+            counts[fiber.state] = counts.get(fiber.state, 0) + 1
+        summary = ", ".join("%d %s" % (counts[s], s) for s in
+                            ("running", "suspended", "created", "finished") if s in counts)
+        gdb.write("%d ebb fiber%s%s\n" % (len(fibers), "" if len(fibers) == 1 else "s",
+                                          (": " + summary) if summary else ""))
+        if fibers:
+            rows = [("Fiber", "State", "Thread", "Size", "Peak", "Used", "Max", "Name")]
+            for fiber in fibers:
+                used = fiber.used()
+                if fiber.thread is not None:
+                    thread = _ebb_thread_label(fiber.thread)
+                    if fiber.thread_note:
+                        thread += ", " + fiber.thread_note
+                elif fiber.state == "running":
+                    thread = "running (thread unknown)"
+                else:
+                    thread = "-"
+                rows.append(("0x%x" % fiber.address, fiber.state, thread, str(fiber.size),
+                             str(fiber.peak), "-" if used is None else str(used),
+                             str(fiber.max_size), fiber.label()))
+            widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+            for row in rows:
+                cells = [row[i].ljust(widths[i]) if i < 3 else row[i].rjust(widths[i])
+                         for i in range(len(widths))]
+                gdb.write("  " + "  ".join(cells) + "  " + row[-1] + "\n")
+        for warning in warnings:
+            gdb.write("warning: ebb: %s\n" % warning)
+
+
+# ---- ebb-fiber-bt ---------------------------------------------------------------------------------
+
+def _ebb_resolve_fiber(spec, fibers):
+    """The registry fiber named by spec: an expression (address, fiber_context*, ebb::fiber), or a name."""
+    by_address = {fiber.address: fiber for fiber in fibers}
+    address, problem = None, None
+    try:
+        value = gdb.parse_and_eval(spec)
+        value_type = value.type.strip_typedefs()
+        if value_type.code == gdb.TYPE_CODE_REF:
+            value = value.referenced_value()
+            value_type = value.type.strip_typedefs()
+        if value_type.code == gdb.TYPE_CODE_STRUCT and any(f.name == "ctl_" for f in value_type.fields()):
+            value = value["ctl_"]  # an ebb::basic_fiber object: its control block starts with the context
+            value_type = value.type.strip_typedefs()
+        if value_type.code in (gdb.TYPE_CODE_PTR, gdb.TYPE_CODE_INT):
+            address = _ebb_u64(value)
+        else:
+            problem = "%s is a %s, not a fiber address" % (spec, value.type)
+    except gdb.error as error:
+        problem = str(error)
+    if address is not None:
+        if address in by_address:
+            return by_address[address]
+        if address == 0:
+            raise EbbError("ebb: %s is null (an empty or moved-from fiber?)" % spec)
+        problem = "0x%x is not a live fiber in ebb's registry (see info ebb-fibers)" % address
+    named = [fiber for fiber in fibers if fiber.name == spec]
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        raise EbbError("ebb: %d fibers are named '%s'; give an address: %s"
+                       % (len(named), spec, ", ".join("0x%x" % f.address for f in named)))
+    raise EbbError("ebb: no fiber %s: %s" % (spec, problem))
+
+
+def _ebb_read_u64(address):
+    memory = gdb.selected_inferior().read_memory(address, 8)
+    return int.from_bytes(bytes(memory), "little")
+
+
+class _EbbRegistersNotWritable(Exception):
+    pass
+
+
+def _ebb_backtrace_from_saved_frame(sp, bt_arguments):
+    """Run `bt` as if the switch frame saved at sp had just been switched to: rip = its return
+    address, rsp = sp + 64, rbp, rbx and r12-r15 from the frame."""
+    thread = gdb.selected_thread()
+    if thread is None:
+        raise EbbError("ebb: no thread selected (is the program running, or a core file loaded?)")
+    if not thread.is_stopped():
+        raise EbbError("ebb: the selected thread is running; interrupt it first")
+    try:
+        saved = {name: _ebb_read_u64(sp + offset) for name, offset in _EBB_SAVED_SLOTS}
+        saved["rip"] = _ebb_read_u64(sp + 56)
+    except gdb.MemoryError:
+        raise EbbError("ebb: the saved frame at 0x%x cannot be read" % sp)
+    saved["rsp"] = sp + _EBB_FRAME_BYTES
+    method = _ebb_bt_method.value
+    if method == "unwinder":
+        _ebb_bt_with_unwinder(saved, bt_arguments)
+        return
+    try:
+        _ebb_bt_with_borrowed_registers(thread, saved, bt_arguments)
+    except _EbbRegistersNotWritable:
+        if method == "registers":
+            raise EbbError("ebb: the registers of thread %d cannot be written here "
+                           "(set ebb-bt-method auto or unwinder)" % thread.num)
+        # A core file (or a replay target) has registers gdb cannot write: unwind from the saved
+        # frame with a Python unwinder instead, hiding the real innermost frame.
+        _ebb_bt_with_unwinder(saved, bt_arguments)
+
+
+def _ebb_bt_with_borrowed_registers(thread, borrowed, bt_arguments):
+    level = gdb.selected_frame().level()
+    gdb.newest_frame().select()  # a write in an outer frame would go to that frame's save slot
+    frame = gdb.newest_frame()
+    original = {name: _ebb_u64(frame.read_register(name)) for name in _EBB_BORROWED}
+    failure = None
+    try:
+        for name in _EBB_BORROWED:
+            try:
+                gdb.execute("set $%s = 0x%x" % (name, borrowed[name]), to_string=True)
+            except gdb.error:
+                raise _EbbRegistersNotWritable()
+        try:
+            gdb.execute(("bt " + bt_arguments).strip(), from_tty=False)
+        except gdb.error as error:
+            raise EbbError("ebb: bt failed: %s" % error)
+    finally:
+        # Put everything back, even after an error or a Ctrl-C in the middle of `bt`.
+        gdb.newest_frame().select()
+        for name in _EBB_BORROWED:
+            try:
+                gdb.execute("set $%s = 0x%x" % (name, original[name]), to_string=True)
+            except gdb.error as error:
+                failure = "could not restore $%s: %s" % (name, error)
+        frame = gdb.newest_frame()
+        wrong = [name for name in _EBB_BORROWED if _ebb_u64(frame.read_register(name)) != original[name]]
+        if wrong or failure:
+            gdb.write("ebb: ERROR: registers of thread %d not restored (%s); their values were: %s\n"
+                      % (thread.num, failure or ", ".join(wrong),
+                         ", ".join("$%s = 0x%x" % (n, original[n]) for n in _EBB_BORROWED)), gdb.STDERR)
+        try:
+            _ebb_select_level(level)
+        except gdb.error:
+            pass
+
+
+# ---- the same without writing registers (core files) ---------------------------------------------
+
+class _EbbFrameId(object):
+    def __init__(self, sp, pc):
+        self.sp = sp
+        self.pc = pc
+
+
+class _EbbSavedFrameUnwinder(Unwinder if "Unwinder" in globals() else object):
+    """Claims the innermost frame while active and says its caller is the saved fiber frame."""
+
+    def __init__(self):
+        super(_EbbSavedFrameUnwinder, self).__init__("ebb-saved-frame")
+        self.saved = None
+
+    def __call__(self, pending_frame):
+        if self.saved is None or pending_frame.level() != 0:
+            return None
+        sp = pending_frame.read_register("rsp")
+        pc = pending_frame.read_register("rip")
+        info = pending_frame.create_unwind_info(_EbbFrameId(sp, pc))
+        for name, value in self.saved.items():
+            info.add_saved_register(name, gdb.Value(value).cast(sp.type if name != "rip" else pc.type))
+        return info
+
+
+class _EbbSkipInnermostFrame(object):
+    """A frame filter, enabled only while the unwinder is: drops the real innermost frame."""
+
+    def __init__(self):
+        self.name = "ebb-skip-innermost"
+        self.priority = 100
+        self.enabled = False
+
+    def filter(self, frame_iterator):
+        return itertools.islice(frame_iterator, 1, None)
+
+
+_ebb_saved_frame_unwinder = None
+_ebb_skip_innermost = _EbbSkipInnermostFrame()
+
+
+def _ebb_bt_with_unwinder(saved, bt_arguments):
+    global _ebb_saved_frame_unwinder
+    level = gdb.selected_frame().level()  # registering an unwinder resets the selection
+    if _ebb_saved_frame_unwinder is None:
+        if "Unwinder" not in globals():
+            raise EbbError("ebb: this gdb can neither write registers here nor load Python unwinders")
+        _ebb_saved_frame_unwinder = _EbbSavedFrameUnwinder()
+        gdb.unwinder.register_unwinder(None, _ebb_saved_frame_unwinder, replace=True)
+        gdb.frame_filters[_ebb_skip_innermost.name] = _ebb_skip_innermost
+    gdb.write("(unwound without writing registers: frames are numbered from #1)\n")
+    try:
+        _ebb_saved_frame_unwinder.saved = {name: value for name, value in saved.items()}
+        _ebb_skip_innermost.enabled = True
+        gdb.invalidate_cached_frames()
+        try:
+            gdb.execute(("bt " + bt_arguments).strip(), from_tty=False)
+        except gdb.error as error:
+            raise EbbError("ebb: bt failed: %s" % error)
+    finally:
+        _ebb_saved_frame_unwinder.saved = None
+        _ebb_skip_innermost.enabled = False
+        gdb.invalidate_cached_frames()
+        try:
+            _ebb_select_level(level)
+        except gdb.error:
+            pass
+
+
+class _EbbBtMethod(gdb.Parameter):
+    """How ebb-fiber-bt and ebb-resumer-bt unwind from a saved frame.
+
+auto       borrow the selected thread's registers (exact, frames numbered from #0); where they
+           cannot be written (a core file), use the unwinder
+registers  only borrow registers
+unwinder   never write registers: a Python unwinder presents the saved frame as the caller of the
+           real innermost frame, which a frame filter hides (frames are numbered from #1)"""
+
+    set_doc = "Set how ebb-fiber-bt unwinds from a fiber's saved frame."
+    show_doc = "Show how ebb-fiber-bt unwinds from a fiber's saved frame."
+
+    def __init__(self):
+        super(_EbbBtMethod, self).__init__("ebb-bt-method", gdb.COMMAND_STACK, gdb.PARAM_ENUM,
+                                           ["auto", "registers", "unwinder"])
+        self.value = "auto"
+
+    def get_set_string(self):
+        return ""
+
+    def get_show_string(self, value):
+        return "ebb-fiber-bt unwinds with: %s" % value
+
+
+_ebb_bt_method = _EbbBtMethod()
+
+
+class EbbFiberBt(gdb.Command):
+    """Backtrace of a suspended ebb fiber: ebb-fiber-bt FIBER [BT-ARGS...]
+
+FIBER is a fiber address as listed by `info ebb-fibers`, an expression giving one (a
+fiber_context pointer, or an ebb::fiber object such as a local variable), or the fiber's name
+(quote names with spaces). BT-ARGS are passed to `bt`: e.g. `ebb-fiber-bt 0x7ffff66bee40 full`.
+
+The selected thread's registers are pointed at the frame the fiber's last context switch saved
+(as if the switch had just returned into the fiber), `bt` runs, and every register is restored,
+also on error. The backtrace ends at ebb_v1_x86_64_sysv_fiber_start, the fiber's entry.
+
+Refused for a running fiber (select its thread and use `bt`) and for a finished one."""
+
+    def __init__(self):
+        super(EbbFiberBt, self).__init__("ebb-fiber-bt", gdb.COMMAND_STACK, gdb.COMPLETE_EXPRESSION)
+
+    def invoke(self, argument, from_tty):
+        argv = gdb.string_to_argv(argument)
+        if not argv:
+            raise EbbError("usage: ebb-fiber-bt FIBER [BT-ARGS...]  (FIBER: address or name, "
+                           "see info ebb-fibers)")
+        spec, bt_arguments = argv[0], " ".join(argv[1:])
+        fibers, _ = ebb_registry_fibers()
+        fiber = _ebb_resolve_fiber(spec, fibers)
+        what = "fiber 0x%x %s" % (fiber.address, fiber.label())
+        if fiber.state == "running":
+            ebb_attribute_threads(fibers)
+            if fiber.thread is not None and not fiber.thread_note:
+                where = "on thread %d: use `thread %d` and `bt`" % (fiber.thread.num, fiber.thread.num)
+            elif fiber.thread is not None:
+                where = "on thread %d (it %s and waits in resume())" % (fiber.thread.num, fiber.thread_note)
+            else:
+                where = "on some thread"
+            raise EbbError("ebb: %s is running %s; ebb-fiber-bt shows suspended fibers only" % (what, where))
+        if fiber.state == "finished":
+            raise EbbError("ebb: %s has finished: it has no frames" % what)
+        if fiber.state not in ("suspended", "created"):
+            raise EbbError("ebb: %s is in an unknown state (%s)" % (what, fiber.state))
+        if fiber.sp % 8 != 0 or not fiber.holds(fiber.sp) or fiber.stack_top - fiber.sp < _EBB_FRAME_BYTES:
+            raise EbbError("ebb: %s: saved stack pointer 0x%x lies outside its stack [0x%x, 0x%x]"
+                           % (what, fiber.sp, fiber.guard_lo or fiber.stack_limit, fiber.stack_top))
+        gdb.write("%s %s, saved sp 0x%x, %d bytes in use%s:\n"
+                  % (what, fiber.state, fiber.sp, fiber.stack_top - fiber.sp,
+                     " (not started yet)" if fiber.state == "created" else ""))
+        _ebb_backtrace_from_saved_frame(fiber.sp, bt_arguments)
+
+
+class EbbResumerBt(gdb.Command):
+    """Backtrace of the code that resumed a running fiber: ebb-resumer-bt [FIBER [BT-ARGS...]]
+
+A backtrace taken inside a fiber ends at the fiber's entry (ebb_v1_x86_64_sysv_fiber_start). The
+code that called resume() for it (the thread's own stack, main() or a worker loop, or another fiber
+that resumed this one) waits in that resume(), its registers saved by the context switch at the
+fiber's caller_sp, in the same frame layout as a suspended fiber's. This command shows that
+backtrace, with the same register borrowing and restoring as ebb-fiber-bt.
+
+FIBER defaults to the fiber running on the selected thread; it must be running (or waiting in
+resume() for a fiber it resumed). "-" as FIBER means that default, to pass BT-ARGS."""
+
+    def __init__(self):
+        super(EbbResumerBt, self).__init__("ebb-resumer-bt", gdb.COMMAND_STACK, gdb.COMPLETE_EXPRESSION)
+
+    def invoke(self, argument, from_tty):
+        argv = gdb.string_to_argv(argument)
+        fibers, _ = ebb_registry_fibers()
+        ebb_attribute_threads(fibers)
+        if argv and argv[0] != "-":
+            fiber = _ebb_resolve_fiber(argv[0], fibers)
+        else:
+            thread = gdb.selected_thread()
+            innermost = [f for f in fibers if f.thread is not None and thread is not None and
+                         f.thread.num == thread.num and not f.thread_note]
+            if not innermost:
+                raise EbbError("ebb: no fiber is running on the selected thread")
+            fiber = innermost[0]
+        bt_arguments = " ".join(argv[1:])
+        what = "fiber 0x%x %s" % (fiber.address, fiber.label())
+        if fiber.state != "running":
+            raise EbbError("ebb: %s is %s, not running: nothing waits in resume() for it"
+                           % (what, fiber.state))
+        sp = fiber.caller_sp
+        by_address = {f.address: f for f in fibers}
+        parent = by_address.get(fiber.parent) if fiber.parent else None
+        if sp == 0 or sp % 8 != 0 or (parent is not None and not parent.holds(sp)):
+            raise EbbError("ebb: %s: its resumer's saved stack pointer 0x%x is not usable" % (what, sp))
+        try:
+            _ebb_read_u64(sp + 56)
+        except gdb.MemoryError:
+            raise EbbError("ebb: %s: its resumer's saved frame at 0x%x is unreadable" % (what, sp))
+        resumer = ("fiber 0x%x %s" % (parent.address, parent.label())) if parent else "the thread's own stack"
+        gdb.write("resumer of %s: %s, saved sp 0x%x:\n" % (what, resumer, sp))
+        _ebb_backtrace_from_saved_frame(sp, bt_arguments)
+
+
+InfoEbbFibers()
+EbbFiberBt()
+EbbResumerBt()
+
+if not globals().get("_ebb_gdb_banner_shown"):
+    _ebb_gdb_banner_shown = True
+    gdb.write("ebb gdb helper loaded: info ebb-fibers | ebb-fiber-bt FIBER [bt args] | "
+              "ebb-resumer-bt [FIBER] (see `help ebb-fiber-bt`)\n")
