@@ -169,7 +169,7 @@ class basic_fiber {
                        std::string("stack_stats() of fiber '") + detail::display_name(c.name) + "' while it runs on another thread");
       return collect_stats(c, runtime_v1::arch::stack_pointer());
     }
-    while (!runtime_v1::try_claim(c)) runtime_v1::cpu_relax();
+    for (runtime_v1::spinner wait; !runtime_v1::try_claim(c);) wait.pause();
     ebb::stack_stats s = collect_stats(c, c.sp);
     runtime_v1::release_claim(c);
     return s;
@@ -186,7 +186,7 @@ class basic_fiber {
                      std::string("shrink_stack() of fiber '") + detail::display_name(c.name) +
                          "' while it runs; a running fiber shrinks itself with this_fiber::shrink_stack()");
     if (expected == state::finished) return 0;
-    while (!runtime_v1::try_claim(c)) runtime_v1::cpu_relax();  // a registry pass has it this instant
+    for (runtime_v1::spinner wait; !runtime_v1::try_claim(c);) wait.pause();  // a registry pass has it this instant
     const std::size_t released = shrink_at(c, c.sp, /*inside=*/false);
     runtime_v1::release_claim(c);
     return released;

@@ -32,13 +32,25 @@
 #include <mutex>
 #include <vector>
 
+#include <sched.h>
+
 EBB_RUNTIME_BEGIN
 
-EBB_ALWAYS_INLINE void cpu_relax() noexcept {
+// One step of a spin-wait. The waits here are short (a pass holds a fiber for the few microseconds its
+// shrink point takes), but the holder may be descheduled, and under a serialising tool such as
+// Valgrind it cannot run at all while we spin: after a few dozen pauses, give the CPU away.
+struct spinner {
+  unsigned spins = 0;
+  void pause() noexcept {
+    if (++spins < 64) {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
+      __builtin_ia32_pause();
 #endif
-}
+    } else {
+      ::sched_yield();
+    }
+  }
+};
 
 struct registry_shard {
   std::atomic<bool> locked{false};
@@ -47,8 +59,9 @@ struct registry_shard {
   std::size_t count = 0;
 
   void lock() noexcept {
+    spinner wait;
     while (locked.exchange(true, std::memory_order_acquire))
-      while (locked.load(std::memory_order_relaxed)) cpu_relax();
+      while (locked.load(std::memory_order_relaxed)) wait.pause();
   }
   void unlock() noexcept { locked.store(false, std::memory_order_release); }
 
@@ -103,7 +116,8 @@ inline void unregister_fiber(fiber_context& c) noexcept {
   shard.lock();
   shard.unlink(c);
   shard.unlock();
-  while (c.inspecting.load(std::memory_order_acquire)) cpu_relax();
+  spinner wait;
+  while (c.inspecting.load(std::memory_order_acquire)) wait.pause();
 }
 
 // ThreadSanitizer does not model membarrier (nor fences): under it the handshake is the textbook
@@ -120,7 +134,7 @@ inline constexpr std::memory_order handshake_load = std::memory_order_acquire;
 EBB_ALWAYS_INLINE void wait_if_inspected(fiber_context& c) noexcept {
   os::light_fence();
   if (EBB_UNLIKELY(c.inspecting.load(handshake_load)))
-    while (c.inspecting.load(std::memory_order_acquire)) cpu_relax();
+    for (spinner wait; c.inspecting.load(std::memory_order_acquire);) wait.pause();
 }
 
 // Claim the fiber for an outside shrink or inspection by its owner; false if a pass has it now.
