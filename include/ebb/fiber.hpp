@@ -431,6 +431,10 @@ class basic_fiber {
     }
   }
 
+  static char* page_ceil(void* p) noexcept {
+    const std::size_t page = runtime_v1::os::page_size();
+    return reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(p) + page - 1) / page * page);
+  }
   static char* page_floor(void* p) noexcept {
     const std::size_t page = runtime_v1::os::page_size();
     return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) / page * page);
@@ -505,7 +509,10 @@ class basic_fiber {
     }
     // Nothing below the saved stack pointer is live in a suspended fiber (no red zone survives a
     // call), so the boundary may go as high as the page holding it.
-    char* boundary = page_floor(c.stack_top - c.size);
+    // Every page the logical size does not wholly cover goes: the control block above stack_top
+    // would otherwise make a 4 KiB size straddle two pages and keep both. A page released here that
+    // the fiber touches again simply comes back, as any page of an in-place stack does.
+    char* boundary = page_ceil(c.stack_top - c.size);
     if (char* sp_page = page_floor(sp); boundary > sp_page) boundary = sp_page;
     std::size_t released = 0;
     if constexpr (tripwire) {
