@@ -111,7 +111,9 @@ TEST_CASE("shrinking a suspended fiber returns its pages to the OS", "[stack][sh
   CHECK(released >= 780 * 1024);
   CHECK(after.committed + released == committed_before);  // what it says it released is gone
   CHECK(after.committed <= 2 * 4096);
-  CHECK(rss_before - rss_after >= 700 * 1024);  // and the process really got smaller
+  // And the process really got smaller (less visibly under a memory tool, whose own allocations
+  // move RSS too).
+  CHECK(rss_before - rss_after >= (test_support::under_memory_tool() ? 400 : 700) * 1024);
   CHECK(f.shrink_stack() == 0);                  // nothing left to give
 }
 
