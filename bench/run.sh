@@ -1,26 +1,40 @@
 #!/usr/bin/env bash
 # bench/run.sh — build ebb's benchmarks (CMake, Release, -O2) and run them.
 #
-#   bench/run.sh                  build, run ebb_switch_bench and ebb_create_bench, print the results
+#   bench/run.sh                  build, run every benchmark, print the results
 #   bench/run.sh --update-docs    ... and rewrite the "Latest run" section of docs/benchmarks.md with
 #                                 these figures (the hand-written text above it is kept)
+#   bench/run.sh --quick          a smaller, faster run of every benchmark (fewer repetitions)
+#
+# Benchmarks, in the order they run: ebb_switch_bench, ebb_create_bench (speed), ebb_growth_bench,
+# ebb_worker_pool_bench (with the Go comparison when `go` is installed), ebb_idle_memory_bench.
 #
 # Options:
 #   --build-dir DIR   where to build (default: $TMPDIR/ebb-bench-build, outside the work tree)
-#   --reps N          repetitions per benchmark (default 15); medians are taken over them
+#   --reps N          repetitions of switch, create and growth (default 15, growth 31); medians over them
+#   --quick           fewer repetitions everywhere, shorter switch loops, 20,000 idle fibers
+#   --only LIST       run only these, comma-separated: switch,create,growth,worker_pool,idle
+#   --million         the idle-memory benchmark also measures 1,000,000 fibers (about 6 GB)
 #   --cxx COMPILER    C++ compiler for a fresh build dir (default: CMake's choice, usually c++)
 #   --no-boost        do not compare with Boost.Context even if it is installed
+#   --no-go           do not run the Go comparison even if `go` is installed
 #
 # The benchmarks are configured from bench/ on their own (bench/CMakeLists.txt defines ebb::ebb from
-# include/ then), so they build without the tests and examples. The machine should be as idle as it
-# can be; pinning helps on a busy one: `taskset -c 1 bench/run.sh`.
+# include/ then), so they build without the tests and examples. The Go program (bench/go/worker_pool.go,
+# standard library only) is built with GO111MODULE=off, its GOCACHE and GOPATH inside the build dir.
+# The machine should be as idle as it can be; pinning helps on a busy one: `taskset -c 1 bench/run.sh`.
+# The worker-pool benchmark needs about 1.3 GB of memory at its peak, the Go program about 1 GB.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${TMPDIR:-/tmp}/ebb-bench-build
-reps=15
+reps=""
 cxx=""
 boost=ON
+go=1
+quick=0
+million=0
+only=""
 update_docs=0
 
 while [[ $# -gt 0 ]]; do
@@ -29,26 +43,77 @@ while [[ $# -gt 0 ]]; do
     --reps) reps=$2; shift 2 ;;
     --cxx) cxx=$2; shift 2 ;;
     --no-boost) boost=OFF; shift ;;
+    --no-go) go=0; shift ;;
+    --quick) quick=1; shift ;;
+    --million) million=1; shift ;;
+    --only) only=$2; shift 2 ;;
     --update-docs) update_docs=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
+if [[ $update_docs == 1 && -n $only ]]; then
+  echo "bench/run.sh: --update-docs rewrites the results of every benchmark; it cannot be combined with --only" >&2
+  exit 2
+fi
+wanted() { [[ -z $only || ",$only," == *",$1,"* ]]; }
+
+# One run at a time on the machine: a second run waits here. Two at once would disturb each other's
+# timings and, sharing a build dir, overwrite each other's build and results.
+lock_file=/tmp/ebb-bench-run.lock
+exec 9>>"$lock_file"
+if ! flock -n 9; then
+  echo "bench/run.sh: another bench/run.sh is running (lock $lock_file); waiting for it to finish" >&2
+  flock 9
+fi
 
 configure=(cmake -S "$root/bench" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEBB_BENCH_WITH_BOOST=$boost)
 [[ -n $cxx ]] && configure+=(-DCMAKE_CXX_COMPILER="$cxx")
 "${configure[@]}" >/dev/null
 cmake --build "$build_dir" -j "$(nproc)" >/dev/null
 
+# ---- the Go comparison: built into the build dir, so it works as root in CI and leaves no cache behind
+go_args=(--no-go)
+go_version=""
+if [[ $go == 1 ]] && wanted worker_pool && command -v go >/dev/null 2>&1; then
+  mkdir -p "$build_dir/go"
+  if GO111MODULE=off GOFLAGS= GOCACHE="$build_dir/go/cache" GOPATH="$build_dir/go/path" \
+       go build -o "$build_dir/go/worker_pool" "$root/bench/go/worker_pool.go"; then
+    go_args=(--go-binary "$build_dir/go/worker_pool")
+    go_version=$(go version)
+  else
+    echo "bench/run.sh: building bench/go/worker_pool.go failed; running without the Go comparison" >&2
+  fi
+fi
+
+switch_args=(); create_args=(); growth_args=(); pool_args=(); idle_args=()
+if [[ $quick == 1 ]]; then
+  switch_args=(--reps 5 --iterations 500000); create_args=(--reps 5)
+  growth_args=(--quick); pool_args=(--quick); idle_args=(--quick)
+fi
+if [[ -n $reps ]]; then
+  switch_args+=(--reps "$reps"); create_args+=(--reps "$reps"); growth_args+=(--reps "$reps")
+fi
+[[ $million == 1 ]] && idle_args+=(--million)
+reps_note=${reps:-default}
+[[ $quick == 1 && -z $reps ]] && reps_note="--quick"
+
 out_dir=$build_dir/results
 mkdir -p "$out_dir"
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 
-echo "== ebb_switch_bench"
-"$build_dir/ebb_switch_bench" --reps "$reps" --markdown "$out_dir/switch.md" | tee "$out_dir/switch.txt"
-echo
-echo "== ebb_create_bench"
-"$build_dir/ebb_create_bench" --reps "$reps" --markdown "$out_dir/create.md" | tee "$out_dir/create.txt"
+run() {  # run NAME PROGRAM ARGS...: console output to results/NAME.txt, Markdown to results/NAME.md
+  local name=$1 program=$2
+  shift 2
+  echo "== $program"
+  "$build_dir/$program" "$@" --markdown "$out_dir/$name.md" | tee "$out_dir/$name.txt"
+  echo
+}
+wanted switch && run switch ebb_switch_bench "${switch_args[@]}"
+wanted create && run create ebb_create_bench "${create_args[@]}"
+wanted growth && run growth ebb_growth_bench "${growth_args[@]}"
+wanted worker_pool && run worker_pool ebb_worker_pool_bench "${pool_args[@]}" "${go_args[@]}"
+wanted idle && run idle ebb_idle_memory_bench "${idle_args[@]}"
 
 [[ $update_docs == 1 ]] || exit 0
 
@@ -73,14 +138,16 @@ esac
   echo
   echo "## Latest run"
   echo
-  echo "Written by \`bench/run.sh --update-docs\` from the run below; every figure is a **median** over"
-  echo "$reps repetitions, the contenders interleaved in rotated order within each repetition."
+  echo "Written by \`bench/run.sh --update-docs\` from one run of every benchmark; each figure is a"
+  echo "**median** over the repetitions named with it (repetitions: $reps_note), the contenders"
+  echo "interleaved in rotated order within each repetition, every ratio taken within this run."
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "- machine: nproc $(nproc), CPU \`${cpu:-unknown}\`, kernel $(uname -sr)"
-  echo "- load average (1, 5, 15 min) when the run started: $load_at_start"
+  echo "- machine: nproc $(nproc), CPU \`${cpu:-unknown}\`, kernel $(uname -sr), $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) of memory"
+  echo "- load average (1, 5, 15 min) when the run started: $load_at_start; when it ended: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
   echo "- compiler: $compiler, \`-O2\` (CMake Release, bench/CMakeLists.txt pins -O2)"
   echo "- ${boost_version:-Boost not built in}"
+  echo "- Go: ${go_version:-not run}"
   echo
   echo "### Context switch"
   echo
@@ -90,12 +157,25 @@ esac
   echo
   cat "$out_dir/create.md"
   echo
+  echo "### Growth: 2 KiB to 1 MiB in one recursion"
+  echo
+  cat "$out_dir/growth.md"
+  echo
+  echo "### Worker pool: shrink passes, and Go's GCs beside them"
+  echo
+  cat "$out_dir/worker_pool.md"
+  echo
+  echo "### Idle memory per suspended fiber"
+  echo
+  cat "$out_dir/idle.md"
+  echo
   echo "<details><summary>Console output of this run</summary>"
   echo
   echo '```text'
-  cat "$out_dir/switch.txt"
-  echo
-  cat "$out_dir/create.txt"
+  for name in switch create growth worker_pool idle; do
+    cat "$out_dir/$name.txt"
+    echo
+  done
   echo '```'
   echo
   echo "</details>"
