@@ -6,7 +6,7 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_fibers import check, check_backtrace, check_listing, failures, frames, sections  # noqa: E402
+from check_fibers import check, check_backtrace, check_listing, failures, frames, report, sections  # noqa: E402
 
 
 def main():
@@ -39,9 +39,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    if failures:
-        for failure in failures:
-            print("FAIL: " + failure)
-        sys.exit(1)
-    print("PASS: info ebb-fibers, ebb-fiber-bt (unwinder) and ebb-resumer-bt on a core file")
-    sys.exit(0)
+    report("info ebb-fibers, ebb-fiber-bt (unwinder) and ebb-resumer-bt on a core file")

@@ -14,6 +14,16 @@ def check(condition, message):
     return condition
 
 
+def report(summary):
+    """Print the failures (exit 1) or the one-line summary (exit 0)."""
+    if failures:
+        for failure in failures:
+            print("FAIL: " + failure)
+        sys.exit(1)
+    print("PASS: " + summary)
+    sys.exit(0)
+
+
 def sections(text):
     """{NAME: [lines]} for every ===NAME=== ... ===END=== block."""
     found, name = {}, None
@@ -218,9 +228,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    if failures:
-        for failure in failures:
-            print("FAIL: " + failure)
-        sys.exit(1)
-    print("PASS: info ebb-fibers, ebb-fiber-bt and ebb-resumer-bt; registers, frame and bt restored")
-    sys.exit(0)
+    report("info ebb-fibers, ebb-fiber-bt and ebb-resumer-bt; registers, frame and bt restored")

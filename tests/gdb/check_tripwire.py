@@ -5,26 +5,9 @@ import os
 import re
 import sys
 
-failures = []
-
-
-def check(condition, message):
-    if not condition:
-        failures.append(message)
-
-
-def sections(text):
-    found, name = {}, None
-    for line in text.splitlines():
-        match = re.match(r"^===([A-Z0-9-]+)===$", line)
-        if match and match.group(1) != "END":
-            name = match.group(1)
-            found[name] = []
-        elif line == "===END===":
-            name = None
-        elif name is not None:
-            found[name].append(line)
-    return found
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check_fibers import check, failures, report, sections  # noqa: E402
 
 
 def main():
@@ -75,9 +58,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    if failures:
-        for failure in failures:
-            print("FAIL: " + failure)
-        sys.exit(1)
-    print("PASS: tripwire growth under gdb with handle SIGSEGV nostop noprint pass; crashes and overflows caught")
-    sys.exit(0)
+    report("tripwire growth under gdb with handle SIGSEGV nostop noprint pass; crashes and overflows caught")
