@@ -54,19 +54,6 @@ class rng {
 
 // ---- process measurements ------------------------------------------------------------------------
 
-inline long status_kib(const char* key) {
-  std::ifstream status("/proc/self/status");
-  std::string k;
-  while (status >> k) {
-    if (k == key) {
-      long v = -1;
-      status >> v;
-      return v;
-    }
-    status.ignore(1 << 20, '\n');
-  }
-  return -1;
-}
 inline long peak_rss_kib() { return status_kib("VmHWM:"); }
 
 // Numbers every thread that asks (thread ids are reused after a join; these are not). Opaque, so the

@@ -9,19 +9,7 @@
 #include "tool_support.hpp"
 
 namespace {
-long status_kib(const char* key) {
-  std::ifstream status("/proc/self/status");
-  std::string k;
-  while (status >> k) {
-    if (k == key) {
-      long v;
-      status >> v;
-      return v;
-    }
-    status.ignore(1 << 20, '\n');
-  }
-  return -1;
-}
+using test_support::status_kib;
 long mappings() {
   std::ifstream maps("/proc/self/maps");
   std::string line;

@@ -17,19 +17,7 @@
 
 namespace {
 
-std::size_t rss_bytes() {
-  std::ifstream status("/proc/self/status");
-  std::string key;
-  while (status >> key) {
-    if (key == "VmRSS:") {
-      std::size_t kib;
-      status >> kib;
-      return kib * 1024;
-    }
-    status.ignore(1 << 20, '\n');
-  }
-  return 0;
-}
+std::size_t rss_bytes() { return static_cast<std::size_t>(test_support::status_kib("VmRSS:")) * 1024; }
 
 using test_support::go_deep;
 

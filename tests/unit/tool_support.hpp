@@ -3,6 +3,9 @@
 
 #include <ebb/ebb.hpp>
 
+#include <fstream>
+#include <string>
+
 #if EBB_VALGRIND
 #include <valgrind/valgrind.h>
 #endif
@@ -16,6 +19,21 @@
 #endif
 
 namespace test_support {
+
+// A field of /proc/self/status in KiB ("VmRSS:", "VmPTE:", "VmHWM:"), or -1.
+inline long status_kib(const char* key) {
+  std::ifstream status("/proc/self/status");
+  std::string k;
+  while (status >> k) {
+    if (k == key) {
+      long v = -1;
+      status >> v;
+      return v;
+    }
+    status.ignore(1 << 20, '\n');
+  }
+  return -1;
+}
 
 // True when a memory tool adds its own memory to the process (shadow memory, redzones, its own
 // stacks), so per-fiber RSS figures are not ebb's alone.
