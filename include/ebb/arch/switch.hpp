@@ -4,7 +4,7 @@
 //   void ebb_switch_context(void** save_sp, void* target_sp);   save here, resume there
 //   void* make_initial_frame(void* top, void (*entry)(void*), void* arg);
 //   void* stack_pointer();
-//   initial_frame_bytes, red_zone_bytes
+//   initial_frame_bytes
 #pragma once
 
 #include "ebb/config.hpp"

@@ -163,8 +163,6 @@ __attribute__((visibility("hidden"))) void ebb_fiber_start() __asm__(EBB_X86_64_
 }
 
 inline constexpr std::size_t initial_frame_bytes = 64;
-// The System V ABI keeps 128 bytes below the stack pointer for leaf functions (the red zone).
-inline constexpr std::size_t red_zone_bytes = 128;
 
 // Lay out the first frame on a new stack whose (16-byte aligned) top is `top`; returns the stack
 // pointer to switch to.
