@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/bench_common.hpp — what every ebb benchmark shares: timing, statistics, command line, the
 // machine description, and printing a result table both for the console and as Markdown.
 //

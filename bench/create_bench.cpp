@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/create_bench.cpp — the cost of a short-lived fiber.
 //
 // Measured: create a fiber, resume it once so its (trivial) function runs to completion, destroy it;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/create_bench_lean.cpp — the lean contender of create_bench.cpp. Compiled with -DEBB_LEAN=1
 // and linked into the same program as the default one.
 #include "ebb_workloads.hpp"

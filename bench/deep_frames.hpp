@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/deep_frames.hpp — a recursion whose frames average 88 bytes, the frame of a small
 // recursive-descent parser (and the frame bench/go/worker_pool.go's goroutines use).
 //

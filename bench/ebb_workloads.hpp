@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/ebb_workloads.hpp — the timed loops for ebb fibers, written once and compiled in each
 // configuration: switch_bench.cpp / create_bench.cpp instantiate them with the default ebb::fiber,
 // the *_lean.cpp translation units (compiled with -DEBB_LEAN=1) with the lean one.

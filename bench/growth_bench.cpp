@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/growth_bench.cpp — what growing a stack costs: from 2 KiB to 1 MiB in one recursion.
 //
 // ebb grows a stack in place: the stack part of the reservation is mapped from the start and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/idle_memory_bench.cpp — what a suspended fiber costs in memory, as the kernel counts it.
 //
 // N fibers (100,000; --million: also 1,000,000) are created and resumed once; each parks in

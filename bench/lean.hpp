@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/lean.hpp — the functions the lean translation units (compiled with -DEBB_LEAN=1) export to
 // the default-configured main programs. Plain functions taking and returning plain numbers: nothing of
 // ebb's crosses the boundary, so the two configurations never see each other's types.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # bench/run.sh — build ebb's benchmarks (CMake, Release, -O2) and run them.
 #
 #   bench/run.sh                  build, run every benchmark, print the results

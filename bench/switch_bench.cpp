@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/switch_bench.cpp — the cost of one context switch.
 //
 // Measured: a resume() + this_fiber::yield() round trip of a fiber that does nothing else, i.e. two

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/switch_bench_lean.cpp — the lean contender of switch_bench.cpp. Compiled with -DEBB_LEAN=1
 // (no exception-state swap, no misuse checks) and linked into the same program as the default one.
 #include "ebb_workloads.hpp"

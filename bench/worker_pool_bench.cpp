@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/worker_pool_bench.cpp — the scenario ebb exists for, measured: a pool of workers that once
 // went deep gives its memory back.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // custom_policies: one user-written policy of each of the four kinds, composed into a fiber type.
 #include <ebb/ebb.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // quickstart: a fiber that parses something deeply nested, parks, and gives its stack back.
 //
 //   build and run:  scripts/run-example.sh

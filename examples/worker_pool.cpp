@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // worker_pool: the memory problem ebb exists for.
 //
 // A server keeps 1000 worker fibers. One burst of requests carries documents nested 10,000 levels deep

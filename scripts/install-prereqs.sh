@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # scripts/install-prereqs.sh [test|example] — install what ebb's scripts need, only if missing.
 #   example: a C++ compiler and cmake
 #   test:    those, plus catch2, meson, ninja-build, gdb, binutils (readelf), valgrind, and clang++

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # scripts/run-example.sh — configure and build ebb's examples (Release) and run examples/quickstart.cpp.
 # Extra arguments are passed to the example. Build directory: $EBB_BUILD_DIR (default build/example).
 set -euo pipefail

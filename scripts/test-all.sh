@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # scripts/test-all.sh — build and run every test of ebb. CI (.ci/run) runs exactly this.
 #
 # Installs missing prerequisites with apt-get (catch2 meson ninja-build gdb cmake g++), then:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The one translation unit with Catch2's main(): compiled once, linked into every test binary
 // (it includes nothing from ebb, so the checked and the lean binaries share it).
 #define CATCH_CONFIG_MAIN

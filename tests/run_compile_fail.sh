@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Usage: run_compile_fail.sh COMPILER INCLUDE_DIR FILE [EXTRA_FLAGS...]
 #
 # FILE's first line says what must happen:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/go/worker_pool.go — the worker-pool scenario of bench/worker_pool_bench.cpp, with goroutines.
 //
 // 1000 goroutines (-workers) park on a channel, then each recurses 10,000 frames (-depth) of 88 bytes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/config.hpp — platform detection, build configuration and the versioned namespace.
 //
 // Every other header starts here. The configuration a translation unit was compiled with is part of

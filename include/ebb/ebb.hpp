@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/ebb.hpp — everything: fibers whose stacks grow by doubling and shrink by halving, in place.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/error.hpp — how ebb reports misuse and fatal conditions.
 //
 // Misuse that the caller can recover from (resuming a finished fiber, shrinking a running one) throws

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/fiber.hpp — ebb::basic_fiber, a stackful coroutine whose stack grows and shrinks.
 //
 // Life of a fiber:

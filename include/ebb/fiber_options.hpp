@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/fiber_options.hpp — run-time settings for one fiber.
 //
 // Compile-time policies give the defaults; these override them per fiber where the policy allows

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/registry.hpp — every live fiber of the process, for shrink passes and stack profiles.
 //
 // Go shrinks stacks while its garbage collector scans them. ebb has no collector, so the program says

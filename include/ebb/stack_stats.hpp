@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/stack_stats.hpp — what a fiber's stack looks like right now.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/this_fiber.hpp — what the running fiber can do to itself.
 //
 // These functions find "the fiber running on this thread" through the process-wide thread state, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // expect: the StackAllocator's deallocate\(const ebb::stack_region&\) must be noexcept
 #include <ebb/ebb.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // expect: the StackAllocator lacks `ebb::stack_region allocate\(const ebb::stack_request&\)`
 // A StackAllocator that can give stacks back but never hands one out.
 #include <ebb/ebb.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // expect: the fiber's function must be callable with no arguments
 #include <ebb/ebb.hpp>
 

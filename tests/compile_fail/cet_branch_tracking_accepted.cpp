@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // expect-success
 // flags: -fcf-protection=branch
 // Indirect-branch tracking alone is supported: the switch returns with `ret` and its entry points

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // expect: ebb: CET shadow stacks were requested
 // flags: -fcf-protection=full
 // With shadow stacks enforced, the first return after a switch would fault: ebb refuses to build

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // expect: the GrowthPolicy needs 0 < min_size <= initial_size <= max_size
 #include <ebb/ebb.hpp>
 

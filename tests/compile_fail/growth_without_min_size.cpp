@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // expect: the GrowthPolicy lacks `static constexpr std::size_t min_size`
 #include <ebb/ebb.hpp>
 

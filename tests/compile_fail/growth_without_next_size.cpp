@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // expect: the GrowthPolicy lacks `std::size_t next_size
 // A GrowthPolicy with its sizes but no next_size(current, needed).
 #include <ebb/ebb.hpp>

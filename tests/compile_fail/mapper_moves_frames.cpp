@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // expect: this FrameMapper moves frames \(moves_frames = true\); basic_fiber supports only
 // Moving frames is not supported: C++ keeps pointers into the stack that no scan can find.
 #include <ebb/ebb.hpp>

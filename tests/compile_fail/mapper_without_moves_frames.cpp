@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // expect: the FrameMapper lacks `static constexpr bool moves_frames`
 // A FrameMapper with both hooks but without saying whether it moves frames.
 #include <ebb/ebb.hpp>

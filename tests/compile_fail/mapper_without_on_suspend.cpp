@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // expect: the FrameMapper lacks `static void on_suspend
 #include <ebb/ebb.hpp>
 

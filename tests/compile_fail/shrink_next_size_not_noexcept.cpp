@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // expect: the ShrinkPolicy's next_size\(const shrink_sample&\) must be noexcept
 #include <ebb/ebb.hpp>
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 set pagination off
 set confirm off
 set width 0

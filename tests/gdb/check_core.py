@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Checks the output of core.gdb (the gdb helper on a core file of fibers_program.cpp).
 # Usage: python3 check_core.py OUTPUT-FILE   (run_gdb_helper_test.sh runs it with gdb's own Python)
 import os

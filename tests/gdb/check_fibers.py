@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Checks the output of fibers.gdb (the gdb helper tools/gdb/ebb.py on fibers_program.cpp).
 # Usage: python3 check_fibers.py OUTPUT-FILE   (run_gdb_helper_test.sh runs it with gdb's own Python)
 # Exit 0 = pass, 1 = fail (each failed check is printed).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Checks the output of tripwire_signals.gdb (tripwire_program.cpp under the gdb settings that
 # docs/debugging.md recommends for tripwire mode).
 # Usage: python3 check_tripwire.py OUTPUT-FILE   (run_gdb_helper_test.sh runs it with gdb's own Python)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # The gdb helper on a core file of fibers_program.cpp: registers cannot be written there, so
 # ebb-fiber-bt falls back to its Python unwinder. The core is written by gcore, which reads memory
 # through ptrace and gives up on a mapping at the first unreadable chunk, so ebb's stack slabs (one

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # The gdb helper (tools/gdb/ebb.py) on fibers_program.cpp: stop inside the fiber 'inner', list the
 # fibers, take backtraces of suspended fibers and of the code waiting in resume(), and record the
 # thread's registers, selected frame and backtrace before and after, to show they are restored.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Several fibers in every state, for the gdb helper tools/gdb/ebb.py (fibers.gdb, check_fibers.py).
 //
 // When the program reaches ebb_gdb_fibers_breakpoint the registry holds:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A fiber that yields once, then calls three nested functions that reach a breakpoint function.
 // The debugger tests stop there (and inside the context switch) and check the backtraces.
 #include <ebb/ebb.hpp>

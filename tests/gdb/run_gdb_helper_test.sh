@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Usage: run_gdb_helper_test.sh GDB PROGRAM SCRIPT CHECKER HELPER
 #   Runs PROGRAM under GDB with the batch SCRIPT (which sources HELPER, tools/gdb/ebb.py, from the
 #   EBB_GDB_HELPER environment variable; a script that writes a core file writes it to

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Usage: run_gdb_test.sh GDB PROGRAM SCRIPT MODE
 #   MODE backtrace: SCRIPT stops at ebb_gdb_breakpoint on a fiber; the backtrace must show
 #                   ebb_gdb_breakpoint <- gdb_test_level3 <- level2 <- level1, and end at the fiber's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Stop in the context switch (the first time it runs: into a new fiber, then the yields and resumes
 # after it) and take a backtrace after every instruction of it, across the stack-pointer swap.
 set pagination off

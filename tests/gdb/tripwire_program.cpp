@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A tripwire-mode fiber (docs/tripwire.md) for the debugger settings docs/debugging.md recommends
 // (tripwire_signals.gdb, check_tripwire.py). Its stack grows by taking SIGSEGV, so under gdb:
 //   tripwire_program grow      grows through several tripwire faults and exits 0

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # gdb settings for tripwire mode (docs/debugging.md) on tripwire_program.cpp. Each block of output is
 # bracketed by ===NAME=== / ===END=== lines for check_tripwire.py.
 set pagination off

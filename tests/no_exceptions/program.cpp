@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb in a program built with -fno-exceptions. Usage: ebb_no_exceptions MODE
 //   run        fibers yield and finish; a suspended one is destroyed under the default destroy
 //              action (abandon_and_report: stack released, one line on stderr); exit 0

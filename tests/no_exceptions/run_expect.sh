@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Usage: run_expect.sh STATUS MUST_MATCH MUST_NOT_MATCH PROGRAM [ARGS...]
 #   STATUS          zero: the program must exit 0;  abort: it must die of SIGABRT (not exit normally)
 #   MUST_MATCH      extended regex its combined stdout+stderr must match ("" = no requirement)

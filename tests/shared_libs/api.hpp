@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The C interface between the shared-library test's three modules: lib A (creates and resumes a
 // fiber), lib B (yields from inside it), and the main program. Each module includes ebb itself and is
 // built with -fvisibility=hidden, so the only symbols they share are these and ebb's process-wide ones.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Usage: check_symbols.sh READELF LIB.so...
 #
 # For each shared library that includes ebb (built with -fvisibility=hidden):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The program itself does not include ebb: lib A (and, through it, lib B) arrive with dlopen, so
 // ebb's thread state and pool are defined only by libraries loaded at run time (static TLS from
 // glibc's reserve). Usage: ebb_shared_dlopen path/to/libA.so [--abandons]

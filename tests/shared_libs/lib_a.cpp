@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // lib A: creates and resumes a fiber whose body yields inside lib B.
 #include "api.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // lib B: yields a fiber that lib A created, reading "the current fiber" through the process-wide
 // thread state. May be built with a different ebb configuration than lib A.
 #include "api.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A fiber created in lib A yields inside lib B; the program (a third copy of ebb) drives it directly,
 // from a fiber of its own, and from another thread. Exit code 0 on success; every failure says why.
 //

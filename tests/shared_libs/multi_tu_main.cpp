@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Several translation units in one program, each including ebb: this one creates fibers, the other
 // one's functions yield them (and create fibers this one's code yields).
 #include <ebb/ebb.hpp>

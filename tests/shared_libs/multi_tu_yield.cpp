@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The second translation unit: code that yields whichever fiber runs it. May be compiled with a
 // different ebb configuration than multi_tu_main.cpp (the inline namespace keeps them apart).
 #include <ebb/ebb.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Test helper: run one hidden test case of this same binary in a child process, to observe what
 // must end a process (an overflow report and abort) or what depends on a fresh process's signal
 // handlers.

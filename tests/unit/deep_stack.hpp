@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Test helper: recursion that really uses the stack it claims to, at any optimisation level.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Test helper for the randomized and stress tests: a seeded PRNG whose seed can be replayed, fibers
 // of several policy types behind one interface, the sizes a policy can reach, checksummed containers
 // that live on a fiber's stack, and a few process measurements.

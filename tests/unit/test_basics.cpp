@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Life cycle, options and misuse of ebb::fiber.
 #include <catch2/catch.hpp>
 #include <ebb/ebb.hpp>

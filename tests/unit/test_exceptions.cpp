@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Exceptions: propagation out of resume(), unwinding on destruction, per-fiber exception state.
 #include <catch2/catch.hpp>
 #include <ebb/ebb.hpp>

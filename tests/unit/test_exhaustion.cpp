@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Running out of address space or of memory mappings is an error with a reason, not a crash.
 #include <catch2/catch.hpp>
 #include <ebb/ebb.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The four policy parameters: the shipped ones behave as documented, user-written ones plug in.
 #include <catch2/catch.hpp>
 #include <ebb/ebb.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A randomized state-machine test: thousands of fibers of several policy types, and random operations
 // on them chosen by a seeded PRNG — create, resume (here or on another thread), yield, recursion to a
 // random depth, shrink points from outside and inside, registry passes, exceptions thrown out of a

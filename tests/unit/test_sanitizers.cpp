@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Under a sanitizer, a real bug on a fiber is still reported: ebb's switch hooks must not hide it.
 // (These tests do something only in sanitizer builds; test-all.sh runs the suite under each.)
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Overflow reports, the fault handler's manners toward other handlers, and kernel writes into stacks.
 #include <catch2/catch.hpp>
 #include <ebb/ebb.hpp>

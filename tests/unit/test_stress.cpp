@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Concurrency stress: registry passes on one thread while three others create, resume, hand on and
 // destroy fibers; fibers resumed and destroyed on threads other than their creators; and the report
 // for a fiber that swallows its own forced unwind.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A suspended in-place fiber may be resumed from another thread, one thread at a time.
 #include <catch2/catch.hpp>
 #include <ebb/ebb.hpp>

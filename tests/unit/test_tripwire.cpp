@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Tripwire mode: a fiber may touch only what has been granted; the fault handler grants more one
 // GrowthPolicy step at a time, within the process's stack budget.
 #include <catch2/catch.hpp>

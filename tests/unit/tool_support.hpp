@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Test helper: what changes when the suite runs under ASan, TSan or Valgrind.
 #pragma once
 

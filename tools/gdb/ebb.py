@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # tools/gdb/ebb.py — gdb commands for programs that use ebb fibers.
 #
 # Load it in a gdb session (gdb built with Python, which Debian's is):

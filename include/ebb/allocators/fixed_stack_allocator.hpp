@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/allocators/fixed_stack_allocator.hpp — stacks of one fixed size, with a guard, for users who
 // want no growth: every fiber gets StackSize bytes whatever its GrowthPolicy would allow (the
 // smaller of the two bounds the fiber). Pages are still committed only when touched, and stacks are

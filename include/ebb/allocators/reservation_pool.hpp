@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/allocators/reservation_pool.hpp — reuse of stack reservations across fibers.
 //
 // One mmap per fiber costs 12–20 µs, two orders of magnitude more than creating and running a fiber

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/allocators/stack_region.hpp — the vocabulary between fibers and StackAllocators.
 //
 // A StackAllocator provides (checked at compile time, see policies/requirements.hpp):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/allocators/virtual_stack_allocator.hpp — the default StackAllocator.
 //
 // Each stack is one reservation of address space, [guard | stack], the stack part readable and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/arch/switch.hpp — picks the context-switch routine for the target.
 //
 // Every arch header provides, in ebb::runtime_v1::arch:

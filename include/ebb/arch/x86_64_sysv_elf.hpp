@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/arch/x86_64_sysv_elf.hpp — the context switch for x86-64, System V ABI, ELF.
 //
 // What the ABI lets a callee clobber we leave alone: the compiler already saved whatever it needed

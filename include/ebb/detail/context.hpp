@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/detail/context.hpp — the part of a fiber every configuration agrees on, and per-thread state.
 //
 // A fiber's control block starts with a fiber_context. Code that reaches a fiber only through

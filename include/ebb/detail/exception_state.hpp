@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/detail/exception_state.hpp — per-fiber exception state.
 //
 // The C++ runtime keeps, per thread, the stack of exceptions being handled (what

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/detail/never_destroyed.hpp — process-wide objects that outlive static destruction.
 //
 // Other threads may still create and destroy fibers while static destructors run at exit, so the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/detail/tool_hooks.hpp — telling sanitizers and Valgrind about stacks and switches.
 //
 // A tool that tracks the stack (ASan's use-after-return detection and its unpoisoning on noreturn

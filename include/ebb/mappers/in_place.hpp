@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/mappers/in_place.hpp — FrameMapper: where a fiber's frames live while it runs.
 //
 // A FrameMapper provides (checked at compile time, see policies/requirements.hpp):

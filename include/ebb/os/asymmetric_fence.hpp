@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/os/asymmetric_fence.hpp — a memory fence paid by the rare side only.
 //
 // resume() and a registry pass on another thread must never both touch one fiber: resume() publishes

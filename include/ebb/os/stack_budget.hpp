@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/os/stack_budget.hpp — a process-wide ceiling on the stack memory of tripwire-mode fibers.
 //
 // In the default mode the kernel commits a fiber's pages as they are touched, up to its maximum, and

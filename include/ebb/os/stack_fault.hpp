@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/os/stack_fault.hpp — turning a touch of a fiber's guard into a clear report.
 //
 // A fiber that runs past its stack touches the guard below it and the kernel raises SIGSEGV (SIGBUS on

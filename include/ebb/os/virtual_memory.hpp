@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/os/virtual_memory.hpp — the operating system's virtual-memory calls, and nothing else.
 //
 // Stacks are reserved address space whose pages the kernel commits one by one as they are first

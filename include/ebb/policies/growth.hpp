@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/policies/growth.hpp — GrowthPolicy: how the logical stack size grows.
 //
 // A GrowthPolicy answers one question: the fiber is using `needed` bytes and its logical size is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/policies/requirements.hpp — compile-time checks of the four policies.
 //
 // Each check names the policy and the member it lacks, one message per missing piece, and stops at

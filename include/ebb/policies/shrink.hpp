@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ebb/policies/shrink.hpp — ShrinkPolicy: how far a stack shrinks at a shrink point.
 //
 // Shrinking never happens on the switch path; it happens at shrink points the program chooses
