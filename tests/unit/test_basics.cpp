@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // Life cycle, options and misuse of ebb::fiber.
-#include <catch2/catch.hpp>
+#include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
 #include <string>
@@ -158,7 +158,7 @@ TEST_CASE("misuse is reported with fiber_error", "[basics][misuse]") {
       FAIL("no error");
     } catch (const ebb::fiber_error& e) {
       CHECK(e.code() == ebb::fiber_errc::already_finished);
-      CHECK_THAT(e.what(), Catch::Contains("done-job") && Catch::Contains("finished"));
+      CHECK_THAT(e.what(), has_text("done-job") && has_text("finished"));
     }
   }
   SECTION("resuming a fiber from inside itself") {
@@ -188,7 +188,7 @@ TEST_CASE("misuse is reported with fiber_error", "[basics][misuse]") {
       FAIL("no error");
     } catch (const ebb::fiber_error& e) {
       CHECK(e.code() == ebb::fiber_errc::empty_fiber);
-      CHECK_THAT(e.what(), Catch::Contains("moved from"));
+      CHECK_THAT(e.what(), has_text("moved from"));
     }
   }
   SECTION("yield and friends outside a fiber") {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // Exceptions: propagation out of resume(), unwinding on destruction, per-fiber exception state.
-#include <catch2/catch.hpp>
+#include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
 #include <exception>

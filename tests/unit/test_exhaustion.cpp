@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // Running out of address space or of memory mappings is an error with a reason, not a crash.
-#include <catch2/catch.hpp>
+#include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
 #include <cstdio>
@@ -50,8 +50,8 @@ TEST_CASE("running out of address space is reported, not a crash", "[exhaustion]
   }
   auto child = test_support::run_child_test("child: address space exhausted");
   CHECK(child.exit_code == 0);
-  CHECK_THAT(child.err, Catch::Contains("ebb: cannot create fiber 'fiber-") &&
-                            Catch::Contains("cannot reserve") && Catch::Contains("Cannot allocate memory"));
+  CHECK_THAT(child.err, has_text("ebb: cannot create fiber 'fiber-") &&
+                            has_text("cannot reserve") && has_text("Cannot allocate memory"));
 }
 
 TEST_CASE("with mprotect guards, vm.max_map_count is reached with a clear error", "[exhaustion]") {
@@ -61,5 +61,5 @@ TEST_CASE("with mprotect guards, vm.max_map_count is reached with a clear error"
   }
   auto child = test_support::run_child_test("child: memory mappings exhausted", {"EBB_GUARD_METHOD=mprotect"});
   CHECK(child.exit_code == 0);
-  CHECK_THAT(child.err, Catch::Contains("cannot create fiber") && Catch::Contains("vm.max_map_count is"));
+  CHECK_THAT(child.err, has_text("cannot create fiber") && has_text("vm.max_map_count is"));
 }

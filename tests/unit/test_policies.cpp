@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // The four policy parameters: the shipped ones behave as documented, user-written ones plug in.
-#include <catch2/catch.hpp>
+#include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
 #include <cstdlib>

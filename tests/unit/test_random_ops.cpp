@@ -14,7 +14,7 @@
 // measured), and a worker thread that resumes a fiber does so while this thread waits, so a seed
 // replays the same run exactly, with either compiler at any optimisation level (the lean build has
 // fewer kinds of operation, so its runs differ from the checked build's).
-#include <catch2/catch.hpp>
+#include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // stack_registry: shrink passes over every fiber of the process, incremental passes, profiles, and a
 // pass racing with other threads that resume, yield and destroy fibers.
-#include <catch2/catch.hpp>
+#include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
 #include <atomic>

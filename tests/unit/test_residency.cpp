@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // Page residency, the two ways ebb asks the kernel: PAGEMAP_SCAN and mincore must agree.
-#include <catch2/catch.hpp>
+#include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
 #include <cstdint>

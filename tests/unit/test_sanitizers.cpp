@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // Under a sanitizer, a real bug on a fiber is still reported: ebb's switch hooks must not hide it.
 // (These tests do something only in sanitizer builds; test-all.sh runs the suite under each.)
-#include <catch2/catch.hpp>
+#include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
 #include <cstring>
@@ -34,8 +34,8 @@ TEST_CASE("child: stack-buffer-overflow on a fiber", "[.child]") {
 TEST_CASE("ASan reports a stack-buffer-overflow on a fiber", "[sanitizers]") {
   auto child = test_support::run_child_test("child: stack-buffer-overflow on a fiber");
   CHECK(child.exit_code != 0);
-  CHECK_THAT(child.err, Catch::Contains("AddressSanitizer: stack-buffer-overflow") &&
-                            Catch::Contains("overflow_a_stack_buffer"));
+  CHECK_THAT(child.err, has_text("AddressSanitizer: stack-buffer-overflow") &&
+                            has_text("overflow_a_stack_buffer"));
 }
 #endif
 
@@ -57,7 +57,7 @@ TEST_CASE("child: data race between fibers on two threads", "[.child]") {
 TEST_CASE("TSan reports a data race between two fibers on two threads", "[sanitizers]") {
   auto child = test_support::run_child_test("child: data race between fibers on two threads");
   CHECK(child.exit_code != 0);
-  CHECK_THAT(child.err, Catch::Contains("ThreadSanitizer: data race"));
+  CHECK_THAT(child.err, has_text("ThreadSanitizer: data race"));
 }
 #endif
 

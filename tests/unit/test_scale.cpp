@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // Many suspended fibers: what each one costs in memory, measured by the kernel.
-#include <catch2/catch.hpp>
+#include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
 #include <fstream>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // Stack statistics against what the kernel reports, shrinking in place, and what a switch preserves.
-#include <catch2/catch.hpp>
+#include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
 #include <cfenv>

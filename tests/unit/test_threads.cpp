@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // A suspended in-place fiber may be resumed from another thread, one thread at a time.
-#include <catch2/catch.hpp>
+#include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
 #include <atomic>
@@ -152,7 +152,7 @@ TEST_CASE("resuming a fiber that runs on another thread is an error", "[threads]
     FAIL("no error");
   } catch (const ebb::fiber_error& e) {
     CHECK(e.code() == ebb::fiber_errc::already_running);
-    CHECK_THAT(e.what(), Catch::Contains("busy") && Catch::Contains("already running"));
+    CHECK_THAT(e.what(), has_text("busy") && has_text("already running"));
   }
   CHECK_THROWS_AS(f.shrink_stack(), ebb::fiber_error);
   CHECK_THROWS_AS(f.stack_stats(), ebb::fiber_error);

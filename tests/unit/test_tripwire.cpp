@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // Tripwire mode: a fiber may touch only what has been granted; the fault handler grants more one
 // GrowthPolicy step at a time, within the process's stack budget.
-#include <catch2/catch.hpp>
+#include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
 #include <cerrno>
@@ -93,8 +93,8 @@ TEST_CASE("tripwire: growth past the budget is reported with the fiber and the b
   if (skipped_under_valgrind()) return;
   auto child = test_support::run_child_test("child: tripwire budget");
   CHECK(child.signal == SIGABRT);
-  CHECK_THAT(child.err, Catch::Contains("ebb: stack budget exhausted in fiber 'greedy'") &&
-                            Catch::Contains("262144-byte budget"));
+  CHECK_THAT(child.err, has_text("ebb: stack budget exhausted in fiber 'greedy'") &&
+                            has_text("262144-byte budget"));
 }
 
 TEST_CASE("tripwire: creating a fiber with the budget spent is an error", "[tripwire]") {
@@ -105,7 +105,7 @@ TEST_CASE("tripwire: creating a fiber with the budget spent is an error", "[trip
     FAIL("created");
   } catch (const ebb::fiber_error& e) {
     CHECK(e.code() == ebb::fiber_errc::out_of_memory);
-    CHECK_THAT(e.what(), Catch::Contains("late") && Catch::Contains("budget"));
+    CHECK_THAT(e.what(), has_text("late") && has_text("budget"));
   }
 }
 
