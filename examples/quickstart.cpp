@@ -20,7 +20,7 @@ __attribute__((noinline)) int parse(const char*& text) {
     int inner = parse(text);
     if (*text == ']') ++text;
     depth = inner + 1 > depth ? inner + 1 : depth;
-    token[depth % sizeof token] = 1;
+    token[static_cast<std::size_t>(depth) % sizeof token] = 1;
   }
   __asm__ volatile("" : : "r"(token) : "memory");
   return depth;

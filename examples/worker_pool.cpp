@@ -93,7 +93,8 @@ int main() {
                 report.shrunk, report.released_bytes / 1024, ms, rss);
     if (report.released_bytes == 0 || pass == 20) {
       // (Under a sanitizer the process also holds the tool's shadow memory, which ebb cannot return.)
-      std::printf("back to %.1f%% of the parked baseline\n", 100.0 * rss / baseline);
+      const double percent = 100.0 * static_cast<double>(rss) / static_cast<double>(baseline);
+      std::printf("back to %.1f%% of the parked baseline\n", percent);
       return jobs[0].depth == nesting ? 0 : 1;
     }
   }

@@ -28,7 +28,8 @@ esac
 
 file_flags=$(head -n 5 -- "$file" | sed -n 's|^// flags: *||p' | head -n 1)
 # shellcheck disable=SC2086 # the flags are words
-output=$("$compiler" $file_flags -std=c++17 -fsyntax-only -Wall -Wextra -Wpedantic -Werror \
+# The file's flags come after -std=c++17, so a file may ask for another standard.
+output=$("$compiler" -std=c++17 $file_flags -fsyntax-only -Wall -Wextra -Wpedantic -Werror \
            -I "$include_dir" "$@" "$file" 2>&1)
 status=$?
 errors=$(printf '%s\n' "$output" | grep -c ': error:')

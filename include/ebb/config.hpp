@@ -6,11 +6,16 @@
 // produce different symbols instead of silently violating the one-definition rule.
 #pragma once
 
-#include <cstddef>
+#if !defined(__cplusplus) || (__cplusplus < 201703L && !(defined(_MSVC_LANG) && _MSVC_LANG >= 201703L))
+#error "ebb needs C++17 or later: compile with -std=c++17 (MSVC: /std:c++17)"
+// A missing header is a fatal error: compilation stops here instead of burying the line above under
+// a cascade of errors from the rest of ebb.
+#include <ebb_needs_cplusplus17_or_later>
+#endif
 
-#define EBB_VERSION_MAJOR 0
-#define EBB_VERSION_MINOR 1
-#define EBB_VERSION_PATCH 0
+#include "ebb/version.hpp"
+
+#include <cstddef>
 
 // ---- architecture and ABI -----------------------------------------------------------------------
 #if defined(__x86_64__) && !defined(_WIN32) && (defined(__ELF__) || defined(__linux__))
@@ -52,6 +57,14 @@
 #define EBB_OPAQUE __attribute__((noinline))
 #endif
 
+// Process-wide objects that must outlive static destruction (detail/never_destroyed.hpp) say so to
+// clang, which then registers no exit-time destructor for them (and -Wglobal-constructors is quiet).
+#if defined(__clang__)
+#define EBB_NO_DESTROY [[clang::no_destroy]]
+#else
+#define EBB_NO_DESTROY
+#endif
+
 #define EBB_STRINGIFY_(x) #x
 #define EBB_STRINGIFY(x) EBB_STRINGIFY_(x)
 
@@ -76,15 +89,16 @@
 #ifndef EBB_TSAN
 #define EBB_TSAN 0
 #endif
-#ifndef EBB_VALGRIND
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#define EBB_VALGRIND 1
-#endif
-#endif
-#endif
+// Valgrind is opt-in (EBB_VALGRIND=1, CMake -DEBB_VALGRIND=ON, meson -Dvalgrind=true): its client
+// requests change the generated code and <valgrind/valgrind.h> defines dozens of unprefixed macros,
+// so whether a build has them must not depend on which packages the machine happens to have.
 #ifndef EBB_VALGRIND
 #define EBB_VALGRIND 0
+#endif
+#if EBB_VALGRIND
+#define EBB_ABI_VG 1
+#else
+#define EBB_ABI_VG 0
 #endif
 
 // ---- build configuration ------------------------------------------------------------------------
@@ -101,8 +115,9 @@
 #define EBB_SWAP_EXCEPTION_STATE (!EBB_LEAN && EBB_HAS_EXCEPTIONS)
 #endif
 
-// The inline namespace: ABI version, then one letter per setting that changes generated code
-// (c = misuse checks, x = exception-state swap, e = exceptions enabled; 1 on, 0 off).
+// The inline namespace: ABI version, then one tag per setting that changes generated code
+// (c = misuse checks, x = exception-state swap, e = exceptions enabled, vg = Valgrind client
+// requests; 1 on, 0 off).
 #if EBB_CHECKS
 #define EBB_ABI_C 1
 #else
@@ -113,9 +128,9 @@
 #else
 #define EBB_ABI_X 0
 #endif
-#define EBB_ABI_PASTE_(chk, swp, exc) v1_c##chk##x##swp##e##exc
-#define EBB_ABI_PASTE(c, x, e) EBB_ABI_PASTE_(c, x, e)
-#define EBB_ABI_NAMESPACE EBB_ABI_PASTE(EBB_ABI_C, EBB_ABI_X, EBB_HAS_EXCEPTIONS)
+#define EBB_ABI_PASTE_(chk, swp, exc, grind) v1_c##chk##x##swp##e##exc##vg##grind
+#define EBB_ABI_PASTE(c, x, e, grind) EBB_ABI_PASTE_(c, x, e, grind)
+#define EBB_ABI_NAMESPACE EBB_ABI_PASTE(EBB_ABI_C, EBB_ABI_X, EBB_HAS_EXCEPTIONS, EBB_ABI_VG)
 
 #define EBB_NAMESPACE_BEGIN namespace ebb { inline namespace EBB_ABI_NAMESPACE {
 #define EBB_NAMESPACE_END } }

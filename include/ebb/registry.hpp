@@ -97,7 +97,7 @@ struct registry_state {
   std::size_t pass_shard = 0; // where an incremental pass continues
 };
 
-EBB_VISIBLE inline never_destroyed<registry_state> process_registry_storage;
+EBB_NO_DESTROY EBB_VISIBLE inline never_destroyed<registry_state> process_registry_storage;
 inline registry_state& process_registry() noexcept { return process_registry_storage.value; }
 
 inline void register_fiber(fiber_context& c, thread_state* ts) noexcept {

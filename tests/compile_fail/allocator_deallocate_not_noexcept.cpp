@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: BSL-1.0
 // expect: the StackAllocator's deallocate\(const ebb::stack_region&\) must be noexcept
+// SPDX-License-Identifier: BSL-1.0
 #include <ebb/ebb.hpp>
 
 #include <new>

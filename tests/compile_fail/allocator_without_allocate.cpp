@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: BSL-1.0
 // expect: the StackAllocator lacks `ebb::stack_region allocate\(const ebb::stack_request&\)`
+// SPDX-License-Identifier: BSL-1.0
 // A StackAllocator that can give stacks back but never hands one out.
 #include <ebb/ebb.hpp>
 

@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: BSL-1.0
 // expect: the fiber's function must be callable with no arguments
+// SPDX-License-Identifier: BSL-1.0
 #include <ebb/ebb.hpp>
 
 int main() {

@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: BSL-1.0
 // expect-success
+// SPDX-License-Identifier: BSL-1.0
 // flags: -fcf-protection=branch
 // Indirect-branch tracking alone is supported: the switch returns with `ret` and its entry points
 // begin with endbr64.

@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: BSL-1.0
 // expect: the GrowthPolicy's next_size\(current, needed\) must be noexcept
+// SPDX-License-Identifier: BSL-1.0
 // next_size may run where nothing can throw, so the policy must promise it will not.
 #include <ebb/ebb.hpp>
 

@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: BSL-1.0
 // expect: the GrowthPolicy needs 0 < min_size <= initial_size <= max_size
+// SPDX-License-Identifier: BSL-1.0
 #include <ebb/ebb.hpp>
 
 #include <cstddef>

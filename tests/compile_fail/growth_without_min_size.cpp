@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: BSL-1.0
 // expect: the GrowthPolicy lacks `static constexpr std::size_t min_size`
+// SPDX-License-Identifier: BSL-1.0
 #include <ebb/ebb.hpp>
 
 #include <cstddef>

@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: BSL-1.0
 // expect: the GrowthPolicy lacks `std::size_t next_size
+// SPDX-License-Identifier: BSL-1.0
 // A GrowthPolicy with its sizes but no next_size(current, needed).
 #include <ebb/ebb.hpp>
 

@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: BSL-1.0
 // expect: this FrameMapper moves frames \(moves_frames = true\); basic_fiber supports only
+// SPDX-License-Identifier: BSL-1.0
 // Moving frames is not supported: C++ keeps pointers into the stack that no scan can find.
 #include <ebb/ebb.hpp>
 

@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: BSL-1.0
 // expect: the FrameMapper lacks `static constexpr bool moves_frames`
+// SPDX-License-Identifier: BSL-1.0
 // A FrameMapper with both hooks but without saying whether it moves frames.
 #include <ebb/ebb.hpp>
 

@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: BSL-1.0
 // expect: the FrameMapper lacks `static void on_suspend
+// SPDX-License-Identifier: BSL-1.0
 #include <ebb/ebb.hpp>
 
 struct half_mapper {

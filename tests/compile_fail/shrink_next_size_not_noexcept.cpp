@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: BSL-1.0
 // expect: the ShrinkPolicy's next_size\(const shrink_sample&\) must be noexcept
+// SPDX-License-Identifier: BSL-1.0
 #include <ebb/ebb.hpp>
 
 #include <cstddef>

@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: BSL-1.0
 // expect: the ShrinkPolicy lacks `std::size_t next_size\(const ebb::shrink_sample&\)
+// SPDX-License-Identifier: BSL-1.0
 // A ShrinkPolicy whose member has the wrong shape (takes the size alone, not a shrink_sample).
 #include <ebb/ebb.hpp>
 

@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: BSL-1.0
 // expect-success
+// SPDX-License-Identifier: BSL-1.0
 // Positive control: one user-written policy of each kind, all valid, used together. It must compile
 // (warning-free) with exactly the flags the compile-fail tests use, so those tests are known to fail
 // because of their one mistake and not because of the setup.

@@ -109,7 +109,7 @@ struct reservation_cache {
 
 // One pool per process: default visibility so every shared library's copy of these inline variables
 // binds to the same object.
-EBB_VISIBLE inline never_destroyed<reservation_pool> process_pool_storage;
+EBB_NO_DESTROY EBB_VISIBLE inline never_destroyed<reservation_pool> process_pool_storage;
 EBB_VISIBLE inline thread_local reservation_cache thread_reservations;
 
 inline reservation_pool& process_pool() noexcept { return process_pool_storage.value; }

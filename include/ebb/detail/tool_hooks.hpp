@@ -5,9 +5,9 @@
 // calls, TSan's happens-before graph, Valgrind's idea of which memory is stack) is confused by a
 // switch it does not see: ASan would report every exception thrown on a fiber, TSan would mix the
 // histories of two fibers, Valgrind would report reads of another stack. Each hook below is empty
-// unless its tool is on: ASan and TSan when the compiler says so, Valgrind when <valgrind/valgrind.h>
-// exists (its client requests cost a few instructions outside Valgrind, and only at creation,
-// destruction and window changes, never on a switch). EBB_VALGRIND=0 turns Valgrind's off.
+// unless its tool is on: ASan and TSan when the compiler says so, Valgrind when the build asks for it
+// with EBB_VALGRIND=1 (config.hpp; its client requests cost a few instructions outside Valgrind, and
+// only at creation, destruction and window changes, never on a switch).
 //
 // The protocol for ASan (and, in its own terms, TSan), per switch:
 //   resumer, before:  start_switch(&caller_fake_stack, fiber's bounds)

@@ -50,12 +50,12 @@ inline void heavy_fence() noexcept {
 #endif
   auto& state = process_heavy_fence;
   std::call_once(state.chosen, [] {
-    auto& state = process_heavy_fence;
-    state.use_membarrier =
+    auto& fence = process_heavy_fence;
+    fence.use_membarrier =
         ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-    if (!state.use_membarrier) {
+    if (!fence.use_membarrier) {
       void* page = ::mmap(nullptr, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      state.page = page == MAP_FAILED ? nullptr : page;
+      fence.page = page == MAP_FAILED ? nullptr : page;
     }
   });
   full_fence();

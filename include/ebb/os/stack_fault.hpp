@@ -78,8 +78,8 @@ struct signal_safe_line {
 
 struct fault_handler_state {
   std::atomic<int> installed{0};  // 0: not yet, 1: being installed, 2: installed
-  struct sigaction previous_segv;
-  struct sigaction previous_bus;
+  struct sigaction previous_segv {};  // value-initialised: constant initialisation, no global constructor
+  struct sigaction previous_bus {};
 };
 
 // One per process: default visibility merges every library's copy.
@@ -176,7 +176,7 @@ inline void forward_fault(int signal_number, siginfo_t* info, void* ucontext) no
     if (info->si_code <= 0) ::raise(signal_number);
     return;
   }
-  if (previous.sa_flags & SA_RESETHAND) {
+  if (static_cast<unsigned>(previous.sa_flags) & SA_RESETHAND) {
     struct sigaction fallback {};
     fallback.sa_handler = SIG_DFL;
     sigemptyset(&fallback.sa_mask);
@@ -235,14 +235,14 @@ EBB_VISIBLE inline thread_local signal_stack_owner thread_signal_stack;
 // Tripwire mode keeps this much accessible below a fiber's logical size, so a signal frame pushed on
 // the fiber's stack fits: AT_MINSIGSTKSZ (about 3.4 KiB with AVX-512, more with AMX) plus a page.
 inline std::size_t signal_frame_margin() noexcept {
-  std::size_t minimum = static_cast<std::size_t>(::getauxval(AT_MINSIGSTKSZ));
+  std::size_t minimum = ::getauxval(AT_MINSIGSTKSZ);
   if (minimum < 2048) minimum = 2048;
   return (minimum + 2 * page_size() - 1) / page_size() * page_size();
 }
 
 inline std::size_t signal_stack_bytes() noexcept {
   // Room for several signal frames: AT_MINSIGSTKSZ is about 3.4 KiB with AVX-512, more with AMX.
-  std::size_t minimum = static_cast<std::size_t>(::getauxval(AT_MINSIGSTKSZ));
+  std::size_t minimum = ::getauxval(AT_MINSIGSTKSZ);
   std::size_t bytes = 64 * 1024;
   if (minimum * 8 > bytes) bytes = minimum * 8;
   return (bytes + page_size() - 1) / page_size() * page_size();

@@ -198,6 +198,13 @@ inline int pagemap_fd() noexcept {
   return process_pagemap.fd.load(std::memory_order_acquire);
 }
 
+// The kernel reports addresses as u64. A template keeps the conversion explicit for 32-bit targets
+// without g++'s -Wuseless-cast firing on 64-bit ones, where the two types are the same.
+template <class To, class From>
+constexpr To kernel_address(From value) noexcept {
+  return static_cast<To>(value);
+}
+
 // Calls run(start, end) for each run of present pages in [first, last), lowest first, until run
 // returns false. Returns false if PAGEMAP_SCAN is unavailable.
 template <class Run>
@@ -219,7 +226,7 @@ bool scan_present(std::uintptr_t first, std::uintptr_t last, Run&& run, std::uin
     long n = ::ioctl(fd, pagemap_scan_request, &arg);
     if (n < 0) return false;
     for (long i = 0; i < n; ++i)
-      if (!run(static_cast<std::uintptr_t>(regions[i].start), static_cast<std::uintptr_t>(regions[i].end)))
+      if (!run(kernel_address<std::uintptr_t>(regions[i].start), kernel_address<std::uintptr_t>(regions[i].end)))
         return true;
     if (arg.walk_end <= at) break;
     at = arg.walk_end;

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
+# Usage: run_strict_consumer.sh COMPILER INCLUDE_DIR WORK_DIR SOURCE [MORE_SOURCES...]
+#
+# Compiles each source the way a demanding consumer builds (ebb's headers reached through a plain -I,
+# as with add_subdirectory or FetchContent, so nothing marks them as system headers) with the strictest
+# common warning set and -Werror, in each configuration a consumer may choose; the first source is
+# also linked and run. Exit 0 = ebb's headers produced no warning anywhere.
+set -u
+if [ $# -lt 4 ]; then
+  echo "usage: $0 COMPILER INCLUDE_DIR WORK_DIR SOURCE [MORE_SOURCES...]" >&2
+  exit 2
+fi
+compiler=$1 include_dir=$2 work_dir=$3
+shift 3
+mkdir -p "$work_dir"
+
+warnings=(-Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion -Wold-style-cast -Wundef
+          -Werror)
+if "$compiler" --version 2>/dev/null | grep -qi clang; then
+  warnings+=(-Wglobal-constructors)
+else
+  warnings+=(-Wuseless-cast)
+fi
+
+configurations=(
+  "-std=c++17"
+  "-std=c++17 -DEBB_LEAN=1"
+  "-std=c++17 -fno-exceptions"
+  "-std=c++17 -DEBB_VALGRIND=1"
+  "-std=c++20"
+)
+
+status=0
+for configuration in "${configurations[@]}"; do
+  read -r -a flags <<<"$configuration"
+  for source in "$@"; do
+    if ! "$compiler" "${flags[@]}" "${warnings[@]}" -I"$include_dir" -fsyntax-only "$source"; then
+      echo "FAIL: $(basename "$source") with $configuration produced warnings (above)" >&2
+      status=1
+    fi
+  done
+done
+# The first source is a complete program: it must also link and run.
+if ! "$compiler" -std=c++17 -O2 "${warnings[@]}" -I"$include_dir" -pthread "$1" -o "$work_dir/strict_consumer" ||
+   ! "$work_dir/strict_consumer"; then
+  echo "FAIL: $(basename "$1") did not build or run" >&2
+  status=1
+fi
+[ $status -eq 0 ] && echo "PASS: no warnings from ebb's headers under ${warnings[*]}"
+exit $status

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: BSL-1.0
+// A consumer that includes ebb with a plain -I (as add_subdirectory or FetchContent users do, so no
+// -isystem hides ebb's headers) and instantiates every shipped policy, allocator and API entry point.
+// run_strict_consumer.sh compiles it with the strictest common warning set and -Werror: ebb must never
+// be the reason a consumer's warning-clean build breaks.
+#include <ebb/ebb.hpp>
+
+#include <cstddef>
+#include <cstdio>
+
+namespace {
+
+template <class Fiber>
+std::size_t exercise(Fiber& f) {
+  std::size_t steps = 0;
+  while (f.resume()) ++steps;
+  const ebb::stack_stats s = f.stack_stats();
+  return steps + s.size / 1024 + f.shrink_stack();
+}
+
+int body_runs = 0;
+void body() {
+  ++body_runs;
+  ebb::this_fiber::yield();
+  (void)ebb::this_fiber::stack_stats();
+  (void)ebb::this_fiber::remaining_stack();
+  (void)ebb::this_fiber::in_fiber();
+  (void)ebb::this_fiber::shrink_stack();
+}
+
+}  // namespace
+
+int main() {
+  std::size_t total = 0;
+  {
+    ebb::fiber f(ebb::fiber_options().name("strict").max_size(256 * 1024), body);
+    total += exercise(f);
+  }
+  {
+    ebb::basic_fiber<ebb::fixed_increment_growth<8192, 8192, 128 * 1024>, ebb::shrink_to_fit<>,
+                     ebb::virtual_stack_allocator<>>
+        f(body);
+    total += exercise(f);
+  }
+  {
+    ebb::basic_fiber<ebb::doubling_growth<>, ebb::peak_shrink<>, ebb::fixed_stack_allocator<64 * 1024>>
+        f(body);
+    total += exercise(f);
+  }
+  {
+    ebb::basic_fiber<ebb::doubling_growth<>, ebb::never_shrink, ebb::tripwire_stack_allocator<>> f(body);
+    total += exercise(f);
+  }
+  {
+    ebb::fiber f(std::allocator_arg, ebb::virtual_stack_allocator<>(), ebb::fiber_options(), body);
+    total += exercise(f);
+  }
+  total += ebb::stack_registry::shrink_all().released_bytes;
+  total += ebb::stack_registry::shrink_some(4).visited;
+  const auto profile = ebb::stack_registry::profile();
+  total += profile.fibers;
+  ebb::trim_stack_pool();
+  std::printf("strict consumer: %d fibers ran, %zu\n", body_runs, total);
+  return body_runs == 5 ? 0 : 1;
+}
