@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: BSL-1.0
 # scripts/install-prereqs.sh [test|example] — install what ebb's scripts need, only if missing.
 #   example: a C++ compiler and cmake
-#   test:    those, plus catch2, meson, ninja-build, gdb, binutils (readelf), valgrind, and clang++
-#            with its sanitizer runtimes (the suite runs under both compilers and every sanitizer)
+#   test:    those, plus Catch2 (v2 or v3, whichever the distribution ships: the tests take both),
+#            meson, ninja-build, pkg-config (meson finds Catch2 through it), gdb, binutils (readelf),
+#            valgrind, clang++ with its sanitizer runtimes, and llvm (llvm-symbolizer: sanitizer
+#            reports name functions only when it is on the PATH) — everything any stage of
+#            scripts/test-all.sh uses, checked on a fresh Debian 12 with only g++, cmake and git.
 # Uses apt-get (Debian/Ubuntu); runs it through sudo when not root. Does nothing when all is present.
 set -euo pipefail
 what=${1:-test}
@@ -16,9 +19,13 @@ need_cmd c++ g++
 need_cmd g++ g++
 need_cmd cmake cmake
 if [ "$what" = test ]; then
-  [ -f /usr/include/catch2/catch.hpp ] || missing+=(catch2)
+  # Catch2: v2 is one header, v3 a library with one header per part; either will do.
+  [ -f /usr/include/catch2/catch.hpp ] || [ -f /usr/include/catch2/catch_test_macros.hpp ] ||
+    missing+=(catch2)
   need_cmd meson meson
   need_cmd ninja ninja-build
+  need_cmd pkg-config pkg-config
+  need_cmd llvm-symbolizer llvm
   need_cmd gdb gdb
   need_cmd readelf binutils
   need_cmd valgrind valgrind
@@ -51,4 +58,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
 "${apt[@]}" update </dev/null
+# The tests take Catch2 v2 or v3; refuse a distribution whose catch2 is neither rather than install a
+# version the build would then reject.
+if [[ " ${missing[*]} " == *" catch2 "* ]]; then
+  catch2_version=$(apt-cache policy catch2 2>/dev/null | sed -n 's/^ *Candidate: *\([0-9]*\).*/\1/p' | head -n 1)
+  case ${catch2_version:-none} in
+    2 | 3) ;;
+    *) echo "ebb: this distribution offers catch2 version '${catch2_version:-none}'; the tests need v2 or v3" >&2
+       exit 1 ;;
+  esac
+fi
 "${apt[@]}" install -y --no-install-recommends "${missing[@]}" </dev/null

@@ -3,12 +3,14 @@
 # scripts/test-all.sh — build and run every test of ebb. CI (.ci/run) runs exactly this.
 #
 # Installs missing prerequisites with apt-get (catch2 meson ninja-build gdb cmake g++), then:
-#   cmake/gcc-debug      g++ -O0 -g        ctest: unit, lean, examples, compile-fail, shared libs,
-#   cmake/gcc-release    g++ -O2                  gdb, -fno-exceptions; also builds bench/ (not run)
-#   cmake/clang-release  clang++ -O2       (when clang++ is installed)
-#   install              cmake --install, then a consumer project using find_package(ebb)
+#   cmake/gcc-debug      g++ -O0 -g        ctest: unit, lean, examples, compile-fail, strict consumer,
+#   cmake/gcc-release    g++ -O2                  shared libs, gdb, -fno-exceptions; also builds
+#   cmake/clang-release  clang++ -O2              bench/ (not run); gcc-debug with EBB_VALGRIND=1
+#   install              cmake --install, then consumers using find_package(ebb) and pkg-config ebb
 #   cmake/{gcc,clang}-{asan,ubsan,tsan}   the same suite under each sanitizer (-O1)
 #   valgrind             memcheck over the unit tests of cmake/gcc-debug
+#   cmake/gcc-catch2-v3  the unit tests against Catch2 v3 (from the distribution's backports, fetched
+#                        into the build directory with apt-get download) when the system has v2
 #   meson                g++ debugoptimized (-O2 -g), meson test
 # all with -Wall -Wextra -Wpedantic -Werror. A failing stage does not stop the others; the last line
 # is the summary, and the exit status is non-zero if anything failed.
@@ -140,7 +142,7 @@ run_install_stage() {
   cat >"$dir/consumer/CMakeLists.txt" <<'CMAKE'
 cmake_minimum_required(VERSION 3.14)
 project(ebb_consumer CXX)
-find_package(ebb 0.1 REQUIRED)
+find_package(ebb 0.1 REQUIRED)  # the version from include/ebb/version.hpp
 add_executable(consumer main.cpp)
 target_link_libraries(consumer PRIVATE ebb::ebb)
 CMAKE
@@ -162,7 +164,71 @@ CPP
     cmake --build "$dir/consumer-build" &&
     "$dir/consumer-build/consumer"
   } || status=1
-  record install "$status" "$start" "$( [ $status -eq 0 ] && echo "find_package(ebb) consumer built and ran" || echo "install or consumer failed")"
+  # Where a packager expects things: the CMake package and ebb.pc in share/ (architecture-independent),
+  # the licence beside them; and the same consumer through pkg-config.
+  local file
+  for file in share/cmake/ebb/ebbConfig.cmake share/cmake/ebb/ebbConfigVersion.cmake \
+              share/pkgconfig/ebb.pc share/licenses/ebb/LICENSE include/ebb/version.hpp; do
+    [ -f "$dir/prefix/$file" ] || { echo "install: $file is missing"; status=1; }
+  done
+  if [ $status -eq 0 ] && command -v pkg-config >/dev/null 2>&1; then
+    local flags
+    flags=$(PKG_CONFIG_PATH="$dir/prefix/share/pkgconfig" pkg-config --cflags --libs ebb) &&
+      echo "pkg-config ebb: $flags" &&
+      # shellcheck disable=SC2086 # the flags are words
+      g++ -std=c++17 $flags "$dir/consumer/main.cpp" -o "$dir/pc-consumer" && "$dir/pc-consumer" ||
+      { echo "install: the pkg-config consumer failed"; status=1; }
+  fi
+  record install "$status" "$start" "$( [ $status -eq 0 ] && echo "find_package(ebb) and pkg-config consumers built and ran" || echo "install or consumer failed")"
+}
+
+# Catch2 v3 beside the system's v2: Debian 12 ships v3 only in bookworm-backports. Its package is
+# fetched with the machine's own apt configuration (same mirror, private package lists, nothing
+# installed or changed on the system) and unpacked into the build directory.
+fetch_catch2_v3() {  # fetch_catch2_v3 PREFIX
+  local prefix=$1 work codename uri
+  work=$(dirname "$prefix")/apt
+  codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+  uri=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
+  [ -n "$uri" ] || uri=$(sed -n 's/^deb  *\(\[[^]]*\] *\)\{0,1\}\([^ ]*\) .*/\2/p' /etc/apt/sources.list 2>/dev/null | head -n 1)
+  if [ -z "$codename" ] || [ -z "$uri" ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "cannot tell the distribution's backports suite (codename '$codename', mirror '$uri')" >&2
+    return 1
+  fi
+  rm -rf "$work" && mkdir -p "$work/lists/partial" "$work/archives/partial"
+  echo "deb $uri $codename-backports main" >"$work/sources.list"
+  local apt=(apt-get -q -o Dir::Etc::sourcelist="$work/sources.list" -o Dir::Etc::sourceparts=-
+             -o Dir::State::Lists="$work/lists" -o Dir::Cache::Archives="$work/archives"
+             -o Debug::NoLocking=1)
+  "${apt[@]}" update </dev/null >"$work/update.log" 2>&1 || { cat "$work/update.log"; return 1; }
+  (cd "$work" && "${apt[@]}" download "libcatch2-dev/$codename-backports" </dev/null) || return 1
+  dpkg-deb -x "$work"/libcatch2-dev_*.deb "$prefix"
+}
+
+run_catch2_v3_stage() {
+  wanted cmake/gcc-catch2-v3 || return 0
+  local start prefix=$build_root/catch2-v3-package/prefix
+  start=$(date +%s)
+  banner "cmake/gcc-catch2-v3: the unit tests against Catch2 v3"
+  if [ -f /usr/include/catch2/catch_test_macros.hpp ]; then
+    record cmake/gcc-catch2-v3 0 "$start" "the system's Catch2 is v3: every other stage used it"
+    return
+  fi
+  if [ ! -f "$prefix/usr/lib/cmake/Catch2/Catch2Config.cmake" ] && ! fetch_catch2_v3 "$prefix"; then
+    record cmake/gcc-catch2-v3 1 "$start" "could not fetch Catch2 v3 (libcatch2-dev from backports)"
+    return
+  fi
+  stage_targets="ebb_tests ebb_tests_lean" stage_labels="unit|lean" \
+    run_cmake_stage cmake/gcc-catch2-v3 g++ Release "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" \
+      -DCMAKE_PREFIX_PATH="$prefix/usr" -DEBB_BUILD_EXAMPLES=OFF -DEBB_BUILD_BENCH=OFF
+  # The stage proves something only if the binary really runs on v3.
+  local version
+  version=$("$build_root/gcc-catch2-v3/tests/ebb_tests" --libidentify 2>/dev/null | sed -n 's/^version: *//p')
+  if [ "${version%%.*}" != 3 ]; then
+    record "cmake/gcc-catch2-v3 (version)" 1 "$start" "the unit tests linked Catch2 '${version:-unknown}', not v3"
+  else
+    echo "cmake/gcc-catch2-v3: the unit tests ran on Catch2 $version"
+  fi
 }
 
 run_meson_stage() {
@@ -199,7 +265,8 @@ started=$(date +%s)
 bench=(-DEBB_BUILD_BENCH=ON)
 [ "${EBB_TEST_BENCH:-1}" = 0 ] && bench=(-DEBB_BUILD_BENCH=OFF)
 
-run_cmake_stage cmake/gcc-debug g++ Debug
+# EBB_VALGRIND=1 here: the valgrind stage runs this stage's unit tests (the hooks are opt-in).
+run_cmake_stage cmake/gcc-debug g++ Debug -DEBB_VALGRIND=ON
 run_cmake_stage cmake/gcc-release g++ Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" "${bench[@]}"
 if command -v clang++ >/dev/null 2>&1; then
   run_cmake_stage cmake/clang-release clang++ Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG"
@@ -231,6 +298,7 @@ if command -v clang++ >/dev/null 2>&1; then
 fi
 run_valgrind_stage
 run_install_stage
+run_catch2_v3_stage
 run_meson_stage
 
 printf '\n==== summary ====\n'
