@@ -392,6 +392,9 @@ class basic_fiber {
     runtime_v1::thread_state* ts = runtime_v1::this_thread();
     if (EBB_UNLIKELY(!ts->faults_ready)) runtime_v1::os::prepare_thread_for_faults(ts);
     c.parent = ts->current;
+    // The fault handler walks current -> parent: it must never see the fiber current with a stale
+    // parent. A compiler-only fence (no instruction).
+    std::atomic_signal_fence(std::memory_order_release);
     ts->current = &c;
     c.ran_since_shrink = true;
 #if EBB_SWAP_EXCEPTION_STATE

@@ -7,13 +7,14 @@
 // reporters install their own, and replacing it would break them. Ours is installed lazily, the first
 // time a thread resumes a fiber, and released when the thread exits.
 //
-// The handler asks one question: does the fault lie in the guard of the fiber running on this thread
-// (or, for faults the kernel raises itself with SI_KERNEL, such as a signal frame that did not fit,
-// does the interrupted stack pointer)? If so it writes one line — fiber, bytes needed, limit — and
-// aborts. In tripwire mode a touch just below the fiber's window first asks the GrowthPolicy for
-// more, and only a refusal (maximum or budget) is reported. Everything else goes to the handler that was installed before ebb's, as that handler asked
-// (SA_SIGINFO or not, its mask, SA_RESETHAND), or to the default action. A host that installs its own
-// handler after ebb's calls ebb::try_handle_stack_fault first.
+// The handler asks one question: does the fault lie in the guard of a fiber on this thread's resume
+// chain (the running fiber, the one that resumed it, and so on up), or, for faults the kernel raises
+// itself with SI_KERNEL such as a signal frame that did not fit, does the interrupted stack pointer?
+// If so it writes one line (fiber, bytes needed, limit) and aborts. In tripwire mode a touch just
+// below the fiber's window first asks the GrowthPolicy for more, and only a refusal (maximum or
+// budget) is reported. Everything else goes to the handler that was installed before ebb's, as that
+// handler asked (SA_SIGINFO or not, its mask, SA_RESETHAND), or to the default action. A host that
+// installs its own handler after ebb's calls ebb::try_handle_stack_fault first.
 //
 // Only async-signal-safe calls happen in the handler: write, sigaction, sigprocmask, raise, abort, and
 // for tripwire growth madvise or mprotect (plain system calls) and the policy's noexcept next_size.
@@ -110,52 +111,64 @@ inline void report_fault(fiber_context& fiber, const char* what, char* deepest, 
   line.write_to_stderr();
 }
 
-// Is this fault about the stack of the fiber running on this thread? In tripwire mode, a touch below
-// the window opens it (one GrowthPolicy step at a time) and returns true: the faulting instruction
-// then runs again. A touch of the hard guard, growth past the maximum or past the budget is reported
-// and aborts. Anything else returns false.
-inline bool handle_stack_fault(int signal_number, siginfo_t* info, void* ucontext) noexcept {
-  if (signal_number != SIGSEGV && signal_number != SIGBUS) return false;
-  fiber_context* fiber = this_thread()->current;
-  if (fiber == nullptr || fiber->guard_hi == nullptr) return false;
-
-  char* address = static_cast<char*>(info->si_addr);
-  char* sp = ucontext ? static_cast<char*>(arch::interrupted_stack_pointer(ucontext)) : nullptr;
-  // SI_KERNEL faults carry no address (the kernel could not push a signal frame, for instance):
-  // judge by where the stack pointer was.
-  const bool kernel_fault = info->si_code == SI_KERNEL;
-
-  if (fiber->window_lo != nullptr) {
+// Is this fault about the stack of `fiber`? In tripwire mode, a touch below the window opens it (one
+// GrowthPolicy step at a time) and returns true: the faulting instruction then runs again. A touch of
+// the hard guard, growth past the maximum or past the budget is reported and aborts. Anything else
+// returns false.
+inline bool handle_fault_of(fiber_context& fiber, char* address, char* sp, bool kernel_fault) noexcept {
+  if (fiber.guard_hi == nullptr) return false;
+  if (fiber.window_lo != nullptr) {
     char* touched = nullptr;
-    if (address >= fiber->guard_hi && address < fiber->window_lo)
+    if (address >= fiber.guard_hi && address < fiber.window_lo)
       touched = address;
-    else if (kernel_fault && sp >= fiber->guard_hi && sp < fiber->window_lo + fiber->signal_margin)
-      touched = sp - fiber->signal_margin;  // room for the signal frame the kernel could not write
+    else if (kernel_fault && sp >= fiber.guard_hi && sp < fiber.window_lo + fiber.signal_margin)
+      touched = sp - fiber.signal_margin;  // room for the signal frame the kernel could not write
     if (touched != nullptr) {
-      if (touched < fiber->guard_hi) touched = fiber->guard_hi;
-      switch (fiber->ops->open_window(*fiber, touched)) {
+      if (touched < fiber.guard_hi) touched = fiber.guard_hi;
+      switch (fiber.ops->open_window(fiber, touched)) {
         case trip_refusal::none:
           return true;
         case trip_refusal::budget:
-          report_fault(*fiber, "stack budget exhausted", touched, "tripwire touched at ");
+          report_fault(fiber, "stack budget exhausted", touched, "tripwire touched at ");
           std::abort();
         case trip_refusal::limit:
-          report_fault(*fiber, "stack overflow", touched, "tripwire touched at ");
+          report_fault(fiber, "stack overflow", touched, "tripwire touched at ");
           std::abort();
         case trip_refusal::system:
-          report_fault(*fiber, "stack could not be opened", touched, "tripwire touched at ");
+          report_fault(fiber, "stack could not be opened", touched, "tripwire touched at ");
           std::abort();
       }
     }
   }
 
-  const bool address_in_guard = address >= fiber->guard_lo && address < fiber->guard_hi;
-  const bool sp_in_guard = sp != nullptr && sp >= fiber->guard_lo && sp < fiber->stack_limit;
+  const bool address_in_guard = address >= fiber.guard_lo && address < fiber.guard_hi;
+  const bool sp_in_guard = sp != nullptr && sp >= fiber.guard_lo && sp < fiber.stack_limit;
   if (!address_in_guard && !(kernel_fault && sp_in_guard)) return false;
   char* deepest = address_in_guard ? address : sp;
-  report_fault(*fiber, "stack overflow", deepest,
+  report_fault(fiber, "stack overflow", deepest,
                address_in_guard ? "touched the guard at " : "stack pointer in the guard at ");
   std::abort();
+}
+
+// Is this fault about the stack of a fiber on this thread? Not only the current one: every fiber on
+// the resume chain (the current fiber, the fiber that resumed it, and so on) is blocked inside a
+// resume() whose switch writes to that resumer's own stack after the resumed fiber became current.
+// The first push below a resumer's window, or into its guard, happens there. Stacks never overlap, so
+// at most one fiber of the chain claims the fault.
+inline bool handle_stack_fault(int signal_number, siginfo_t* info, void* ucontext) noexcept {
+  if (signal_number != SIGSEGV && signal_number != SIGBUS) return false;
+  char* address = static_cast<char*>(info->si_addr);
+  char* sp = ucontext ? static_cast<char*>(arch::interrupted_stack_pointer(ucontext)) : nullptr;
+  // SI_KERNEL faults carry no address (the kernel could not push a signal frame, for instance):
+  // judge by where the stack pointer was.
+  const bool kernel_fault = info->si_code == SI_KERNEL;
+  // The bound only keeps a corrupted chain from hanging the handler; real chains are short.
+  std::size_t hops = 0;
+  for (fiber_context* fiber = this_thread()->current; fiber != nullptr && hops < (std::size_t{1} << 20);
+       fiber = fiber->parent, ++hops) {
+    if (handle_fault_of(*fiber, address, sp, kernel_fault)) return true;
+  }
+  return false;
 }
 
 // Hand a fault that is not ebb's to whoever handled it before, the way they asked to be called.
