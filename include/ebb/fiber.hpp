@@ -33,6 +33,7 @@
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/tool_hooks.hpp"
+#include "ebb/detail/unwind_report.hpp"
 #include "ebb/error.hpp"
 #include "ebb/fiber_options.hpp"
 #include "ebb/mappers/in_place.hpp"
@@ -233,6 +234,18 @@ class basic_fiber {
       detail::fatal("cannot reserve a %zu-byte stack for fiber '%s'", max_size + header_bytes,
                     detail::display_name(options.name()));
 
+    // An allocator that ignores the request (fixed_stack_allocator) may hand back less than the
+    // control block, the callable and a minimal stack need: refuse before writing past its bottom.
+    if (region.usable() < header_bytes + GrowthPolicy::min_size) {
+      const std::size_t usable = region.usable();
+      allocator.deallocate(region);
+      detail::misuse(fiber_errc::stack_too_small,
+                     std::string("cannot create fiber '") + detail::display_name(options.name()) + "': its " +
+                         std::to_string(usable) + "-byte stack cannot hold the fiber's control block and its " +
+                         std::to_string(sizeof(Callable)) + "-byte callable and leave the GrowthPolicy's " +
+                         std::to_string(GrowthPolicy::min_size) +
+                         " bytes of stack; capture less (by reference or on the heap) or use a larger stack");
+    }
     char* top = static_cast<char*>(region.top);
     control* c = ::new (static_cast<void*>(top - control_bytes)) control(std::move(allocator));
     c->region = region;
@@ -371,6 +384,7 @@ class basic_fiber {
 #if EBB_HAS_EXCEPTIONS
     try {
       (*fn)();
+      if (EBB_UNLIKELY(c->unwind_requested)) report_swallowed_unwind(*c);
     } catch (const runtime_v1::forced_unwind&) {
       // destruction unwound the frames; nothing to report
     } catch (...) {
@@ -573,6 +587,16 @@ class basic_fiber {
                                                                 : "', which is already running"));
   }
 
+  // The fiber caught its forced unwind and returned: what followed the catch ran inside the
+  // destructor. Its frames are gone either way, so say so and let the destruction finish.
+  EBB_NOINLINE static void report_swallowed_unwind(control& c) noexcept {
+    std::fprintf(stderr,
+                 "ebb: fiber '%s' was destroyed while suspended and caught its forced unwind "
+                 "(catch (...) without rethrow), then returned: the code after that catch ran inside "
+                 "the destructor; rethrow in catch (...) blocks\n",
+                 detail::display_name(c.name_storage));
+  }
+
   static void rethrow_if_failed(control& c) {
 #if EBB_HAS_EXCEPTIONS
     if (c.error) std::rethrow_exception(std::exchange(c.error, nullptr));
@@ -634,6 +658,7 @@ class basic_fiber {
     switch (c.on_destroy) {
       case destroy_action::unwind:
 #if EBB_HAS_EXCEPTIONS
+        runtime_v1::prepare_unwind_report();
         c.unwind_requested = true;
         c.state.store(state::running, std::memory_order_relaxed);
         switch_in(c);

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: BSL-1.0
+// Clear reports instead of crashes or silence: a callable too large for a fixed stack, a destroyed
+// fiber whose forced unwind cannot pass a noexcept frame, a fiber that swallows its forced unwind.
+#include "ebb_catch.hpp"
+#include <ebb/ebb.hpp>
+
+#include <array>
+#include <cstdlib>
+#include <string>
+
+#include "child_process.hpp"
+
+using test_support::run_child_test;
+
+namespace {
+using fixed_16k = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::fixed_stack_allocator<16 * 1024>>;
+
+// Not inlined into the fiber's function, so the noexcept frame is really on the stack at the yield.
+__attribute__((noinline)) void yield_inside_noexcept() noexcept { ebb::this_fiber::yield(); }
+}  // namespace
+
+#if EBB_HAS_EXCEPTIONS
+TEST_CASE("reports: a callable too large for a fixed stack is refused, not written into the guard",
+          "[reports][allocator]") {
+  std::array<char, 17 * 1024> big{};
+  big[0] = 1;
+  try {
+    fixed_16k f(ebb::fiber_options().name("big-capture"), [big] { (void)big[0]; });
+    FAIL("a 17 KiB capture was accepted into a 16 KiB stack");
+  } catch (const ebb::fiber_error& e) {
+    CHECK(e.code() == ebb::fiber_errc::stack_too_small);
+    CHECK(std::string(e.what()).find("'big-capture'") != std::string::npos);
+  }
+  // Just short of the stack, so the GrowthPolicy's minimum no longer fits either.
+  std::array<char, 15 * 1024> almost{};
+  CHECK_THROWS_AS(fixed_16k([almost] { (void)almost[0]; }), ebb::fiber_error);
+  // What fits still works, and the refused stacks went back to the pool.
+  std::array<char, 8 * 1024> fits{};
+  fits[1] = 7;
+  int seen = 0;
+  fixed_16k ok([fits, &seen] { seen = fits[1]; });
+  ok.resume();
+  CHECK(seen == 7);
+}
+#endif
+
+TEST_CASE("child: destroy a fiber suspended inside a noexcept function", "[.child]") {
+  {
+    ebb::fiber f(ebb::fiber_options().name("inside-noexcept"), [] { yield_inside_noexcept(); });
+    f.resume();
+  }  // the forced unwind meets the noexcept frame: std::terminate
+  std::_Exit(0);
+}
+
+TEST_CASE("child: a fiber swallows its forced unwind and returns", "[.child]") {
+  int after_catch = 0;
+  {
+    ebb::fiber f(ebb::fiber_options().name("swallower"), [&] {
+      try {
+        ebb::this_fiber::yield();
+      } catch (...) {
+        // no rethrow
+      }
+      after_catch = 1;
+    });
+    f.resume();
+  }
+  std::_Exit(after_catch == 1 ? 0 : 3);
+}
+
+#if EBB_HAS_EXCEPTIONS
+TEST_CASE("reports: destroying a fiber suspended inside a noexcept function says why it terminates",
+          "[reports][unwind]") {
+  auto child = run_child_test("child: destroy a fiber suspended inside a noexcept function");
+  INFO(child.err);
+  CHECK_FALSE(child.exited);
+  CHECK(child.err.find("ebb: fiber 'inside-noexcept' was destroyed while suspended") != std::string::npos);
+  CHECK(child.err.find("noexcept") != std::string::npos);
+}
+
+TEST_CASE("reports: a fiber that swallows its forced unwind and returns is reported", "[reports][unwind]") {
+  auto child = run_child_test("child: a fiber swallows its forced unwind and returns");
+  INFO(child.err);
+  CHECK(child.exited);
+  CHECK(child.exit_code == 0);  // the destruction finished
+  CHECK(child.err.find("ebb: fiber 'swallower' was destroyed while suspended and caught its forced unwind") !=
+        std::string::npos);
+}
+#endif
