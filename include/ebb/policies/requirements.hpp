@@ -48,6 +48,11 @@ EBB_DETECT(has_open_range, static_cast<bool>(std::declval<P&>().open_range(
                                std::declval<const stack_region&>(), std::declval<void*>(), std::declval<void*>())));
 EBB_DETECT(has_on_resume, P::on_resume(std::declval<runtime_v1::fiber_context&>()));
 EBB_DETECT(has_on_suspend, P::on_suspend(std::declval<runtime_v1::fiber_context&>()));
+// A member of that name under any one signature: an optional member whose signature is slightly off
+// would otherwise just go undetected and silently turn its feature off.
+EBB_DETECT(names_decommit, &P::decommit);
+EBB_DETECT(names_committed, &P::committed);
+EBB_DETECT(names_lowest_committed, &P::lowest_committed);
 
 #undef EBB_DETECT
 
@@ -56,6 +61,47 @@ template <class P, class = void>
 struct has_tripwire : std::false_type {};
 template <class P>
 struct has_tripwire<P, void_t<decltype(bool{P::tripwire})>> : std::bool_constant<P::tripwire> {};
+
+// The rules below as plain predicates (no diagnostics), shared by basic_fiber's checks and the C++20
+// concepts so the two always agree.
+template <class P>
+constexpr bool growth_policy_ok() {
+  if constexpr (has_min_size<P>::value && has_max_size<P>::value && has_initial_size<P>::value &&
+                has_growth_next_size<P>::value)
+    return noexcept(std::declval<const P&>().next_size(std::size_t{}, std::size_t{})) && P::min_size > 0 &&
+           P::min_size <= P::initial_size && P::initial_size <= P::max_size;
+  else
+    return false;
+}
+template <class P>
+constexpr bool shrink_policy_ok() {
+  if constexpr (has_shrink_next_size<P>::value)
+    return noexcept(std::declval<const P&>().next_size(std::declval<const shrink_sample&>()));
+  else
+    return false;
+}
+template <class P>
+constexpr bool optional_allocator_members_ok() {
+  return (has_decommit<P>::value || !names_decommit<P>::value) &&
+         (has_committed<P>::value || !names_committed<P>::value) &&
+         (has_lowest_committed<P>::value || !names_lowest_committed<P>::value);
+}
+template <class P>
+constexpr bool stack_allocator_ok() {
+  if constexpr (has_allocate<P>::value && has_deallocate<P>::value)
+    return noexcept(std::declval<P&>().deallocate(std::declval<const stack_region&>())) &&
+           std::is_move_constructible<P>::value && optional_allocator_members_ok<P>();
+  else
+    return false;
+}
+template <class P>
+constexpr bool frame_mapper_ok() {
+  if constexpr (has_moves_frames<P>::value && has_on_resume<P>::value && has_on_suspend<P>::value)
+    return noexcept(P::on_resume(std::declval<runtime_v1::fiber_context&>())) &&
+           noexcept(P::on_suspend(std::declval<runtime_v1::fiber_context&>())) && !P::moves_frames;
+  else
+    return false;
+}
 
 template <class P>
 constexpr bool check_growth_policy() {
@@ -115,6 +161,16 @@ constexpr bool check_stack_allocator() {
                   "ebb: the StackAllocator's deallocate(const ebb::stack_region&) must be noexcept");
     static_assert(std::is_move_constructible<P>::value,
                   "ebb: the StackAllocator must be move-constructible (each fiber keeps a copy)");
+    static_assert(has_decommit<P>::value || !names_decommit<P>::value,
+                  "ebb: the StackAllocator's decommit does not have the signature `std::size_t "
+                  "decommit(const ebb::stack_region&, void* lo, void* hi) noexcept`; as it is, shrinking "
+                  "would silently release nothing");
+    static_assert(has_committed<P>::value || !names_committed<P>::value,
+                  "ebb: the StackAllocator's committed does not have the signature `std::size_t "
+                  "committed(const ebb::stack_region&) const noexcept`");
+    static_assert(has_lowest_committed<P>::value || !names_lowest_committed<P>::value,
+                  "ebb: the StackAllocator's lowest_committed does not have the signature `void* "
+                  "lowest_committed(const ebb::stack_region&) const noexcept`");
     return true;
   }
 }
@@ -136,6 +192,10 @@ constexpr bool check_frame_mapper() {
                   "noexcept`");
     return false;
   } else {
+    static_assert(noexcept(P::on_resume(std::declval<runtime_v1::fiber_context&>())) &&
+                      noexcept(P::on_suspend(std::declval<runtime_v1::fiber_context&>())),
+                  "ebb: the FrameMapper's on_resume and on_suspend must be noexcept (they run inside "
+                  "the switch, where an exception has nowhere to go)");
     static_assert(!P::moves_frames,
                   "ebb: this FrameMapper moves frames (moves_frames = true); basic_fiber supports only "
                   "in-place frames so far");
@@ -146,16 +206,15 @@ constexpr bool check_frame_mapper() {
 }  // namespace detail
 
 #if defined(__cpp_concepts) && __cpp_concepts >= 201907L
+// Exactly what basic_fiber accepts (the same predicates as its static_asserts).
 template <class P>
-concept growth_policy = detail::has_min_size<P>::value && detail::has_max_size<P>::value &&
-                        detail::has_initial_size<P>::value && detail::has_growth_next_size<P>::value;
+concept growth_policy = detail::growth_policy_ok<P>();
 template <class P>
-concept shrink_policy = detail::has_shrink_next_size<P>::value;
+concept shrink_policy = detail::shrink_policy_ok<P>();
 template <class P>
-concept stack_allocator = detail::has_allocate<P>::value && detail::has_deallocate<P>::value;
+concept stack_allocator = detail::stack_allocator_ok<P>();
 template <class P>
-concept frame_mapper = detail::has_moves_frames<P>::value && detail::has_on_resume<P>::value &&
-                       detail::has_on_suspend<P>::value;
+concept frame_mapper = detail::frame_mapper_ok<P>();
 #endif
 
 EBB_NAMESPACE_END
