@@ -24,29 +24,45 @@ struct peak_plus_headroom {
   }
 };
 
-// Allocator: stacks carved from a fixed arena the caller owns (the console case: no mmap at all).
+// Allocator: stacks carved from an arena the caller owns (the console case: no mmap at all).
 // Minimal: allocate and deallocate only; no guard and no decommit, so nothing is ever released.
-struct arena_allocator {
+// It is stateful (it points at its arena), so fibers are created with std::allocator_arg and an
+// allocator object, of which each fiber keeps its own copy.
+struct stack_arena {
+  static constexpr int slots = 4;
   static constexpr std::size_t slot = 272 * 1024;
-  alignas(4096) static inline unsigned char arena[4][slot];
-  static inline bool used[4] = {};
+  alignas(4096) unsigned char memory[slots][slot];
+  bool used[slots] = {};
+};
+
+[[noreturn]] inline void arena_exhausted() {
+#if defined(__cpp_exceptions)
+  throw std::bad_alloc();
+#else
+  std::fputs("custom_policies: the stack arena is exhausted\n", stderr);
+  std::abort();
+#endif
+}
+
+struct arena_allocator {
+  stack_arena* arena;
   ebb::stack_region allocate(const ebb::stack_request& request) {
-    if (request.max_size > slot) throw std::bad_alloc();
-    for (int i = 0; i < 4; ++i) {
-      if (!used[i]) {
-        used[i] = true;
+    if (request.max_size > stack_arena::slot) arena_exhausted();
+    for (int i = 0; i < stack_arena::slots; ++i) {
+      if (!arena->used[i]) {
+        arena->used[i] = true;
         ebb::stack_region r;
-        r.base = r.limit = arena[i];
-        r.reserved = slot;
-        r.top = arena[i] + slot;
+        r.base = r.limit = arena->memory[i];
+        r.reserved = stack_arena::slot;
+        r.top = arena->memory[i] + stack_arena::slot;
         return r;
       }
     }
-    throw std::bad_alloc();
+    arena_exhausted();
   }
   void deallocate(const ebb::stack_region& r) noexcept {
-    for (int i = 0; i < 4; ++i)
-      if (r.base == arena[i]) used[i] = false;
+    for (int i = 0; i < stack_arena::slots; ++i)
+      if (r.base == arena->memory[i]) arena->used[i] = false;
   }
 };
 
@@ -75,8 +91,9 @@ __attribute__((noinline)) int work(int n) {
 }
 
 int main() {
+  static stack_arena arena;  // 1 MiB: not on main's stack
   int total = 0;
-  job_fiber job([&] {
+  job_fiber job(std::allocator_arg, arena_allocator{&arena}, ebb::fiber_options().name("job"), [&] {
     total += work(200);  // ~100 KiB deep, parks at the bottom
     total += work(10);
   });

@@ -37,7 +37,10 @@ class fiber_options {
   // The logical size the fiber starts with (Go has one global start size; ebb lets a job that is
   // known to run deep start there). 0: the GrowthPolicy's initial size.
   fiber_options& initial_size(std::size_t bytes) noexcept { initial_size_ = bytes; return *this; }
-  // The most the stack may grow to. 0: the GrowthPolicy's max_size.
+  // The most the stack may grow to. 0: the GrowthPolicy's max_size. A value above the GrowthPolicy's
+  // max_size is lowered to it (and one below min_size raised to it): the policy is the type's hard
+  // bound. stack_stats().max_size tells what a fiber got; an allocator with fixed-size stacks
+  // (fixed_stack_allocator) may bound it further.
   fiber_options& max_size(std::size_t bytes) noexcept { max_size_ = bytes; return *this; }
   // Inaccessible bytes below the stack. 0: the StackAllocator's default.
   fiber_options& guard_size(std::size_t bytes) noexcept { guard_size_ = bytes; return *this; }

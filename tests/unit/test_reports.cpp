@@ -9,6 +9,8 @@
 #include <string>
 
 #include "child_process.hpp"
+#include "deep_stack.hpp"
+#include "tool_support.hpp"
 
 using test_support::run_child_test;
 
@@ -87,3 +89,38 @@ TEST_CASE("reports: a fiber that swallows its forced unwind and returns is repor
         std::string::npos);
 }
 #endif
+
+namespace {
+// Has nothing to offer beyond the current size: growth.hpp says ebb then takes exactly what is needed.
+struct stubborn_growth {
+  static constexpr std::size_t min_size = 2048;
+  static constexpr std::size_t max_size = 256 * 1024;
+  static constexpr std::size_t initial_size = 2048;
+  std::size_t next_size(std::size_t current, std::size_t) const noexcept { return current; }
+};
+template <class Allocator>
+using stubborn_fiber = ebb::basic_fiber<stubborn_growth, ebb::quarter_shrink<>, Allocator>;
+
+// In the default mode growth is seen at the switch (one step to the depth seen); in tripwire mode at
+// each fault below the window (one step to the touched address each).
+template <class Fiber>
+void check_stubborn_growth(bool one_step) {
+  Fiber f(ebb::fiber_options().name("stubborn"), [] { test_support::go_deep(40 * 1024); });
+  CHECK(f.resume());  // suspended at the bottom: no overflow below max_size
+  const ebb::stack_stats s = f.stack_stats();
+  CHECK(s.used >= 40 * 1024);
+  CHECK(s.size >= s.used);
+  CHECK(s.size < 64 * 1024);  // exactly what was needed (as seen), not a doubling
+  if (one_step) CHECK(s.grows == 1);
+  CHECK(s.grows >= 1);
+  while (f.resume()) {
+  }
+}
+}  // namespace
+
+TEST_CASE("reports: a GrowthPolicy answering <= current grows to what is needed, not an overflow",
+          "[reports][policies]") {
+  check_stubborn_growth<stubborn_fiber<ebb::virtual_stack_allocator<>>>(true);
+  if (!test_support::under_memory_tool() || EBB_ASAN || EBB_TSAN)  // Valgrind cannot run tripwire fibers
+    check_stubborn_growth<stubborn_fiber<ebb::tripwire_stack_allocator<>>>(false);
+}

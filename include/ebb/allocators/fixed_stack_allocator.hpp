@@ -2,7 +2,9 @@
 // ebb/allocators/fixed_stack_allocator.hpp — stacks of one fixed size, with a guard, for users who
 // want no growth: every fiber gets StackSize bytes whatever its GrowthPolicy would allow (the
 // smaller of the two bounds the fiber). Pages are still committed only when touched, and stacks are
-// pooled like the default allocator's.
+// pooled like the default allocator's. The fiber's control block and its callable live at the top of
+// the same StackSize bytes: a callable that leaves less than the GrowthPolicy's min_size of stack is
+// refused (fiber_error, fiber_errc::stack_too_small).
 #pragma once
 
 #include "ebb/allocators/stack_region.hpp"

@@ -12,7 +12,9 @@
 //     std::size_t next_size(std::size_t current, std::size_t needed) const noexcept;
 //
 // next_size must be noexcept: it may be called from the stack-fault handler, where nothing may throw.
-// Returning a size <= current means "cannot grow": ebb reports an overflow.
+// Only max_size bounds growth: needing more than it is the stack overflow. An answer above max_size is
+// taken as max_size; an answer <= current (a policy with nothing more to offer below the maximum) is
+// taken as exactly `needed`, one step, so a policy can never make a fiber overflow below max_size.
 #pragma once
 
 #include "ebb/config.hpp"
