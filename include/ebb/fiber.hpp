@@ -37,6 +37,7 @@
 #include "ebb/error.hpp"
 #include "ebb/fiber_options.hpp"
 #include "ebb/mappers/in_place.hpp"
+#include "ebb/os/runtime_copies.hpp"
 #include "ebb/os/stack_budget.hpp"
 #include "ebb/os/stack_fault.hpp"
 #include "ebb/registry.hpp"
@@ -268,6 +269,7 @@ class basic_fiber {
     c->on_destroy = options.on_destroy();
     c->name = c->name_storage.c_str();
     c->ops = &ops_table;
+    c->runtime = &runtime_v1::runtime_identity;
 
     char* frames_top = reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(callable_at) & ~std::uintptr_t(15));
     const std::size_t usable = static_cast<std::size_t>(frames_top - static_cast<char*>(region.limit));
@@ -637,6 +639,10 @@ class basic_fiber {
   void destroy() noexcept {
     control* c = std::exchange(ctl_, nullptr);
     if (c == nullptr) return;
+    // Another copy's registry and pool hold this fiber; unlinking it here would corrupt both.
+    if (EBB_UNLIKELY(c->runtime != &runtime_v1::runtime_identity))
+      detail::fatal("fiber '%s' destroyed by a library other than the one that created it, and %s",
+                    detail::display_name(c->name_storage), runtime_v1::runtime_split_remedy);
     runtime_v1::unregister_fiber(*c);
     const state last = c->state.load(std::memory_order_acquire);
     switch (last) {

@@ -13,6 +13,7 @@
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/tool_hooks.hpp"
+#include "ebb/os/runtime_copies.hpp"
 #include "ebb/error.hpp"
 #include "ebb/stack_stats.hpp"
 
@@ -23,12 +24,19 @@ EBB_NAMESPACE_BEGIN
 namespace this_fiber {
 
 namespace detail {
+[[noreturn]] EBB_NOINLINE inline void outside_fiber(const char* what) {
+  // Perhaps on a fiber after all, one that another copy of the runtime runs.
+  if (runtime_v1::os::other_runtime_runs_a_fiber())
+    ebb::detail::misuse(fiber_errc::outside_fiber, std::string("this_fiber::") + what +
+                                                       " called on a fiber this library's copy of ebb does "
+                                                       "not know: " + runtime_v1::runtime_split_remedy);
+  ebb::detail::misuse(fiber_errc::outside_fiber, std::string("this_fiber::") + what + " called outside a fiber");
+}
+
 inline runtime_v1::fiber_context& current(const char* what) {
   runtime_v1::fiber_context* c = runtime_v1::this_thread()->current;
 #if EBB_CHECKS
-  if (EBB_UNLIKELY(c == nullptr))
-    ebb::detail::misuse(fiber_errc::outside_fiber,
-                        std::string("this_fiber::") + what + " called outside a fiber");
+  if (EBB_UNLIKELY(c == nullptr)) outside_fiber(what);
 #else
   (void)what;
 #endif

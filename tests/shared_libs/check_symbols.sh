@@ -8,8 +8,9 @@
 #     never bound across libraries), and where the static symbol table is present they are LOCAL;
 #   - ebb_v1_thread_state IS in the dynamic symbol table: defined, TLS, WEAK or UNIQUE, DEFAULT
 #     visibility, so the dynamic linker binds every library to one per-thread state;
-#   - the reservation pool (process_pool_storage) and the per-thread cache (thread_reservations) are
-#     exported likewise where the library defines them, and never kept as a private copy.
+#   - the reservation pool (process_pool_storage), the per-thread cache (thread_reservations), the
+#     guard method (process_guard_method) and the runtime's identity (runtime_identity) are exported
+#     likewise where the library defines them, and never kept as a private copy.
 # Exit 0 = all checks passed; 77 = readelf unavailable (skipped).
 set -u
 readelf=$1
@@ -78,6 +79,8 @@ for lib in "$@"; do
   check_shared '^ebb_v[0-9]+_thread_state$' ebb_v1_thread_state '^TLS$' required
   check_shared '^_ZN3ebb10runtime_v120process_pool_storageE$' 'ebb::runtime_v1::process_pool_storage' '^OBJECT$' optional
   check_shared '^_ZN3ebb10runtime_v119thread_reservationsE$' 'ebb::runtime_v1::thread_reservations' '^TLS$' optional
+  check_shared '^_ZN3ebb10runtime_v12os20process_guard_methodE$' 'ebb::runtime_v1::os::process_guard_method' '^OBJECT$' optional
+  check_shared '^_ZN3ebb10runtime_v116runtime_identityE$' 'ebb::runtime_v1::runtime_identity' '^OBJECT$' optional
 done
 
 [ $status -eq 0 ] && echo "PASS: symbol visibility as designed in $# libraries"

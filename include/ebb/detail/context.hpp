@@ -88,6 +88,10 @@ struct fiber_context {
   void* tsan_caller = nullptr;
   unsigned valgrind_stack_id = 0;
 
+  // The copy of the runtime that created the fiber (os/runtime_copies.hpp): only a process that
+  // loaded ebb twice with dlopen(RTLD_LOCAL) has more than one.
+  const char* runtime = nullptr;
+
   std::size_t used_at(const void* at) const noexcept {
     return static_cast<std::size_t>(stack_top - static_cast<const char*>(at));
   }

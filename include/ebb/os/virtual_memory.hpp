@@ -54,12 +54,23 @@ enum class guard_method : int { unknown, guard_install, mprotect };
 
 // EBB_GUARD_METHOD=mprotect in the environment forces the fallback, to see how a process behaves on
 // kernels without guard install (tests use it).
+// One per process, like the pool whose stacks carry the guards: a library that removed guards with
+// the other method than the one that installed them would pool a stack with guards in its middle.
+struct guard_method_state {
+  std::atomic<int> method{-1};  // -1: the environment not read yet
+};
+EBB_VISIBLE inline guard_method_state process_guard_method;
+
 inline std::atomic<int>& guard_method_in_use() noexcept {
-  static std::atomic<int> method{[] {
+  std::atomic<int>& method = process_guard_method.method;
+  if (EBB_UNLIKELY(method.load(std::memory_order_relaxed) == -1)) {
     const char* forced = std::getenv("EBB_GUARD_METHOD");
-    return static_cast<int>(forced && std::strcmp(forced, "mprotect") == 0 ? guard_method::mprotect
-                                                                            : guard_method::unknown);
-  }()};
+    int expected = -1;
+    method.compare_exchange_strong(
+        expected, static_cast<int>(forced && std::strcmp(forced, "mprotect") == 0 ? guard_method::mprotect
+                                                                                : guard_method::unknown),
+        std::memory_order_relaxed);
+  }
   return method;
 }
 
