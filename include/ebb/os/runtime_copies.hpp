@@ -28,11 +28,9 @@ EBB_RUNTIME_BEGIN
 EBB_VISIBLE inline char runtime_identity = 0;
 
 inline constexpr const char* runtime_split_remedy =
-    "this process holds two copies of ebb's runtime: a library that includes ebb was loaded with "
-    "dlopen(RTLD_LOCAL) while no loaded object had put ebb's runtime in the global scope, so it did "
-    "not share the others' (fibers, thread state, stack pool). Load libraries that include ebb with "
-    "dlopen(path, RTLD_NOW | RTLD_GLOBAL) (the first one suffices), or link a shared library that "
-    "includes ebb into the program";
+    "this process holds two copies of ebb's runtime (a library that includes ebb was loaded with "
+    "dlopen(RTLD_LOCAL) before any copy was in the global scope); load such libraries with "
+    "dlopen(path, RTLD_NOW | RTLD_GLOBAL) (the first one suffices), or link one into the program";
 
 namespace os {
 
