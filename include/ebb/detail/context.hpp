@@ -27,6 +27,17 @@ enum class fiber_state : unsigned char {
 
 struct fiber_context;
 
+// fiber_context::inspecting. A holder claims a fiber (free -> claimed), fences, checks that it is
+// suspended, and takes it for the visit (claimed -> visiting). A resume that finds it only claimed
+// takes it back (claimed -> cancelled) and runs at once; only a visit in progress makes it wait. The
+// holder frees the mark in every case, so a fiber is never destroyed while a holder may look at it.
+enum inspect_mark : std::uint8_t {
+  mark_free = 0,
+  mark_claimed = 1,    // a holder will visit it unless a resume comes first
+  mark_visiting = 2,   // a holder is touching it now: a resume waits for this one visit
+  mark_cancelled = 3,  // a resume took it back; the holder will skip it and free the mark
+};
+
 // The operations that need the fiber's policies, reached through the context alone.
 // Why the tripwire handler refused to open more of a fiber's stack.
 enum class trip_refusal : unsigned char { none, limit, budget, system };
@@ -73,8 +84,9 @@ struct fiber_context {
   fiber_context* registry_next = nullptr;
   std::uint32_t registry_shard = 0;
   std::uint64_t registry_pass = 0;
-  // Held by whoever shrinks or inspects the suspended fiber from outside; resume() waits for it.
-  std::atomic<bool> inspecting{false};
+  // Held by whoever shrinks or inspects the suspended fiber from outside (a registry pass, or
+  // fiber::shrink_stack()/stack_stats() from another thread): one of the inspect_mark values.
+  std::atomic<std::uint8_t> inspecting{0};
 
   // What sanitizers and Valgrind are told (detail/tool_hooks.hpp); present in every configuration so
   // the layout never depends on which tools a translation unit was built with.
