@@ -146,6 +146,10 @@ class basic_fiber {
       return false;
     }
     FrameMapper::on_suspend(*c);
+    if (EBB_UNLIKELY(c->then_run != nullptr)) {
+      runtime_v1::suspend_then_run(*c);  // this_fiber::yield_then(f): f may hand the fiber away
+      return true;
+    }
     c->state.store(state::suspended, std::memory_order_release);
     return true;
   }

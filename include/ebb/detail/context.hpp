@@ -62,6 +62,10 @@ struct fiber_context {
   exception_state caller_eh;          // the resumer's exception state while the fiber runs
   std::atomic<fiber_state> state{fiber_state::created};
   bool unwind_requested = false;      // destruction asked the fiber to unwind its frames
+  // this_fiber::yield_then(f): set by the fiber just before it switches away; resume() calls
+  // then_run(then_arg) after all of its own bookkeeping (and clears it first).
+  void (*then_run)(void*) noexcept = nullptr;
+  void* then_arg = nullptr;
 
   char* guard_lo = nullptr;           // the inaccessible range below the stack: [guard_lo, guard_hi)
   char* guard_hi = nullptr;
@@ -125,6 +129,17 @@ static_assert(sizeof(thread_state) == EBB_THREAD_STATE_BYTES, "ebb: thread_state
 // address is taken afresh at every call, never carried across a switch.
 EBB_ALWAYS_INLINE thread_state* this_thread() noexcept {
   return static_cast<thread_state*>(arch::thread_state_address());
+}
+
+// resume()'s last step when the fiber suspended with this_fiber::yield_then(f): publish "suspended",
+// then run f. Nothing here touches the fiber after f starts, so f may hand it to a thread that
+// resumes it at once. Out of line: resume() pays only the test of then_run.
+EBB_NOINLINE inline void suspend_then_run(fiber_context& c) noexcept {
+  void (*run)(void*) noexcept = c.then_run;
+  void* arg = c.then_arg;
+  c.then_run = nullptr;
+  c.state.store(fiber_state::suspended, std::memory_order_release);
+  run(arg);
 }
 
 // Thrown from the suspension point of a fiber that is being destroyed, to run its destructors.
