@@ -24,7 +24,8 @@
 // Switching is split so that the resumer does all bookkeeping: resume() installs the fiber as the
 // thread's current one, swaps exception state, switches, and on return (the fiber yielded or
 // finished) undoes both and publishes the new state. yield() only switches. Because the resumer never
-// migrates while it waits inside resume(), nothing there reads thread state across a switch.
+// migrates while it waits inside resume(), nothing there reads thread state across a switch. After
+// this_fiber::yield_then(f), resume() calls f last, once the fiber is published as suspended.
 #pragma once
 
 #include "ebb/allocators/stack_region.hpp"

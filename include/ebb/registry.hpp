@@ -8,15 +8,17 @@
 // over several frames.
 //
 // Fibers join a shard of the registry when they are created (chosen by the creating thread, so
-// threads rarely contend on a shard's spin lock) and leave it when destroyed. A pass never blocks a
-// resume for long and never races one: it marks a batch of fibers "inspecting", makes every thread
-// execute a full fence once (os/asymmetric_fence.hpp), and then touches only those whose state is
-// still suspended. resume() stores "running" and then, after a compiler-only fence, checks the mark;
-// if set, it waits until the pass is done with that fiber. Either the pass sees "running" and skips
-// the fiber, or the resumer sees the mark and waits: never both proceed.
+// threads rarely contend on a shard's spin lock) and leave it when destroyed. A pass never races a
+// resume and never blocks one for longer than one fiber's visit: it claims at most 64 fibers at a
+// time, makes every thread execute a full fence once (os/asymmetric_fence.hpp), then visits those
+// whose state is still suspended, one by one. resume() stores "running" and then, after a
+// compiler-only fence, checks the mark (detail/context.hpp, inspect_mark): a fiber that is only
+// claimed it takes back and runs; one being visited it waits for. Either the pass sees "running" and
+// skips the fiber, or the resumer sees the mark: never both proceed.
 //
 // Within a shard, fibers visited by the current pass move to the back of the list, so an incremental
-// pass finds the next unvisited fiber at the front without rescanning.
+// pass finds the next unvisited fiber at the front without rescanning. No allocation happens while a
+// shard lock or a claim is held.
 #pragma once
 
 #include "ebb/config.hpp"
@@ -31,7 +33,6 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
-#include <vector>
 
 #include <sched.h>
 
