@@ -14,7 +14,6 @@
 // Sanitizers bring their own operator new, and mixing theirs with ours would be reported as a
 // mismatch; the property tested here does not depend on them.
 #if !EBB_ASAN && !EBB_TSAN
-#define EBB_TEST_FAILING_NEW 1
 namespace {
 thread_local long allocations_until_failure = 0;  // > 0: the allocation that brings it to 0 throws
 }  // namespace
