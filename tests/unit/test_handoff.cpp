@@ -28,7 +28,8 @@ TEST_CASE("yield_then: two threads bounce one fiber, each resuming it the moment
   // Each round the fiber suspends with yield_then, whose f puts it in the other worker's slot; that
   // worker spins on its slot and resumes it at once, racing with whatever the resumer still does.
   // Publishing before a plain yield() instead fails here: already_running in checked builds.
-  const long rounds = test_support::under_memory_tool() ? 20000 : 1000000;
+  // Fewer under the tools: a TSan switch costs tens of microseconds, Valgrind runs one thread at a time.
+  const long rounds = EBB_TSAN ? 5000 : test_support::under_memory_tool() ? 20000 : 1000000;
   std::atomic<ebb::fiber*> slots[2] = {{nullptr}, {nullptr}};
   std::atomic<bool> finished{false}, give_up{false};
   std::atomic<long> resume_errors{0};
