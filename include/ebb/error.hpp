@@ -22,7 +22,7 @@ enum class fiber_errc {
   empty_fiber,        // the basic_fiber holds no fiber (default-constructed or moved from)
   already_running,    // resume() of a fiber that is running (on this or another thread)
   already_finished,   // resume() of a fiber whose function returned or threw
-  not_suspended,      // an outside shrink_stack() on a fiber that is running
+  not_suspended,      // shrink_stack() or stack_stats() from outside a fiber that is running
   outside_fiber,      // this_fiber::yield() or similar called from code not running on a fiber
   out_of_memory,      // the allocator could not reserve a stack
   stack_too_small,    // the allocator's stack cannot hold the control block, the callable and min_size

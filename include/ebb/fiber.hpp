@@ -24,7 +24,8 @@
 // Switching is split so that the resumer does all bookkeeping: resume() installs the fiber as the
 // thread's current one, swaps exception state, switches, and on return (the fiber yielded or
 // finished) undoes both and publishes the new state. yield() only switches. Because the resumer never
-// migrates while it waits inside resume(), nothing there reads thread state across a switch.
+// migrates while it waits inside resume(), nothing there reads thread state across a switch. After
+// this_fiber::yield_then(f), resume() calls f last, once the fiber is published as suspended.
 #pragma once
 
 #include "ebb/allocators/stack_region.hpp"
@@ -148,6 +149,10 @@ class basic_fiber {
       return false;
     }
     FrameMapper::on_suspend(*c);
+    if (EBB_UNLIKELY(c->then_run != nullptr)) {
+      runtime_v1::suspend_then_run(*c);  // this_fiber::yield_then(f): f may hand the fiber away
+      return true;
+    }
     c->state.store(state::suspended, std::memory_order_release);
     return true;
   }
@@ -164,33 +169,27 @@ class basic_fiber {
 
   std::string_view name() const noexcept { return ctl_ ? std::string_view(ctl_->name) : std::string_view(); }
 
+  // From any thread. Another thread may resume the fiber at any moment, so an outside caller claims it
+  // the way a registry pass does; a fiber that is running (on another thread, or as the resumer of the
+  // one running here) is refused with fiber_errc::not_suspended.
   ebb::stack_stats stack_stats() const {
     control& c = checked_control("stack_stats()");
-    if (c.state.load(std::memory_order_acquire) == state::running) {
-      if (runtime_v1::this_thread()->current != &c)
-        detail::misuse(fiber_errc::not_suspended,
-                       std::string("stack_stats() of fiber '") + detail::display_name(c.name) + "' while it runs on another thread");
-      return collect_stats(c, runtime_v1::arch::stack_pointer());
-    }
-    for (runtime_v1::spinner wait; !runtime_v1::try_claim(c);) wait.pause();
+    if (runtime_v1::this_thread()->current == &c) return collect_stats(c, runtime_v1::arch::stack_pointer());
+    if (!runtime_v1::claim_one(c)) report_running(c, "stack_stats()");
     ebb::stack_stats s = collect_stats(c, c.sp);
     runtime_v1::release_claim(c);
     return s;
   }
 
   // A shrink point for a suspended fiber: the ShrinkPolicy picks the new logical size and every page
-  // below it goes back to the OS. Returns the bytes released. (The running fiber shrinks its own
-  // stack with ebb::this_fiber::shrink_stack().)
+  // below it goes back to the OS. Returns the bytes released. From any thread, as stack_stats(); a
+  // running fiber is refused (it shrinks its own stack with ebb::this_fiber::shrink_stack()).
   std::size_t shrink_stack() {
     control& c = checked_control("shrink_stack()");
-    state expected = c.state.load(std::memory_order_acquire);
-    if (expected == state::running)
-      detail::misuse(fiber_errc::not_suspended,
-                     std::string("shrink_stack() of fiber '") + detail::display_name(c.name) +
-                         "' while it runs; a running fiber shrinks itself with this_fiber::shrink_stack()");
-    if (expected == state::finished) return 0;
-    for (runtime_v1::spinner wait; !runtime_v1::try_claim(c);) wait.pause();  // a registry pass has it this instant
-    const std::size_t released = shrink_at(c, c.sp, /*inside=*/false);
+    if (c.state.load(std::memory_order_acquire) == state::finished) return 0;
+    if (!runtime_v1::claim_one(c)) report_running(c, "shrink_stack()");
+    const std::size_t released =
+        c.state.load(std::memory_order_relaxed) == state::finished ? 0 : shrink_at(c, c.sp, /*inside=*/false);
     runtime_v1::release_claim(c);
     return released;
   }
@@ -576,6 +575,14 @@ class basic_fiber {
       detail::misuse(fiber_errc::empty_fiber,
                      std::string(what) + " of an empty fiber (default-constructed or moved from)");
     return *ctl_;
+  }
+
+  [[noreturn]] static void report_running(control& c, const char* what) {
+    detail::misuse(fiber_errc::not_suspended,
+                   std::string(what) + " of fiber '" + detail::display_name(c.name) +
+                       (runtime_v1::this_thread()->current == &c
+                            ? "' from inside itself; a running fiber uses this_fiber::" + std::string(what)
+                            : "' while it runs"));
   }
 
   [[noreturn]] static void report_resume_misuse(control& c) {

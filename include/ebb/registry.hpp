@@ -8,15 +8,17 @@
 // over several frames.
 //
 // Fibers join a shard of the registry when they are created (chosen by the creating thread, so
-// threads rarely contend on a shard's spin lock) and leave it when destroyed. A pass never blocks a
-// resume for long and never races one: it marks a batch of fibers "inspecting", makes every thread
-// execute a full fence once (os/asymmetric_fence.hpp), and then touches only those whose state is
-// still suspended. resume() stores "running" and then, after a compiler-only fence, checks the mark;
-// if set, it waits until the pass is done with that fiber. Either the pass sees "running" and skips
-// the fiber, or the resumer sees the mark and waits: never both proceed.
+// threads rarely contend on a shard's spin lock) and leave it when destroyed. A pass never races a
+// resume and never blocks one for longer than one fiber's visit: it claims at most 64 fibers at a
+// time, makes every thread execute a full fence once (os/asymmetric_fence.hpp), then visits those
+// whose state is still suspended, one by one. resume() stores "running" and then, after a
+// compiler-only fence, checks the mark (detail/context.hpp, inspect_mark): a fiber that is only
+// claimed it takes back and runs; one being visited it waits for. Either the pass sees "running" and
+// skips the fiber, or the resumer sees the mark: never both proceed.
 //
 // Within a shard, fibers visited by the current pass move to the back of the list, so an incremental
-// pass finds the next unvisited fiber at the front without rescanning.
+// pass finds the next unvisited fiber at the front without rescanning. No allocation happens while a
+// shard lock or a claim is held.
 #pragma once
 
 #include "ebb/config.hpp"
@@ -31,7 +33,6 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
-#include <vector>
 
 #include <sched.h>
 
@@ -58,6 +59,7 @@ struct registry_shard {
   fiber_context* head = nullptr;
   fiber_context* tail = nullptr;
   std::size_t count = 0;
+  fiber_context* cursor = nullptr;  // where a walk over the whole shard (profile()) continues
 
   void lock() noexcept {
     spinner wait;
@@ -74,6 +76,7 @@ struct registry_shard {
     ++count;
   }
   void unlink(fiber_context& c) noexcept {
+    if (cursor == &c) cursor = c.registry_next;
     if (c.registry_prev) c.registry_prev->registry_next = c.registry_next; else head = c.registry_next;
     if (c.registry_next) c.registry_next->registry_prev = c.registry_prev; else tail = c.registry_prev;
     c.registry_prev = c.registry_next = nullptr;
@@ -92,9 +95,11 @@ struct registry_state {
   static constexpr std::size_t shard_count = 16;
   registry_shard shards[shard_count];
   std::atomic<std::uint32_t> next_shard{0};
-  std::mutex pass_mutex;      // one pass at a time; guards the two fields below
+  std::mutex pass_mutex;      // one pass or profile walk at a time; guards the fields below
   std::uint64_t pass = 1;     // the current pass; a fiber with registry_pass == pass was visited
   std::size_t pass_shard = 0; // where an incremental pass continues
+  // For tests: called inside every visit of a pass, while the fiber is held for it.
+  void (*visit_hook)(fiber_context&) noexcept = nullptr;
 };
 
 EBB_NO_DESTROY EBB_VISIBLE inline never_destroyed<registry_state> process_registry_storage;
@@ -118,7 +123,7 @@ inline void unregister_fiber(fiber_context& c) noexcept {
   shard.unlink(c);
   shard.unlock();
   spinner wait;
-  while (c.inspecting.load(std::memory_order_acquire)) wait.pause();
+  while (c.inspecting.load(std::memory_order_acquire) != mark_free) wait.pause();
 }
 
 // ThreadSanitizer does not model membarrier (nor fences): under it the handshake is the textbook
@@ -131,45 +136,111 @@ inline constexpr std::memory_order handshake_store = std::memory_order_relaxed;
 inline constexpr std::memory_order handshake_load = std::memory_order_acquire;
 #endif
 
+// resume() found a mark: take the fiber back if the holder has only claimed it, wait if it is
+// visiting it now (one visit). Out of line: the resume path only tests the mark.
+EBB_NOINLINE inline void wait_for_visit(fiber_context& c) noexcept {
+  for (spinner wait;;) {
+    std::uint8_t mark = c.inspecting.load(std::memory_order_acquire);
+    if (mark == mark_free || mark == mark_cancelled) return;
+    if (mark == mark_claimed) {
+      if (c.inspecting.compare_exchange_weak(mark, mark_cancelled, std::memory_order_acq_rel)) return;
+      continue;
+    }
+    wait.pause();
+  }
+}
+
 // resume()'s side of the handshake, after it stored "running" (with handshake_store).
 EBB_ALWAYS_INLINE void wait_if_inspected(fiber_context& c) noexcept {
   os::light_fence();
-  if (EBB_UNLIKELY(c.inspecting.load(handshake_load)))
-    for (spinner wait; c.inspecting.load(std::memory_order_acquire);) wait.pause();
+  if (EBB_UNLIKELY(c.inspecting.load(handshake_load) != mark_free)) wait_for_visit(c);
 }
 
-// Claim the fiber for an outside shrink or inspection by its owner; false if a pass has it now.
+// Claim the fiber; false if someone else holds it now.
 inline bool try_claim(fiber_context& c) noexcept {
-  bool expected = false;
-  return c.inspecting.compare_exchange_strong(expected, true, std::memory_order_seq_cst);
+  std::uint8_t expected = mark_free;
+  return c.inspecting.compare_exchange_strong(expected, mark_claimed, std::memory_order_seq_cst);
 }
-inline void release_claim(fiber_context& c) noexcept { c.inspecting.store(false, std::memory_order_release); }
+// After the fence and the state check: take the claimed fiber for the visit, unless a resume took it
+// back meanwhile.
+inline bool begin_visit(fiber_context& c) noexcept {
+  std::uint8_t expected = mark_claimed;
+  return c.inspecting.compare_exchange_strong(expected, mark_visiting, std::memory_order_acquire);
+}
+// Whatever became of the claim, the holder ends it (and never touches the fiber afterwards).
+inline void release_claim(fiber_context& c) noexcept { c.inspecting.store(mark_free, std::memory_order_release); }
 
-// The claimed fibers are visited with one fence for the whole batch: from the fence on, a resume
-// either is visible as "running" or will see its fiber's mark and wait. Each is released right after
-// its visit, so resumers wait as little as possible.
-template <class Visit>
-void inspect_claimed(const std::vector<fiber_context*>& batch, Visit& visit) {
-  if (batch.empty()) return;
+// fiber::shrink_stack() and stack_stats() from outside the fiber: a pass's handshake for one fiber,
+// since its owner may resume it on another thread at any moment. True when the caller may touch the
+// fiber (then it calls release_claim); false, with nothing held, when the fiber is running.
+inline bool claim_one(fiber_context& c) noexcept {
+  for (spinner wait; !try_claim(c);) wait.pause();  // a pass holds it for at most one batch
   os::heavy_fence();
-  for (fiber_context* c : batch) {
-    const fiber_state s = c->state.load(std::memory_order_seq_cst);
-    if (s == fiber_state::suspended || s == fiber_state::created) visit(*c);
-    release_claim(*c);
-  }
+  if (c.state.load(std::memory_order_seq_cst) != fiber_state::running && begin_visit(c)) return true;
+  release_claim(c);
+  return false;
 }
 
-// Visit every suspended or never-started fiber once, outside any pass.
+// Fibers claimed together behind one fence. A pass holds at most this many claims at once, in this
+// fixed array: nothing is allocated while a claim or a shard lock is held, so running out of memory
+// can never leave either behind.
+struct claim_batch {
+  static constexpr std::size_t capacity = 64;
+  fiber_context* fibers[capacity];
+  std::size_t count = 0;
+  bool full() const noexcept { return count == capacity; }
+  void add(fiber_context& c) noexcept { fibers[count++] = &c; }
+};
+
+// Visit the batch's fibers that are still suspended (or never started), with one fence for all:
+// from the fence on, a resume either is visible as "running" or finds its fiber's mark. A resume
+// that comes before the pass reaches its fiber takes the claim back and does not wait; one that
+// comes during the visit waits for that visit alone.
 template <class Visit>
-void visit_all_suspended(Visit&& visit) {
-  std::vector<fiber_context*> batch;
-  for (auto& shard : process_registry().shards) {
+void inspect_claimed(claim_batch& batch, Visit& visit) noexcept {
+  if (batch.count == 0) return;
+  os::heavy_fence();
+  void (*hook)(fiber_context&) noexcept = process_registry().visit_hook;
+  for (std::size_t i = 0; i < batch.count; ++i) {
+    fiber_context& c = *batch.fibers[i];
+    const fiber_state s = c.state.load(std::memory_order_seq_cst);
+    if ((s == fiber_state::suspended || s == fiber_state::created) && begin_visit(c)) {
+      if (EBB_UNLIKELY(hook != nullptr)) hook(c);
+      visit(c);
+    }
+    release_claim(c);
+  }
+  batch.count = 0;
+}
+
+// Visit every suspended or never-started fiber once, outside any shrink pass, a batch at a time;
+// after_batch() runs after each batch, with no claim or lock held (where allocating is safe).
+template <class Visit, class AfterBatch>
+void visit_all_suspended(Visit&& visit, AfterBatch&& after_batch) {
+  registry_state& registry = process_registry();
+  std::lock_guard<std::mutex> pass_lock(registry.pass_mutex);  // the shards' cursors are ours
+  claim_batch batch;
+  for (registry_shard& shard : registry.shards) {
     shard.lock();
-    for (fiber_context* c = shard.head; c; c = c->registry_next)
-      if (try_claim(*c)) batch.push_back(c);
-    shard.unlock();
+    shard.cursor = shard.head;
+    for (;;) {
+      while (!batch.full() && shard.cursor != nullptr) {
+        fiber_context* c = shard.cursor;
+        shard.cursor = c->registry_next;
+        if (try_claim(*c)) batch.add(*c);  // else its owner is inspecting it right now
+      }
+      const bool shard_done = shard.cursor == nullptr;
+      shard.unlock();
+      if (batch.full()) {
+        inspect_claimed(batch, visit);
+        after_batch();
+      }
+      if (shard_done) break;
+      shard.lock();  // unlink() kept the cursor on a live fiber meanwhile
+    }
   }
   inspect_claimed(batch, visit);
+  after_batch();
 }
 
 struct pass_progress {
@@ -189,24 +260,25 @@ pass_progress visit_suspended(std::size_t budget, Visit&& visit, bool fresh_pass
     registry.pass_shard = 0;
   }
   pass_progress progress;
-  std::vector<fiber_context*> batch;
-
-  // 1. Mark a batch: under each shard's lock, claim unvisited fibers from the front and move them to
-  //    the back as visited.
-  while (batch.size() < budget && registry.pass_shard < registry_state::shard_count) {
+  claim_batch batch;
+  // Under each shard's lock, claim unvisited fibers from the front and move them to the back as
+  // visited; visit them a batch at a time.
+  while (progress.visited < budget && registry.pass_shard < registry_state::shard_count) {
     registry_shard& shard = registry.shards[registry.pass_shard];
     shard.lock();
-    while (batch.size() < budget && shard.head && shard.head->registry_pass != registry.pass) {
+    while (!batch.full() && progress.visited < budget && shard.head &&
+           shard.head->registry_pass != registry.pass) {
       fiber_context* c = shard.head;
       shard.unlink(*c);
       c->registry_pass = registry.pass;
       shard.push_back(*c);
-      if (try_claim(*c)) batch.push_back(c);  // else its owner is shrinking it right now
+      if (try_claim(*c)) batch.add(*c);  // else its owner is shrinking it right now
       ++progress.visited;
     }
     const bool shard_done = !shard.head || shard.head->registry_pass == registry.pass;
     shard.unlock();
     if (shard_done) ++registry.pass_shard;
+    if (batch.full()) inspect_claimed(batch, visit);
   }
   inspect_claimed(batch, visit);
   if (registry.pass_shard == registry_state::shard_count) {
@@ -276,14 +348,21 @@ class stack_registry {
   // fibers that are suspended or not started; running ones are not stopped to be measured.
   static stack_profile profile() {
     stack_profile profile;
-    runtime_v1::visit_all_suspended([&](runtime_v1::fiber_context& c) {
-      ebb::stack_stats s = c.ops->stats(c, c.sp);
-      ++profile.fibers;
-      profile.committed += s.committed;
-      profile.reserved += s.reserved;
-      profile.used += s.used;
-      ++profile.by_size[s.size];
-    });
+    // Sizes wait here while their fibers are held; the map (which allocates) takes them after.
+    std::size_t sizes[runtime_v1::claim_batch::capacity];
+    std::size_t pending = 0;
+    runtime_v1::visit_all_suspended(
+        [&](runtime_v1::fiber_context& c) noexcept {
+          ebb::stack_stats s = c.ops->stats(c, c.sp);
+          ++profile.fibers;
+          profile.committed += s.committed;
+          profile.reserved += s.reserved;
+          profile.used += s.used;
+          sizes[pending++] = s.size;
+        },
+        [&] {
+          for (; pending > 0; --pending) ++profile.by_size[sizes[pending - 1]];
+        });
     return profile;
   }
 

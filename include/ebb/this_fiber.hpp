@@ -18,7 +18,10 @@
 #include "ebb/stack_stats.hpp"
 
 #include <cstddef>
+#include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 EBB_NAMESPACE_BEGIN
 namespace this_fiber {
@@ -42,15 +45,9 @@ inline runtime_v1::fiber_context& current(const char* what) {
 #endif
   return *c;
 }
-}  // namespace detail
 
-// True when the caller runs on an ebb fiber.
-inline bool in_fiber() noexcept { return runtime_v1::this_thread()->current != nullptr; }
-
-// Suspend the running fiber; resume() returns true in the resumer. Returns when the fiber is resumed,
-// possibly on another thread.
-inline void yield() {
-  runtime_v1::fiber_context& c = detail::current("yield()");
+// Switch to the resumer and come back, possibly on another thread.
+inline void suspend(runtime_v1::fiber_context& c) {
   if (EBB_UNLIKELY(c.unwind_requested))
     ebb::detail::fatal("fiber '%s' is being destroyed but caught ebb's forced unwind (catch (...) "
                        "without rethrow) and yielded again",
@@ -62,6 +59,53 @@ inline void yield() {
   // own code (ops), so a yield compiled without exceptions, inside a fiber created with them, unwinds
   // the fiber too instead of running on.
   if (EBB_UNLIKELY(c.unwind_requested)) c.ops->raise_forced_unwind(c);
+}
+}  // namespace detail
+
+// True when the caller runs on an ebb fiber.
+inline bool in_fiber() noexcept { return runtime_v1::this_thread()->current != nullptr; }
+
+// Suspend the running fiber; resume() returns true in the resumer. Returns when the fiber is resumed,
+// possibly on another thread.
+//
+// Do not make the fiber reachable by another thread (a wait queue, a job list) before yield(): that
+// thread may resume it while the resumer here is still finishing the switch — a race, reported as
+// fiber_errc::already_running by checked builds when they see it, undefined in lean builds. Hand it
+// over with yield_then() instead.
+inline void yield() { detail::suspend(detail::current("yield()")); }
+
+// Suspend the running fiber, then run f() on the resumer's side once the suspension is complete —
+// Go's gopark(unlockf). From the moment f starts, resume() touches nothing of the fiber again, so f
+// may hand it to another thread that resumes it at once:
+//
+//   ebb::this_fiber::yield_then([&]() noexcept { std::lock_guard<std::mutex> l(m); queue.push_back(self); });
+//
+// f runs inside resume(), on the resumer's thread and stack, before resume() returns true. It takes
+// no arguments (the fiber's own handle is whatever the caller keeps: ebb::basic_fiber objects move
+// and have policy-dependent types, so the fiber cannot name its owner itself) and must be noexcept
+// (an exception would have no fiber to go to, and the resumer did not throw it). f is moved to the
+// resumer's stack before it runs, so it may still use its own captures after publishing the fiber;
+// what it captured by reference from the fiber's stack, though, may be gone once another thread has
+// resumed the fiber.
+template <class F>
+void yield_then(F&& f) {
+  using callable = std::remove_reference_t<F>;
+  static_assert(std::is_invocable<std::decay_t<F>&>::value,
+                "ebb::this_fiber::yield_then(f): f must be callable with no arguments");
+  static_assert(std::is_nothrow_invocable<std::decay_t<F>&>::value,
+                "ebb::this_fiber::yield_then(f): f must be noexcept (write the lambda as "
+                "[&]() noexcept { ... }): it runs inside resume() after the fiber is suspended, where an "
+                "exception would have nowhere to go");
+  static_assert(std::is_nothrow_constructible<std::decay_t<F>, F&&>::value,
+                "ebb::this_fiber::yield_then(f): f is moved (or copied) to the resumer's stack before it "
+                "runs, and that must not throw");
+  runtime_v1::fiber_context& c = detail::current("yield_then()");
+  c.then_arg = const_cast<void*>(static_cast<const void*>(std::addressof(f)));
+  c.then_run = [](void* p) noexcept {
+    std::decay_t<F> local(std::forward<F>(*static_cast<callable*>(p)));
+    local();
+  };
+  detail::suspend(c);
 }
 
 // The running fiber's name ("" if none was given).

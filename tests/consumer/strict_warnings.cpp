@@ -18,10 +18,13 @@ std::size_t exercise(Fiber& f) {
   return steps + s.size / 1024 + f.shrink_stack();
 }
 
-int body_runs = 0;
+int body_runs = 0, handed_off = 0;
 void body() {
   ++body_runs;
   ebb::this_fiber::yield();
+  const auto hand_off = []() noexcept { ++handed_off; };
+  ebb::this_fiber::yield_then(hand_off);             // an lvalue: copied to the resumer's stack
+  ebb::this_fiber::yield_then([]() noexcept { ++handed_off; });
   (void)ebb::this_fiber::stack_stats();
   (void)ebb::this_fiber::remaining_stack();
   (void)ebb::this_fiber::in_fiber();
@@ -61,5 +64,5 @@ int main() {
   total += profile.fibers;
   ebb::trim_stack_pool();
   std::printf("strict consumer: %d fibers ran, %zu\n", body_runs, total);
-  return body_runs == 5 ? 0 : 1;
+  return body_runs == 5 && handed_off == 10 ? 0 : 1;
 }

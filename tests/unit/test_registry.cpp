@@ -5,9 +5,12 @@
 #include <ebb/ebb.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -125,4 +128,236 @@ TEST_CASE("a shrink pass races with threads that resume, yield and destroy fiber
   shrinker.join();
   CHECK(checks_failed == 0);
   CHECK(shrinks > 0);
+}
+
+namespace {
+// Goes `frames` KiB deep below the suspension point and checks every frame on the way back: a page
+// released under a live frame reads back as zeros.
+TEST_REAL_STACK __attribute__((noinline)) long checked_descent(int frames, std::atomic<long>& damaged) {
+  char frame[1000];
+  std::memset(frame, 0x5a ^ frames, sizeof frame);
+  test_support::keep(frame);
+  long below = frames > 0 ? checked_descent(frames - 1, damaged) : 0;
+  test_support::keep(frame);
+  if (frame[0] != static_cast<char>(0x5a ^ frames) || frame[999] != static_cast<char>(0x5a ^ frames)) ++damaged;
+  return below + frame[500];
+}
+}  // namespace
+
+TEST_CASE("shrink_stack() and stack_stats() from a monitoring thread while the owner resumes the fiber",
+          "[registry][threads]") {
+  // The owner resumes the fiber in a loop; each run goes 48 KiB below its suspension point. The
+  // monitor shrinks and measures it from outside all the while: each call must either see it
+  // suspended (and no resume may start until the call is done) or refuse with not_suspended.
+  const int rounds = test_support::under_memory_tool() ? 3000 : 100000;
+  std::atomic<long> damaged{0}, refused{0}, shrunk{0}, measured{0}, bad_stats{0}, other_errors{0};
+  std::atomic<bool> owner_done{false};
+  ebb::fiber f(ebb::fiber_options().name("watched"), [&] {
+    for (;;) {
+      checked_descent(48, damaged);
+      ebb::this_fiber::yield();
+    }
+  });
+  std::thread monitor([&] {
+    while (!owner_done.load()) {
+#if EBB_HAS_EXCEPTIONS
+      try {
+        f.shrink_stack();
+        ++shrunk;
+      } catch (const ebb::fiber_error& e) {
+        ++(e.code() == ebb::fiber_errc::not_suspended ? refused : other_errors);
+      }
+      try {
+        const ebb::stack_stats s = f.stack_stats();
+        if (s.used > s.peak || s.peak > s.size || s.size > s.max_size) ++bad_stats;
+        ++measured;
+      } catch (const ebb::fiber_error& e) {
+        ++(e.code() == ebb::fiber_errc::not_suspended ? refused : other_errors);
+      }
+#endif
+    }
+  });
+  // Until the monitor has both shrunk and measured the fiber a few times (under load it may not have
+  // run at all yet), within a generous bound.
+  for (int i = 0; damaged.load() == 0 && (i < rounds || ((shrunk < 50 || measured < 50) && i < 50 * rounds)); ++i) {
+    f.resume();
+    if (i % 256 == 0) std::this_thread::yield();  // let the monitor find it suspended now and then
+  }
+  owner_done = true;
+  monitor.join();
+  CHECK(damaged == 0);
+  CHECK(bad_stats == 0);
+  CHECK(other_errors == 0);
+#if EBB_HAS_EXCEPTIONS
+  CHECK(shrunk > 0);
+  CHECK(measured > 0);
+#endif
+}
+
+namespace {
+// A pass that stops inside its first visit of one of the test's fibers until the test lets it go.
+struct stalled_visit {
+  static inline std::atomic<bool> blocking{false}, let_go{false}, held{false};
+  static inline std::atomic<const char*> blocked_name{nullptr};
+  static inline bool released_by_test = false;
+  static inline const char* prefix = "stall-";
+  static void arm(const char* name_prefix) {
+    blocking = false;
+    let_go = false;
+    held = false;
+    released_by_test = false;
+    prefix = name_prefix;
+    ebb::runtime_v1::process_registry().visit_hook = &hook;
+  }
+  static void disarm() { ebb::runtime_v1::process_registry().visit_hook = nullptr; }
+  static bool wait_until_blocking() {
+    for (int spins = 0; !blocking.load() && spins < 20000; ++spins)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return blocking.load();
+  }
+  static void hook(ebb::runtime_v1::fiber_context& c) noexcept {
+    if (std::strncmp(c.name, prefix, std::strlen(prefix)) != 0 || held.exchange(true)) return;
+    blocked_name = c.name;
+    blocking = true;
+    // A bound on the stall (a broken registry would otherwise deadlock the test), not a measurement.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!let_go.load() && std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    released_by_test = let_go.load();
+  }
+};
+}  // namespace
+
+TEST_CASE("a resume waits for at most one fiber's visit, however many fibers a pass covers",
+          "[registry][threads]") {
+  // 300 fibers: more than one batch of claims. The pass stops inside the visit of one of them; every
+  // other one must still resume (and yield) before the test lets the pass go on.
+  constexpr int count = 300;
+  for (int pass = 0; pass < 3; ++pass) {  // shrink_all, profile, shrink_some
+    INFO("pass kind " << pass);
+    std::vector<ebb::fiber> fibers;
+    std::vector<std::string> names;
+    std::vector<int> resumes(count, 0);
+    for (int i = 0; i < count; ++i) {
+      names.push_back("stall-" + std::to_string(i));
+      fibers.emplace_back(ebb::fiber_options().name(names.back()), [&resumes, i] {
+        for (;;) {
+          ++resumes[static_cast<std::size_t>(i)];
+          ebb::this_fiber::yield();
+        }
+      });
+      fibers.back().resume();
+    }
+    stalled_visit::arm("stall-");
+    std::thread passer([pass] {
+      if (pass == 0) ebb::stack_registry::shrink_all();
+      if (pass == 1) ebb::stack_registry::profile();
+      if (pass == 2) ebb::stack_registry::shrink_some(100000);
+    });
+    if (!stalled_visit::wait_until_blocking()) {
+      stalled_visit::let_go = true;
+      passer.join();
+      stalled_visit::disarm();
+      FAIL("the pass never visited a stall- fiber");
+    }
+    const std::string blocked = stalled_visit::blocked_name.load();
+    int resumed = 0;
+    for (auto& f : fibers)
+      if (f.name() != blocked) {
+        f.resume();
+        ++resumed;
+      }
+    stalled_visit::let_go = true;
+    passer.join();
+    stalled_visit::disarm();
+    CHECK(resumed == count - 1);
+    CHECK(stalled_visit::released_by_test);  // every resume completed while the pass was still in one visit
+    int twice = 0;
+    for (int r : resumes) twice += r == 2;
+    CHECK(twice == count - 1);
+  }
+}
+
+namespace {
+// Like checked_descent, but waits at the bottom until `until` is set (within a bound).
+TEST_REAL_STACK __attribute__((noinline)) long descent_and_wait(int frames, std::atomic<long>& damaged,
+                                                                 std::atomic<bool>& deep, std::atomic<bool>& until) {
+  char frame[1000];
+  std::memset(frame, 0x3c ^ frames, sizeof frame);
+  test_support::keep(frame);
+  long below = 0;
+  if (frames > 0) {
+    below = descent_and_wait(frames - 1, damaged, deep, until);
+  } else {
+    deep = true;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!until.load() && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  }
+  test_support::keep(frame);
+  if (frame[0] != static_cast<char>(0x3c ^ frames) || frame[999] != static_cast<char>(0x3c ^ frames)) ++damaged;
+  return below + frame[500];
+}
+}  // namespace
+
+TEST_CASE("an outside shrink_stack() that waited for a pass refuses a fiber resumed meanwhile",
+          "[registry][threads]") {
+  // A pass holds the fiber (stopped inside its visit); an outside shrink_stack() and a resume both
+  // wait for it. When the pass lets go, the resume may win: the fiber then runs 64 KiB below the
+  // stack pointer it was suspended at, and the waiting shrink must see that it runs, not release
+  // pages under its frames. The scenario is set up by sequencing (sleeps only give the threads time
+  // to reach their waits; if one does not, that round simply exercises less).
+  constexpr int rounds = 12;
+  std::atomic<long> damaged{0}, shrank_running{0}, refused{0}, shrank{0};
+  std::atomic<bool> deep{false}, monitor_done{false};
+  ebb::fiber f(ebb::fiber_options().name("contested"), [&] {
+    for (;;) {
+      descent_and_wait(64, damaged, deep, monitor_done);
+      ebb::this_fiber::yield();
+    }
+  });
+  f.resume();  // goes deep once (the monitor is "done": no wait), parks shallow
+  for (int round = 0; round < rounds && damaged.load() == 0; ++round) {
+    deep = false;
+    monitor_done = false;
+    std::atomic<bool> monitor_started{false}, owner_started{false};
+    stalled_visit::arm("contested");
+    std::thread passer([] { ebb::stack_registry::shrink_all(); });
+    if (!stalled_visit::wait_until_blocking()) {
+      stalled_visit::let_go = true;
+      passer.join();
+      stalled_visit::disarm();
+      FAIL("the pass never visited the fiber");
+    }
+    std::thread monitor([&] {
+      monitor_started = true;
+#if EBB_HAS_EXCEPTIONS
+      try {
+        f.shrink_stack();  // waits: the pass holds the fiber
+        ++(deep.load() ? shrank_running : shrank);
+      } catch (const ebb::fiber_error& e) {
+        if (e.code() == ebb::fiber_errc::not_suspended) ++refused;
+      }
+#else
+      f.shrink_stack();
+      ++(deep.load() ? shrank_running : shrank);
+#endif
+      monitor_done = true;
+    });
+    std::thread owner([&] {
+      while (!monitor_started.load()) std::this_thread::yield();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      owner_started = true;
+      f.resume();  // waits for the pass too, then runs the fiber down to its wait
+    });
+    while (!owner_started.load()) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    stalled_visit::let_go = true;
+    passer.join();
+    monitor.join();
+    owner.join();
+    stalled_visit::disarm();
+  }
+  CHECK(damaged == 0);
+  CHECK(shrank_running == 0);
+  CHECK(refused + shrank > 0);
 }

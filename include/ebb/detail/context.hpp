@@ -27,6 +27,17 @@ enum class fiber_state : unsigned char {
 
 struct fiber_context;
 
+// fiber_context::inspecting. A holder claims a fiber (free -> claimed), fences, checks that it is
+// suspended, and takes it for the visit (claimed -> visiting). A resume that finds it only claimed
+// takes it back (claimed -> cancelled) and runs at once; only a visit in progress makes it wait. The
+// holder frees the mark in every case, so a fiber is never destroyed while a holder may look at it.
+enum inspect_mark : std::uint8_t {
+  mark_free = 0,
+  mark_claimed = 1,    // a holder will visit it unless a resume comes first
+  mark_visiting = 2,   // a holder is touching it now: a resume waits for this one visit
+  mark_cancelled = 3,  // a resume took it back; the holder will skip it and free the mark
+};
+
 // The operations that need the fiber's policies, reached through the context alone.
 // Why the tripwire handler refused to open more of a fiber's stack.
 enum class trip_refusal : unsigned char { none, limit, budget, system };
@@ -51,6 +62,10 @@ struct fiber_context {
   exception_state caller_eh;          // the resumer's exception state while the fiber runs
   std::atomic<fiber_state> state{fiber_state::created};
   bool unwind_requested = false;      // destruction asked the fiber to unwind its frames
+  // this_fiber::yield_then(f): set by the fiber just before it switches away; resume() calls
+  // then_run(then_arg) after all of its own bookkeeping (and clears it first).
+  void (*then_run)(void*) noexcept = nullptr;
+  void* then_arg = nullptr;
 
   char* guard_lo = nullptr;           // the inaccessible range below the stack: [guard_lo, guard_hi)
   char* guard_hi = nullptr;
@@ -73,8 +88,9 @@ struct fiber_context {
   fiber_context* registry_next = nullptr;
   std::uint32_t registry_shard = 0;
   std::uint64_t registry_pass = 0;
-  // Held by whoever shrinks or inspects the suspended fiber from outside; resume() waits for it.
-  std::atomic<bool> inspecting{false};
+  // Held by whoever shrinks or inspects the suspended fiber from outside (a registry pass, or
+  // fiber::shrink_stack()/stack_stats() from another thread): one of the inspect_mark values.
+  std::atomic<std::uint8_t> inspecting{0};
 
   // What sanitizers and Valgrind are told (detail/tool_hooks.hpp); present in every configuration so
   // the layout never depends on which tools a translation unit was built with.
@@ -117,6 +133,17 @@ static_assert(sizeof(thread_state) == EBB_THREAD_STATE_BYTES, "ebb: thread_state
 // address is taken afresh at every call, never carried across a switch.
 EBB_ALWAYS_INLINE thread_state* this_thread() noexcept {
   return static_cast<thread_state*>(arch::thread_state_address());
+}
+
+// resume()'s last step when the fiber suspended with this_fiber::yield_then(f): publish "suspended",
+// then run f. Nothing here touches the fiber after f starts, so f may hand it to a thread that
+// resumes it at once. Out of line: resume() pays only the test of then_run.
+EBB_NOINLINE inline void suspend_then_run(fiber_context& c) noexcept {
+  void (*run)(void*) noexcept = c.then_run;
+  void* arg = c.then_arg;
+  c.then_run = nullptr;
+  c.state.store(fiber_state::suspended, std::memory_order_release);
+  run(arg);
 }
 
 // Thrown from the suspension point of a fiber that is being destroyed, to run its destructors.

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSL-1.0
 // ebb/os/asymmetric_fence.hpp — a memory fence paid by the rare side only.
 //
-// resume() and a registry pass on another thread must never both touch one fiber: resume() publishes
-// "running" and then checks "inspecting"; the pass publishes "inspecting" and then checks the state.
+// resume() and a registry pass on another thread (or fiber::shrink_stack()/stack_stats() called from
+// one) must never both touch one fiber: resume() publishes "running" and then checks the fiber's
+// mark; the other side publishes its claim and then checks the state.
 // That store-then-load handshake (Dekker's) needs a full fence on both sides, and a locked instruction
 // on the resume path would cost about as much as the switch itself. So the resume side uses only a
 // compiler barrier and the pass, which runs rarely and covers many fibers at once, makes every thread
