@@ -46,9 +46,12 @@ constexpr std::size_t round_down(std::size_t n, std::size_t align) noexcept {
 
 // Linux 6.13 added guard pages inside one mapping (MADV_GUARD_INSTALL). They do not split the
 // mapping, so a million guarded stacks fit under the default vm.max_map_count of 65530, where
-// mprotect guards (two mappings per stack) stop near 32,700. Chosen at run time: older kernels answer
-// EINVAL once and ebb falls back to mprotect for the rest of the process.
+// mprotect guards (two mappings per stack) stop near 32,700. Chosen once per process by a probe on a
+// page of ebb's own: EINVAL there means the kernel lacks guard install. An EINVAL on a stack later
+// means something else (a locked mapping refuses guard install too) and is a plain failure: switching
+// methods then would leave guards installed one way and removed the other.
 inline constexpr int madv_guard_install = 102;
+inline constexpr int madv_guard_remove = 103;
 
 enum class guard_method : int { unknown, guard_install, mprotect };
 
@@ -63,6 +66,23 @@ inline std::atomic<int>& guard_method_in_use() noexcept {
   return method;
 }
 
+inline guard_method chosen_guard_method() noexcept {
+  auto& method = guard_method_in_use();
+  int m = method.load(std::memory_order_relaxed);
+  if (m != static_cast<int>(guard_method::unknown)) return static_cast<guard_method>(m);
+  const int saved = errno;
+  int probed = static_cast<int>(guard_method::mprotect);
+  void* page = ::mmap(nullptr, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (page != MAP_FAILED) {
+    // Under mlockall(MCL_FUTURE) this page is locked and refuses too: mprotect then serves every stack.
+    if (::madvise(page, page_size(), madv_guard_install) == 0) probed = static_cast<int>(guard_method::guard_install);
+    ::munmap(page, page_size());
+  }
+  errno = saved;
+  method.compare_exchange_strong(m, probed, std::memory_order_relaxed);
+  return static_cast<guard_method>(method.load(std::memory_order_relaxed));
+}
+
 inline long max_map_count() noexcept {
   long value = -1;
   if (std::FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
@@ -72,28 +92,50 @@ inline long max_map_count() noexcept {
   return value;
 }
 
-inline constexpr int madv_guard_remove = 103;
-
-inline bool install_guard(void* lo, std::size_t bytes) noexcept {
-  if (bytes == 0) return true;
-  auto& method = guard_method_in_use();
-  if (method.load(std::memory_order_relaxed) != static_cast<int>(guard_method::mprotect)) {
-    if (::madvise(lo, bytes, madv_guard_install) == 0) {
-      method.store(static_cast<int>(guard_method::guard_install), std::memory_order_relaxed);
+// Test hook: the next N guard installs or removals fail with ENOMEM, as guard install does under a
+// memory cgroup at its limit (it allocates page tables). One relaxed load per call when unused.
+EBB_VISIBLE inline std::atomic<int> injected_guard_failures{0};
+inline bool injected_guard_failure() noexcept {
+  int left = injected_guard_failures.load(std::memory_order_relaxed);
+  while (EBB_UNLIKELY(left > 0)) {
+    if (injected_guard_failures.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) {
+      errno = ENOMEM;
       return true;
     }
-    if (errno != EINVAL) return false;
-    method.store(static_cast<int>(guard_method::mprotect), std::memory_order_relaxed);
   }
+  return false;
+}
+
+// Make [lo, lo + bytes) inaccessible. Async-signal-safe. On failure (errno set) part of the range
+// may be guarded; remove_guard undoes that.
+inline bool install_guard(void* lo, std::size_t bytes) noexcept {
+  if (bytes == 0) return true;
+  if (injected_guard_failure()) return false;
+  if (chosen_guard_method() == guard_method::guard_install) return ::madvise(lo, bytes, madv_guard_install) == 0;
   return ::mprotect(lo, bytes, PROT_NONE) == 0;
 }
 
-// Make a guarded range accessible again (the memory behind it starts out empty).
+// Make a guarded range accessible again (the memory behind it starts out empty). Async-signal-safe.
 inline bool remove_guard(void* lo, std::size_t bytes) noexcept {
   if (bytes == 0) return true;
-  if (guard_method_in_use().load(std::memory_order_relaxed) == static_cast<int>(guard_method::guard_install))
-    return ::madvise(lo, bytes, madv_guard_remove) == 0;
+  if (injected_guard_failure()) return false;
+  if (chosen_guard_method() == guard_method::guard_install) return ::madvise(lo, bytes, madv_guard_remove) == 0;
   return ::mprotect(lo, bytes, PROT_READ | PROT_WRITE) == 0;
+}
+
+// Guard a range that may hold memory and free that memory. Guard install discards the pages itself;
+// mprotect(PROT_NONE) keeps them resident, so they are dropped first (a failure then leaves the range
+// open and nothing guarded). A failed install is undone: false means the range is still accessible.
+// Returns false with errno set; a range that can be neither guarded nor opened again is `stuck`.
+inline bool guard_and_free(void* lo, std::size_t bytes, bool& stuck) noexcept {
+  stuck = false;
+  if (bytes == 0) return true;
+  if (chosen_guard_method() == guard_method::mprotect && ::madvise(lo, bytes, MADV_DONTNEED) != 0) return false;
+  if (install_guard(lo, bytes)) return true;
+  const int error = errno;
+  stuck = !remove_guard(lo, bytes);
+  errno = error;
+  return false;
 }
 
 // Reserve `count` adjacent [guard | stack] reservations in one mapping (a slab) and return the lowest
