@@ -19,6 +19,7 @@
 // pass finds the next unvisited fiber at the front without rescanning.
 #pragma once
 
+#include "ebb/allocators/reservation_pool.hpp"
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/never_destroyed.hpp"
@@ -248,6 +249,8 @@ class stack_registry {
         fresh);
     report.visited = progress.visited;
     report.complete = progress.complete;
+    // Dead fibers' stacks too: one that went deep between switches was pooled with its pages.
+    if (progress.complete) report.released_bytes += runtime_v1::clean_pooled_reservations();
     return report;
   }
 
