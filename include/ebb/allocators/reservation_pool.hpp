@@ -335,6 +335,37 @@ inline std::size_t clean_pooled_reservations() noexcept {
   return bytes + process_pool().clean();
 }
 
+// fork(): every lock here is taken before and released after, in the parent and in the child, so the
+// child never inherits one held by a thread it does not have. The child keeps only its own thread's
+// cache: the others belong to threads that do not exist there, whose storage the child may reuse for
+// new threads. Their reservations go to the process pool (glibc's malloc is usable here: it resets
+// its own locks in the child before the handlers run).
+inline void lock_pool_for_fork() noexcept {
+  auto& list = process_reservation_caches;
+  list.lock.lock();
+  for (reservation_cache* cache = list.head; cache; cache = cache->next) cache->lock.lock();
+  process_pool().lock_for_fork();
+}
+inline void unlock_pool_after_fork(bool in_child) noexcept {
+  process_pool().unlock_after_fork();
+  auto& list = process_reservation_caches;
+  reservation_cache* mine = &thread_reservations;
+  for (reservation_cache* cache = list.head; cache;) {
+    reservation_cache* next = cache->next;
+    if (in_child && cache != mine) {
+      for (std::size_t i = 0; i < cache->count; ++i) process_pool().give(cache->slots[i]);
+      cache->count = 0;
+    }
+    cache->lock.unlock();
+    cache = next;
+  }
+  if (in_child) {
+    list.head = mine->status == reservation_cache::listed ? mine : nullptr;
+    mine->prev = mine->next = nullptr;
+  }
+  list.lock.unlock();
+}
+
 // Release the calling thread's cache and every reservation in the process pool; clean what other
 // threads' caches hold. Returns the bytes of address space unmapped.
 inline std::size_t trim_reservations() noexcept {
