@@ -152,7 +152,10 @@ inline void release_claim(fiber_context& c) noexcept { c.inspecting.store(false,
 template <class Visit>
 void inspect_claimed(const std::vector<fiber_context*>& batch, Visit& visit) {
   if (batch.empty()) return;
-  os::heavy_fence();
+  if (EBB_UNLIKELY(!os::heavy_fence())) {  // nothing proves a fiber is not running: leave them all
+    for (fiber_context* c : batch) release_claim(*c);
+    return;
+  }
   for (fiber_context* c : batch) {
     const fiber_state s = c->state.load(std::memory_order_seq_cst);
     if (s == fiber_state::suspended || s == fiber_state::created) visit(*c);

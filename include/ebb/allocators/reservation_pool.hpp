@@ -55,10 +55,10 @@ inline std::size_t clean_reservation(pooled_reservation& r) noexcept {
   char* limit = static_cast<char*>(r.base) + r.guard_bytes;
   if (lo < limit) lo = limit;
   if (lo >= top_page) return 0;
-  const std::size_t held = os::resident_bytes(lo, top_page);
-  if (held != 0 && os::decommit(lo, top_page) == 0) return 0;  // refused: it stays dirty
+  const os::held_memory held = os::memory_held(lo, top_page);  // swapped-out pages count: swap is freed too
+  if (held.worth_releasing() && os::decommit(lo, top_page) == 0) return 0;  // refused: it stays dirty
   r.clean_below = top_page;
-  return held;
+  return held.bytes();
 }
 
 // A short spin lock: held for a few loads and stores, or by a cleaner for one cache's few madvise calls.

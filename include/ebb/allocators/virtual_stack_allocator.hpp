@@ -69,10 +69,11 @@ struct virtual_memory_stack_ops {
     if (lo < region.limit) lo = region.limit;
     if (hi > region.top) hi = region.top;
     if (hi <= lo) return 0;
-    // Report what actually comes back: the resident pages, not the address range.
-    const std::size_t resident = runtime_v1::os::resident_bytes(lo, hi);
-    if (resident == 0) return 0;
-    return runtime_v1::os::decommit(lo, hi) ? resident : 0;
+    // Report what actually comes back: the pages holding memory (in RAM or in swap), not the address
+    // range. A range wholly in swap still needs the call, or its swap is never freed.
+    const runtime_v1::os::held_memory held = runtime_v1::os::memory_held(lo, hi);
+    if (!held.worth_releasing()) return 0;
+    return runtime_v1::os::decommit(lo, hi) ? held.bytes() : 0;
   }
   std::size_t committed(const stack_region& region) const noexcept {
     return runtime_v1::os::resident_bytes(region.limit, region.top);

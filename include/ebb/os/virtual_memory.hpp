@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #if EBB_VALGRIND
@@ -191,7 +192,27 @@ struct pagemap_scan_arg {
 };
 inline constexpr unsigned long pagemap_scan_request = _IOWR('f', 16, pagemap_scan_arg);
 inline constexpr std::uint64_t page_is_present = 1u << 3;
+inline constexpr std::uint64_t page_is_swapped = 1u << 4;
 inline constexpr std::uint64_t page_is_zero_pfn = 1u << 5;
+
+// Which pages a scan reports: resident ones, or (with_swap) also those swapped out. A range whose
+// pages are all in swap has nothing resident, yet releasing it frees its swap: the decision to
+// release asks with_swap. Pages mapped to the shared zero page are never counted.
+constexpr void set_scan_filter(pagemap_scan_arg& arg, bool with_swap) noexcept {
+  arg.category_inverted = page_is_zero_pfn;
+  arg.category_mask = page_is_zero_pfn | (with_swap ? 0 : page_is_present);
+  arg.category_anyof_mask = with_swap ? page_is_present | page_is_swapped : 0;
+  arg.return_mask = page_is_present | page_is_swapped;
+}
+
+// Whether the kernel reports a page of these categories under this filter (fs/proc/task_mmu.c,
+// pagemap_scan_is_interesting_page): the inverted bits flip, then every bit of category_mask must be
+// set and, if category_anyof_mask is not zero, one of its bits.
+constexpr bool scan_selects(const pagemap_scan_arg& arg, std::uint64_t categories) noexcept {
+  categories ^= arg.category_inverted;
+  if ((categories & arg.category_mask) != arg.category_mask) return false;
+  return arg.category_anyof_mask == 0 || (categories & arg.category_anyof_mask) != 0;
+}
 
 inline bool running_on_valgrind() noexcept {
 #if EBB_VALGRIND
@@ -247,10 +268,11 @@ constexpr To kernel_address(From value) noexcept {
   return static_cast<To>(value);
 }
 
-// Calls run(start, end) for each run of present pages in [first, last), lowest first, until run
-// returns false. Returns false if PAGEMAP_SCAN is unavailable.
+// Calls run(start, end, categories) for each run of pages in [first, last) the filter selects (see
+// set_scan_filter), lowest first, until run returns false. Returns false if PAGEMAP_SCAN is unavailable.
 template <class Run>
-bool scan_present(std::uintptr_t first, std::uintptr_t last, Run&& run, std::uint64_t max_pages = 0) noexcept {
+bool scan_pages(std::uintptr_t first, std::uintptr_t last, bool with_swap, Run&& run,
+                std::uint64_t max_pages = 0) noexcept {
   const int fd = pagemap_fd();
   if (fd < 0) return false;
   pagemap_region regions[32];
@@ -259,16 +281,15 @@ bool scan_present(std::uintptr_t first, std::uintptr_t last, Run&& run, std::uin
   arg.end = last;
   arg.vec = reinterpret_cast<std::uint64_t>(regions);
   arg.vec_len = sizeof regions / sizeof regions[0];
-  arg.category_inverted = page_is_zero_pfn;
-  arg.category_mask = page_is_present | page_is_zero_pfn;
-  arg.return_mask = page_is_present;
-  arg.max_pages = max_pages;  // 0: no limit; 1 when only the first present page matters
+  set_scan_filter(arg, with_swap);
+  arg.max_pages = max_pages;  // 0: no limit; 1 when only the first page matters
   for (std::uint64_t at = first; at < last;) {
     arg.start = at;
     long n = ::ioctl(fd, pagemap_scan_request, &arg);
     if (n < 0) return false;
     for (long i = 0; i < n; ++i)
-      if (!run(kernel_address<std::uintptr_t>(regions[i].start), kernel_address<std::uintptr_t>(regions[i].end)))
+      if (!run(kernel_address<std::uintptr_t>(regions[i].start), kernel_address<std::uintptr_t>(regions[i].end),
+               regions[i].categories))
         return true;
     if (arg.walk_end <= at) break;
     at = arg.walk_end;
@@ -276,7 +297,17 @@ bool scan_present(std::uintptr_t first, std::uintptr_t last, Run&& run, std::uin
   return true;
 }
 
-// The same walk through mincore, one byte per page, for kernels without PAGEMAP_SCAN.
+// Calls run(start, end) for each run of present pages in [first, last), lowest first, until run
+// returns false. Returns false if PAGEMAP_SCAN is unavailable.
+template <class Run>
+bool scan_present(std::uintptr_t first, std::uintptr_t last, Run&& run, std::uint64_t max_pages = 0) noexcept {
+  return scan_pages(
+      first, last, false, [&](std::uintptr_t start, std::uintptr_t end, std::uint64_t) { return run(start, end); },
+      max_pages);
+}
+
+// The same walk through mincore, one byte per page, for kernels without PAGEMAP_SCAN. It cannot see
+// swapped-out pages (see memory_held).
 template <class Run>
 void scan_present_mincore(std::uintptr_t first, std::uintptr_t last, Run&& run) noexcept {
   const std::size_t page = page_size();
@@ -291,13 +322,14 @@ void scan_present_mincore(std::uintptr_t first, std::uintptr_t last, Run&& run) 
   }
 }
 
+inline std::uintptr_t page_floor_of(void* p) noexcept { return round_down(reinterpret_cast<std::uintptr_t>(p), page_size()); }
+inline std::uintptr_t page_ceil_of(void* p) noexcept { return round_up(reinterpret_cast<std::uintptr_t>(p), page_size()); }
+
 // Calls run(start, end) for the present pages of [lo, hi) (bounds rounded out to pages), lowest
 // first, until run returns false.
 template <class Run>
 void for_each_present(void* lo, void* hi, Run&& run, std::uint64_t max_pages = 0) noexcept {
-  const std::size_t page = page_size();
-  auto first = round_down(reinterpret_cast<std::uintptr_t>(lo), page);
-  auto last = round_up(reinterpret_cast<std::uintptr_t>(hi), page);
+  const auto first = page_floor_of(lo), last = page_ceil_of(hi);
   if (!scan_present(first, last, run, max_pages)) scan_present_mincore(first, last, run);
 }
 
@@ -311,19 +343,57 @@ inline std::size_t resident_bytes(void* lo, void* hi) noexcept {
   return resident;
 }
 
-// The lowest resident page in [lo, hi), or hi if none: how deep the stack has been touched since its
-// pages were last released.
+inline bool swap_configured() noexcept {
+  struct sysinfo info {};
+  return ::sysinfo(&info) != 0 || info.totalswap != 0;  // unknown counts as possible
+}
+
+// What a range holds: resident bytes, swapped-out bytes, and whether swap may hold some unseen (mincore
+// cannot see it; then any range may hold swap when the system has swap at all).
+struct held_memory {
+  std::size_t resident = 0;
+  std::size_t swapped = 0;
+  bool swap_unknown = false;
+  bool worth_releasing() const noexcept { return resident != 0 || swapped != 0 || swap_unknown; }
+  std::size_t bytes() const noexcept { return resident + swapped; }
+};
+
+inline held_memory memory_held(void* lo, void* hi) noexcept {
+  held_memory held;
+  const auto first = page_floor_of(lo), last = page_ceil_of(hi);
+  const bool scanned = scan_pages(first, last, true, [&](std::uintptr_t start, std::uintptr_t end, std::uint64_t categories) {
+    (categories & page_is_present ? held.resident : held.swapped) += end - start;
+    return true;
+  });
+  if (!scanned) {
+    scan_present_mincore(first, last, [&](std::uintptr_t start, std::uintptr_t end) {
+      held.resident += end - start;
+      return true;
+    });
+    held.swap_unknown = held.resident == 0 && last > first && swap_configured();
+  }
+  return held;
+}
+
+// The lowest page in [lo, hi) that holds memory, resident or swapped (mincore: resident only), or hi if
+// none: how deep the stack has been touched since its pages were last released.
 inline void* lowest_resident(void* lo, void* hi) noexcept {
   void* lowest = hi;
   // One page is all it needs: without the limit the kernel would go on walking every present page
   // (measured 1.5 us against 3.2 us for a 1 MiB stack with 200 of them).
-  for_each_present(
-      lo, hi,
-      [&](std::uintptr_t start, std::uintptr_t) {
+  const auto first = page_floor_of(lo), last = page_ceil_of(hi);
+  const bool scanned = scan_pages(
+      first, last, true,
+      [&](std::uintptr_t start, std::uintptr_t, std::uint64_t) {
         lowest = reinterpret_cast<void*>(start);
         return false;
       },
       1);
+  if (!scanned)
+    scan_present_mincore(first, last, [&](std::uintptr_t start, std::uintptr_t) {
+      lowest = reinterpret_cast<void*>(start);
+      return false;
+    });
   return lowest;
 }
 
