@@ -11,11 +11,12 @@
 #include <unistd.h>
 
 #include "deep_stack.hpp"
+#include "tool_support.hpp"
 
 namespace {
 // What a child does: fibers, a pass, the pool. Any lock inherited held hangs it here.
 [[noreturn]] void child_work() {
-  ::alarm(10);  // a hung child dies of SIGALRM: the parent counts it as a failure
+  ::alarm(test_support::under_memory_tool() ? 120 : 10);  // a hung child dies of SIGALRM: a failure
   int sum = 0;
   for (int i = 0; i < 20; ++i) {
     ebb::fiber f([&] { sum += test_support::go_deep(64 * 1024); });
@@ -49,7 +50,7 @@ TEST_CASE("fork: children can use fibers while other threads create, destroy and
     }
   };
   std::thread first(hammer, 0), second(hammer, 1);
-  constexpr int children = 40;
+  const int children = test_support::under_memory_tool() ? 8 : 40;
   int failed = 0;
   for (int i = 0; i < children && failed < 3; ++i) {  // a hung child costs its 10 s alarm: stop early
     const pid_t pid = ::fork();
