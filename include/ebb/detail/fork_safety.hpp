@@ -10,6 +10,7 @@
 
 #include "ebb/allocators/reservation_pool.hpp"
 #include "ebb/config.hpp"
+#include "ebb/os/virtual_memory.hpp"
 #include "ebb/registry.hpp"
 
 #include <atomic>
@@ -43,6 +44,10 @@ inline void ensure_fork_handlers() noexcept {
   if (EBB_LIKELY(state.registered.load(std::memory_order_acquire) == 2)) return;
   int expected = 0;
   if (!state.registered.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return;
+  // Now, not later under the pool's locks: opening it registers an atfork handler of its own, which
+  // waits for glibc's atfork lock, which a fork in progress holds while our prepare handler waits for
+  // the pool's locks.
+  (void)os::pagemap_fd();
   ::pthread_atfork(&lock_for_fork, [] { unlock_after_fork(false); }, [] { unlock_after_fork(true); });
   state.registered.store(2, std::memory_order_release);
 }
