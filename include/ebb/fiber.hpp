@@ -33,6 +33,7 @@
 #include "ebb/arch/switch.hpp"
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
+#include "ebb/detail/fork_safety.hpp"
 #include "ebb/detail/tool_hooks.hpp"
 #include "ebb/detail/unwind_report.hpp"
 #include "ebb/error.hpp"
@@ -48,8 +49,10 @@
 #include "ebb/policies/shrink.hpp"
 #include "ebb/stack_stats.hpp"
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <new>
@@ -226,6 +229,7 @@ class basic_fiber {
     constexpr std::size_t callable_bytes = (sizeof(Callable) + callable_align - 1) / callable_align * callable_align;
     constexpr std::size_t header_bytes = control_bytes + callable_bytes + callable_align;
 
+    runtime_v1::ensure_fork_handlers();
     std::size_t max_size = options.max_size()
                                ? clamp(options.max_size(), GrowthPolicy::min_size, GrowthPolicy::max_size)
                                : GrowthPolicy::max_size;
@@ -313,8 +317,18 @@ class basic_fiber {
                      std::string("cannot create fiber '") + detail::display_name(options.name()) +
                          "': the stack budget (" + std::to_string(stack_budget()) + " bytes) is exhausted");
     }
-    // Closing the range also drops any page a previous fiber left in a pooled reservation.
-    c->allocator.close_range(c->region, c->region.limit, lo);
+    // Closing the range also drops any page a previous fiber left in a pooled reservation. Unguarded,
+    // the fiber could grow past its grant unseen: refuse it (guard install fails with ENOMEM under a
+    // memory cgroup at its limit).
+    if (!c->allocator.close_range(c->region, c->region.limit, lo)) {
+      const int error = errno;
+      runtime_v1::return_stack_bytes(granted);
+      c->drop_callable(c->callable);
+      release_stack(c, false);
+      detail::misuse(fiber_errc::out_of_memory, std::string("cannot create fiber '") +
+                                                    detail::display_name(options.name()) +
+                                                    "': cannot guard its stack: " + std::strerror(error));
+    }
     c->window_lo = lo;
     runtime_v1::hooks::stack_bounds_changed(*c, lo);
     c->kept_floor = lo;
@@ -367,7 +381,11 @@ class basic_fiber {
     }
     if (lo <= c.window_lo) return 0;
     const std::size_t resident = runtime_v1::os::resident_bytes(c.window_lo, lo);
-    if (!c.allocator.close_range(c.region, c.window_lo, lo)) return 0;
+    if (!c.allocator.close_range(c.region, c.window_lo, lo)) {
+      // Still open, so the window and its grant stay as they are; its pages go back all the same.
+      runtime_v1::hooks::stack_released(c.window_lo, lo);
+      return c.allocator.decommit(c.region, c.window_lo, lo);
+    }
     runtime_v1::return_stack_bytes(static_cast<std::size_t>(lo - c.window_lo));
     runtime_v1::hooks::stack_released(c.window_lo, lo);
     c.window_lo = lo;
@@ -628,11 +646,12 @@ class basic_fiber {
         region.clean_below = top_page;
       }
     }
+    bool reusable = true;
     if constexpr (tripwire) {
       if (c->window_lo != nullptr) {
         // Open the guarded part again so the reservation can serve any fiber; nothing below the
-        // window holds memory.
-        allocator.open_range(region, region.limit, c->window_lo);
+        // window holds memory. If the kernel refuses, guards are left in the middle of the stack.
+        reusable = allocator.open_range(region, region.limit, c->window_lo);
         runtime_v1::return_stack_bytes(static_cast<std::size_t>(static_cast<char*>(region.top) - c->window_lo));
         if (region.clean_below == nullptr || region.clean_below < c->window_lo) region.clean_below = c->window_lo;
       }
@@ -640,6 +659,10 @@ class basic_fiber {
     runtime_v1::hooks::fiber_destroyed(*c);
     runtime_v1::hooks::stack_released(region.limit, c);  // everything below the control block
     c->~control();
+    if constexpr (detail::has_discard<StackAllocator>::value) {
+      if (!reusable) return allocator.discard(region);
+    }
+    (void)reusable;
     allocator.deallocate(region);
   }
 

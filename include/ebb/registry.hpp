@@ -21,6 +21,7 @@
 // shard lock or a claim is held.
 #pragma once
 
+#include "ebb/allocators/reservation_pool.hpp"
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/never_destroyed.hpp"
@@ -175,8 +176,10 @@ inline void release_claim(fiber_context& c) noexcept { c.inspecting.store(mark_f
 // fiber (then it calls release_claim); false, with nothing held, when the fiber is running.
 inline bool claim_one(fiber_context& c) noexcept {
   for (spinner wait; !try_claim(c);) wait.pause();  // a pass holds it for at most one batch
-  os::heavy_fence();
-  if (c.state.load(std::memory_order_seq_cst) != fiber_state::running && begin_visit(c)) return true;
+  // Without a fence nothing proves the fiber is not running on another thread: leave it alone.
+  if (EBB_LIKELY(os::heavy_fence()) && c.state.load(std::memory_order_seq_cst) != fiber_state::running &&
+      begin_visit(c))
+    return true;
   release_claim(c);
   return false;
 }
@@ -199,7 +202,11 @@ struct claim_batch {
 template <class Visit>
 void inspect_claimed(claim_batch& batch, Visit& visit) noexcept {
   if (batch.count == 0) return;
-  os::heavy_fence();
+  if (EBB_UNLIKELY(!os::heavy_fence())) {  // nothing proves a fiber is not running: leave them all
+    for (std::size_t i = 0; i < batch.count; ++i) release_claim(*batch.fibers[i]);
+    batch.count = 0;
+    return;
+  }
   void (*hook)(fiber_context&) noexcept = process_registry().visit_hook;
   for (std::size_t i = 0; i < batch.count; ++i) {
     fiber_context& c = *batch.fibers[i];
@@ -320,6 +327,8 @@ class stack_registry {
         fresh);
     report.visited = progress.visited;
     report.complete = progress.complete;
+    // Dead fibers' stacks too: one that went deep between switches was pooled with its pages.
+    if (progress.complete) report.released_bytes += runtime_v1::clean_pooled_reservations();
     return report;
   }
 

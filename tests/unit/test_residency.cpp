@@ -40,3 +40,42 @@ TEST_CASE("PAGEMAP_SCAN and mincore see the same resident pages", "[residency]")
   CHECK(os::lowest_resident(base + 200 * page, base + 299 * page) == base + 299 * page);  // none: hi
   os::release(base, pages * page);
 }
+
+// ---- issue 8, item 11: pages in swap ------------------------------------------------------------
+// This machine has no swap, so no page can be put there: the filter is checked against the kernel's
+// rule instead, and the decision on what the scan finds.
+TEST_CASE("residency: a release decision counts swapped-out pages, never zero pages", "[residency]") {
+  os::pagemap_scan_arg held{}, present{};
+  os::set_scan_filter(held, true);
+  os::set_scan_filter(present, false);
+  const std::uint64_t in_ram = os::page_is_present, in_swap = os::page_is_swapped,
+                      zero = os::page_is_present | os::page_is_zero_pfn, untouched = 0;
+  CHECK(os::scan_selects(held, in_ram));
+  CHECK(os::scan_selects(held, in_swap));  // a range wholly in swap is still released
+  CHECK_FALSE(os::scan_selects(held, zero));
+  CHECK_FALSE(os::scan_selects(held, untouched));
+  CHECK(os::scan_selects(present, in_ram));
+  CHECK_FALSE(os::scan_selects(present, in_swap));  // committed memory is what is in RAM
+  CHECK_FALSE(os::scan_selects(present, zero));
+  CHECK_FALSE(os::scan_selects(present, untouched));
+
+  os::held_memory swapped_only;
+  swapped_only.swapped = 4096;
+  CHECK(swapped_only.worth_releasing());
+  CHECK(swapped_only.bytes() == 4096);
+  os::held_memory unseen;  // mincore saw nothing, but the system has swap
+  unseen.swap_unknown = true;
+  CHECK(unseen.worth_releasing());
+  CHECK_FALSE(os::held_memory{}.worth_releasing());
+
+  // On real pages the scan agrees with residency.
+  const std::size_t page = os::page_size();
+  char* base = static_cast<char*>(os::reserve(0, 64 * page));
+  REQUIRE(base != nullptr);
+  for (std::size_t i = 8; i < 40; i += 2) base[i * page] = 1;
+  const os::held_memory held_now = os::memory_held(base, base + 64 * page);
+  CHECK(held_now.resident == os::resident_bytes(base, base + 64 * page));
+  CHECK(held_now.resident == 16 * page);
+  CHECK(os::lowest_resident(base, base + 64 * page) == base + 8 * page);
+  os::release(base, 64 * page);
+}

@@ -149,3 +149,102 @@ TEST_CASE("tripwire: its limit — the kernel cannot write below the window, so 
     CHECK(unprobed == static_cast<long>(sizeof message));
   CHECK(probed == static_cast<long>(sizeof message));
 }
+
+// ---- issue 8, item 2: the mprotect fallback and refused guards ------------------------------------
+
+namespace os = ebb::runtime_v1::os;
+
+// Run with EBB_GUARD_METHOD=mprotect: mprotect(PROT_NONE) keeps pages resident, so a shrink must also
+// drop them for its report and the budget to be true.
+TEST_CASE("child: tripwire shrink with mprotect guards", "[.child]") {
+  REQUIRE(os::chosen_guard_method() == os::guard_method::mprotect);
+  const std::size_t granted_before = ebb::stack_budget_granted();
+  tripwire_fiber f([] {
+    test_support::go_deep(400 * 1024);
+    ebb::this_fiber::yield();
+  });
+  f.resume();  // at the bottom
+  f.resume();  // back at the top
+  const long rss_deep = test_support::status_kib("RssAnon:");
+  const std::size_t committed_deep = f.stack_stats().committed;
+  REQUIRE(committed_deep >= 390 * 1024);
+  std::size_t released = 0;
+  for (int i = 0; i < 10; ++i) released += f.shrink_stack();
+  const auto shrunk = f.stack_stats();
+  const std::size_t granted = ebb::stack_budget_granted() - granted_before;
+  CHECK(shrunk.committed <= 4 * 4096);                 // gone, not merely inaccessible
+  CHECK(released + shrunk.committed >= committed_deep);  // what was reported released is gone
+  CHECK(shrunk.committed <= granted);                  // nothing resident beyond the grant
+  CHECK(granted <= 4 * 4096);
+  CHECK(test_support::status_kib("RssAnon:") <= rss_deep - 300);
+  f.resume();
+  CHECK(f.done());
+}
+
+TEST_CASE("tripwire with mprotect guards: a shrink frees the pages and the budget matches", "[tripwire]") {
+  if (skipped_under_valgrind()) return;
+  auto child = test_support::run_child_test("child: tripwire shrink with mprotect guards",
+                                            {"EBB_GUARD_METHOD=mprotect"});
+  INFO(child.err);
+  CHECK(child.exited);
+  CHECK(child.exit_code == 0);
+}
+
+TEST_CASE("tripwire: guards the kernel refuses leave every fiber and the pool consistent", "[tripwire]") {
+  if (skipped_under_valgrind()) return;
+  const std::size_t granted_before = ebb::stack_budget_granted();
+  { tripwire_fiber warm([] {}); }  // a reservation in this thread's cache: creation makes no slab below
+
+  // A shrink whose guard install fails keeps the window (and its grant) and still frees the pages.
+  {
+    using fitting_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::shrink_to_fit<>, ebb::tripwire_stack_allocator<>>;
+    fitting_fiber f([] {
+      test_support::go_deep(300 * 1024);
+      ebb::this_fiber::yield();
+      test_support::go_deep(300 * 1024);
+    });
+    f.resume();
+    f.resume();  // at the top, the window 300 KiB deep
+    const std::size_t granted_deep = ebb::stack_budget_granted() - granted_before;
+    os::injected_guard_failures.store(1);
+    const std::size_t released = f.shrink_stack();
+    CHECK(os::injected_guard_failures.load() == 0);
+    CHECK(released >= 250 * 1024);
+    CHECK(f.stack_stats().committed <= 4 * 4096);
+    CHECK(ebb::stack_budget_granted() - granted_before == granted_deep);
+    f.resume();  // deep again inside the window it kept
+    f.resume();
+    CHECK(f.done());
+  }
+  CHECK(ebb::stack_budget_granted() == granted_before);
+
+#if EBB_HAS_EXCEPTIONS
+  // Creation whose window cannot be guarded is refused, and gives its grant back.
+  os::injected_guard_failures.store(1);
+  try {
+    tripwire_fiber f(ebb::fiber_options().name("unguarded"), [] {});
+    FAIL("created");
+  } catch (const ebb::fiber_error& e) {
+    CHECK(e.code() == ebb::fiber_errc::out_of_memory);
+    CHECK_THAT(e.what(), has_text("unguarded") && has_text("guard"));
+  }
+  CHECK(os::injected_guard_failures.load() == 0);
+  CHECK(ebb::stack_budget_granted() == granted_before);
+#endif
+
+  // Destruction whose guards cannot be removed must not pool the reservation: a default fiber that
+  // got it would die on a guard in the middle of its stack.
+  {
+    tripwire_fiber f([] { test_support::go_deep(300 * 1024); });
+    f.resume();  // parked at the bottom
+    os::injected_guard_failures.store(1);
+  }
+  CHECK(os::injected_guard_failures.load() == 0);
+  CHECK(ebb::stack_budget_granted() == granted_before);
+  for (int i = 0; i < 4; ++i) {
+    ebb::fiber f([] { test_support::go_deep(700 * 1024); });
+    f.resume();
+    f.resume();
+    CHECK(f.done());
+  }
+}

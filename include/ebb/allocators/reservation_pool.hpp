@@ -3,24 +3,36 @@
 //
 // One mmap per fiber costs 12–20 µs, two orders of magnitude more than creating and running a fiber
 // should. So finished stacks are kept and handed to the next fiber that asks for the same shape
-// (guard bytes + stack bytes). Each thread keeps a few in a private cache (no lock on the common
-// create/destroy path); the rest sit in one process-wide list behind a mutex. Both are bounded.
+// (guard bytes + stack bytes). Each thread keeps a few in a private cache (an uncontended spin lock on
+// the create/destroy path, there only so passes from other threads can clean it); the rest sit in one
+// process-wide list behind a mutex. Both are bounded.
 //
 // A pooled stack keeps its top page resident (that page holds the fiber's control block and entry
 // frames, so reuse costs no page fault). Releasing deeper pages at every destruction would cost a
 // system call per fiber (0.3 µs and up, several times the rest of a fiber's life), so a fiber releases
-// them only when it saw itself deeper than the top page; each pooled entry records how far down it is
-// known to be clean, and the next fiber on it counts anything resident above that as its own committed
-// memory, released at its first shrink point. trim() unmaps everything pooled.
+// them only when it saw itself deeper than the top page; each pooled entry records how far down it may
+// be dirty (clean_below), and the next fiber on it counts anything resident above that as its own
+// committed memory, released at its first shrink point. A fiber that went deep between two switches
+// was not seen doing so: its reservation is pooled dirty down to its guard. Registry passes that
+// complete and trim_stack_pool() clean every pooled reservation, in every thread's cache and in the
+// process pool, down to its top page (clean_pooled_reservations). trim() unmaps everything pooled.
+//
+// Thread exit order does not matter: the cache is trivially destructible and flushed to the process
+// pool by a thread-exit key (os/thread_exit.hpp) after every thread_local destructor has run; stacks
+// freed later on that thread go straight to the process pool.
 #pragma once
 
 #include "ebb/config.hpp"
 #include "ebb/detail/never_destroyed.hpp"
+#include "ebb/os/thread_exit.hpp"
 #include "ebb/os/virtual_memory.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <mutex>
 #include <vector>
+
+#include <sched.h>
 
 EBB_RUNTIME_BEGIN
 
@@ -28,7 +40,36 @@ struct pooled_reservation {
   void* base;
   std::size_t guard_bytes;
   std::size_t stack_bytes;
-  void* clean_below;  // no page below this address is resident (base + guard_bytes when unknown)
+  void* clean_below;  // no page below this address holds memory (base + guard_bytes when unknown)
+
+  char* top_page() const noexcept {
+    return static_cast<char*>(base) + guard_bytes + stack_bytes - os::page_size();
+  }
+};
+
+// Give back the memory of a pooled reservation below its top page (nobody runs on it). Returns the
+// bytes that held memory.
+inline std::size_t clean_reservation(pooled_reservation& r) noexcept {
+  char* top_page = r.top_page();
+  char* lo = static_cast<char*>(r.clean_below);
+  char* limit = static_cast<char*>(r.base) + r.guard_bytes;
+  if (lo < limit) lo = limit;
+  if (lo >= top_page) return 0;
+  const os::held_memory held = os::memory_held(lo, top_page);  // swapped-out pages count: swap is freed too
+  if (held.worth_releasing() && os::decommit(lo, top_page) == 0) return 0;  // refused: it stays dirty
+  r.clean_below = top_page;
+  return held.bytes();
+}
+
+// A short spin lock: held for a few loads and stores, or by a cleaner for one cache's few madvise calls.
+struct pool_spin_lock {
+  std::atomic<bool> locked{false};
+  void lock() noexcept {
+    for (unsigned spins = 0; locked.exchange(true, std::memory_order_acquire);)
+      while (locked.load(std::memory_order_relaxed))
+        if (++spins > 64) ::sched_yield();
+  }
+  void unlock() noexcept { locked.store(false, std::memory_order_release); }
 };
 
 class reservation_pool {
@@ -85,6 +126,32 @@ class reservation_pool {
     return bytes;
   }
 
+  // Clean every dirty reservation (clean_reservation). They are taken out a batch at a time and
+  // cleaned outside the mutex, so creating fibers never waits for the system calls; a fiber that
+  // misses one meanwhile takes another or a new slab. Returns the bytes released.
+  std::size_t clean() noexcept {
+    std::size_t bytes = 0;
+    std::size_t rounds = size() / batch + 2;  // entries dirtied meanwhile wait for the next pass
+    for (; rounds > 0; --rounds) {
+      pooled_reservation dirty[batch];
+      std::size_t n = 0;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (std::size_t i = free_.size(); i-- > 0 && n < batch;) {
+          if (free_[i].clean_below < free_[i].top_page()) {
+            dirty[n++] = free_[i];
+            free_[i] = free_.back();
+            free_.pop_back();
+          }
+        }
+      }
+      if (n == 0) break;
+      for (std::size_t i = 0; i < n; ++i) bytes += clean_reservation(dirty[i]);
+      for (std::size_t i = 0; i < n; ++i) give(dirty[i]);
+    }
+    return bytes;
+  }
+
   void set_capacity(std::size_t reservations) noexcept {
     std::lock_guard<std::mutex> lock(mutex_);
     capacity_ = reservations;
@@ -93,57 +160,131 @@ class reservation_pool {
     std::lock_guard<std::mutex> lock(mutex_);
     return free_.size();
   }
+  template <class Visit>
+  void for_each(Visit&& visit) const noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& r : free_) visit(r);
+  }
+
+  // fork(): held across it so the child never inherits it locked by a thread it does not have.
+  void lock_for_fork() noexcept { mutex_.lock(); }
+  void unlock_after_fork() noexcept { mutex_.unlock(); }
 
  private:
+  static constexpr std::size_t batch = 64;
   mutable std::mutex mutex_;
   std::vector<pooled_reservation> free_;
   std::size_t capacity_ = default_capacity;
 };
 
-// A thread's private cache, flushed to the process pool when the thread exits.
+// A thread's private cache. Trivially destructible, so it is valid until the thread's storage goes
+// (see the top of this file); listed process-wide so a pass on any thread can clean it.
 struct reservation_cache {
-  pooled_reservation slots[reservation_pool::thread_cache_capacity];
+  enum : unsigned char { unlisted, listed, closed };
+  pool_spin_lock lock;  // the owner while it takes or puts; a cleaner from another thread
+  unsigned char status = unlisted;
   std::size_t count = 0;
-  ~reservation_cache();
+  reservation_cache* prev = nullptr;
+  reservation_cache* next = nullptr;
+  pooled_reservation slots[reservation_pool::thread_cache_capacity] = {};
+};
+
+struct reservation_cache_list {
+  pool_spin_lock lock;  // taken before any cache's own lock, never after
+  reservation_cache* head = nullptr;
+  os::thread_exit_key exit_key;
 };
 
 // One pool per process: default visibility so every shared library's copy of these inline variables
 // binds to the same object.
 EBB_NO_DESTROY EBB_VISIBLE inline never_destroyed<reservation_pool> process_pool_storage;
+EBB_VISIBLE inline reservation_cache_list process_reservation_caches;
 EBB_VISIBLE inline thread_local reservation_cache thread_reservations;
 
 inline reservation_pool& process_pool() noexcept { return process_pool_storage.value; }
 
-inline reservation_cache::~reservation_cache() {
+// At thread exit, after every thread_local destructor: hand the cache to the process pool and close it.
+inline void close_thread_cache(void* p) noexcept {
+  auto& cache = *static_cast<reservation_cache*>(p);
+  auto& list = process_reservation_caches;
+  list.lock.lock();
+  if (cache.prev) cache.prev->next = cache.next; else list.head = cache.next;
+  if (cache.next) cache.next->prev = cache.prev;
+  cache.prev = cache.next = nullptr;
+  cache.lock.lock();
+  cache.status = reservation_cache::closed;
+  pooled_reservation slots[reservation_pool::thread_cache_capacity];
+  const std::size_t count = cache.count;
+  for (std::size_t i = 0; i < count; ++i) slots[i] = cache.slots[i];
+  cache.count = 0;
+  cache.lock.unlock();
+  list.lock.unlock();
   for (std::size_t i = 0; i < count; ++i) process_pool().give(slots[i]);
-  count = 0;
+}
+
+// This thread's cache, listed on first use; nullptr once the thread is exiting (or if it cannot be
+// listed): callers then use the process pool.
+inline reservation_cache* thread_cache() noexcept {
+  reservation_cache& cache = thread_reservations;
+  if (EBB_LIKELY(cache.status == reservation_cache::listed)) return &cache;
+  if (cache.status == reservation_cache::closed) return nullptr;
+  auto& list = process_reservation_caches;
+  if (!os::run_at_thread_exit(list.exit_key, &close_thread_cache, &cache)) {
+    cache.status = reservation_cache::closed;
+    return nullptr;
+  }
+  list.lock.lock();
+  cache.next = list.head;
+  if (list.head) list.head->prev = &cache;
+  list.head = &cache;
+  cache.status = reservation_cache::listed;
+  list.lock.unlock();
+  return &cache;
 }
 
 // The most recently freed stack goes to the thread cache (its top page is the likeliest to be warm in
 // the CPU caches); when the cache is full its oldest entry moves to the process pool.
 inline void recycle_reservation(const pooled_reservation& r) noexcept {
-  reservation_cache& cache = thread_reservations;
-  if (cache.count == reservation_pool::thread_cache_capacity) {
-    process_pool().give(cache.slots[0]);
-    for (std::size_t i = 1; i < cache.count; ++i) cache.slots[i - 1] = cache.slots[i];
-    --cache.count;
+  reservation_cache* cache = thread_cache();
+  if (cache == nullptr) return process_pool().give(r);
+  pooled_reservation oldest;
+  bool evicted = false;
+  cache->lock.lock();
+  if (cache->count == reservation_pool::thread_cache_capacity) {
+    oldest = cache->slots[0];
+    evicted = true;
+    for (std::size_t i = 1; i < cache->count; ++i) cache->slots[i - 1] = cache->slots[i];
+    --cache->count;
   }
-  cache.slots[cache.count++] = r;
+  cache->slots[cache->count++] = r;
+  cache->lock.unlock();
+  if (evicted) process_pool().give(oldest);
+}
+
+inline bool take_from_cache(reservation_cache* cache, std::size_t guard_bytes, std::size_t stack_bytes,
+                            pooled_reservation& out) noexcept {
+  if (cache == nullptr) return false;
+  bool found = false;
+  cache->lock.lock();
+  for (std::size_t i = cache->count; i-- > 0;) {
+    pooled_reservation& slot = cache->slots[i];
+    if (slot.guard_bytes == guard_bytes && slot.stack_bytes == stack_bytes) {
+      out = slot;
+      slot = cache->slots[--cache->count];
+      found = true;
+      break;
+    }
+  }
+  cache->lock.unlock();
+  return found;
 }
 
 // Get a [guard | stack] reservation of this shape: the thread cache, then the pool, then the OS.
 // Returns false (errno set) when the OS refuses.
 inline bool acquire_reservation(std::size_t guard_bytes, std::size_t stack_bytes,
                                 pooled_reservation& out) noexcept {
-  reservation_cache& cache = thread_reservations;
-  for (std::size_t i = cache.count; i-- > 0;) {
-    pooled_reservation& slot = cache.slots[i];
-    if (slot.guard_bytes == guard_bytes && slot.stack_bytes == stack_bytes) {
-      out = slot;
-      slot = cache.slots[--cache.count];
-      return true;
-    }
-  }
+  reservation_cache* cache = thread_cache();
+  if (take_from_cache(cache, guard_bytes, stack_bytes, out)) return true;
   if (process_pool().take(guard_bytes, stack_bytes, out)) return true;
   // A slab: this reservation plus up to 31 more of the same shape for the pool, about 32 MiB of
   // address space at most. If the slab cannot be had (address space or mappings exhausted), one.
@@ -153,28 +294,97 @@ inline bool acquire_reservation(std::size_t guard_bytes, std::size_t stack_bytes
   void* base = os::reserve(guard_bytes, stack_bytes, count);
   if (base == nullptr && count > 1) base = os::reserve(guard_bytes, stack_bytes, count = 1);
   if (base == nullptr) return false;
-  for (std::size_t i = 1; i < count; ++i) {
+  std::size_t i = 1;
+  if (cache != nullptr) {
+    cache->lock.lock();
+    for (; i < count && cache->count < reservation_pool::thread_cache_capacity; ++i) {
+      char* spare = static_cast<char*>(base) + i * each;
+      cache->slots[cache->count++] = {spare, guard_bytes, stack_bytes, spare + each};
+    }
+    cache->lock.unlock();
+  }
+  for (; i < count; ++i) {
     char* spare = static_cast<char*>(base) + i * each;
-    const pooled_reservation r{spare, guard_bytes, stack_bytes, spare + each};
-    if (cache.count < reservation_pool::thread_cache_capacity)
-      cache.slots[cache.count++] = r;
-    else
-      process_pool().give(r);
+    process_pool().give({spare, guard_bytes, stack_bytes, spare + each});
   }
   out = {base, guard_bytes, stack_bytes, static_cast<char*>(base) + each};
   return true;
 }
 
-// Release the calling thread's cache and every reservation in the process pool.
-inline std::size_t trim_reservations() noexcept {
-  reservation_cache& cache = thread_reservations;
-  std::size_t bytes = 0;
-  for (std::size_t i = 0; i < cache.count; ++i) {
-    os::release(cache.slots[i].base, cache.slots[i].guard_bytes + cache.slots[i].stack_bytes);
-    bytes += cache.slots[i].guard_bytes + cache.slots[i].stack_bytes;
+// Calls visit(cache) for every listed thread cache, with the list's lock and the cache's held.
+template <class Visit>
+void for_each_thread_cache(Visit&& visit) noexcept {
+  auto& list = process_reservation_caches;
+  list.lock.lock();
+  for (reservation_cache* cache = list.head; cache; cache = cache->next) {
+    cache->lock.lock();
+    visit(*cache);
+    cache->lock.unlock();
   }
-  cache.count = 0;
-  return bytes + process_pool().trim();
+  list.lock.unlock();
+}
+
+// Give back the memory below the top page of every pooled reservation: every thread's cache (its
+// owner waits meanwhile if it creates or destroys a fiber) and the process pool. Returns the bytes
+// that held memory.
+inline std::size_t clean_pooled_reservations() noexcept {
+  std::size_t bytes = 0;
+  for_each_thread_cache([&](reservation_cache& cache) {
+    for (std::size_t i = 0; i < cache.count; ++i) bytes += clean_reservation(cache.slots[i]);
+  });
+  return bytes + process_pool().clean();
+}
+
+// fork(): every lock here is taken before and released after, in the parent and in the child, so the
+// child never inherits one held by a thread it does not have. The child keeps only its own thread's
+// cache: the others belong to threads that do not exist there, whose storage the child may reuse for
+// new threads. Their reservations go to the process pool (glibc's malloc is usable here: it resets
+// its own locks in the child before the handlers run).
+inline void lock_pool_for_fork() noexcept {
+  auto& list = process_reservation_caches;
+  list.lock.lock();
+  for (reservation_cache* cache = list.head; cache; cache = cache->next) cache->lock.lock();
+  process_pool().lock_for_fork();
+}
+inline void unlock_pool_after_fork(bool in_child) noexcept {
+  process_pool().unlock_after_fork();
+  auto& list = process_reservation_caches;
+  reservation_cache* mine = &thread_reservations;
+  for (reservation_cache* cache = list.head; cache;) {
+    reservation_cache* next = cache->next;
+    if (in_child && cache != mine) {
+      for (std::size_t i = 0; i < cache->count; ++i) process_pool().give(cache->slots[i]);
+      cache->count = 0;
+    }
+    cache->lock.unlock();
+    cache = next;
+  }
+  if (in_child) {
+    list.head = mine->status == reservation_cache::listed ? mine : nullptr;
+    mine->prev = mine->next = nullptr;
+  }
+  list.lock.unlock();
+}
+
+// Release the calling thread's cache and every reservation in the process pool; clean what other
+// threads' caches hold. Returns the bytes of address space unmapped.
+inline std::size_t trim_reservations() noexcept {
+  std::size_t bytes = 0;
+  if (reservation_cache* cache = thread_cache()) {
+    pooled_reservation slots[reservation_pool::thread_cache_capacity];
+    cache->lock.lock();
+    const std::size_t count = cache->count;
+    for (std::size_t i = 0; i < count; ++i) slots[i] = cache->slots[i];
+    cache->count = 0;
+    cache->lock.unlock();
+    for (std::size_t i = 0; i < count; ++i) {
+      os::release(slots[i].base, slots[i].guard_bytes + slots[i].stack_bytes);
+      bytes += slots[i].guard_bytes + slots[i].stack_bytes;
+    }
+  }
+  bytes += process_pool().trim();
+  clean_pooled_reservations();
+  return bytes;
 }
 
 EBB_RUNTIME_END

@@ -69,10 +69,11 @@ struct virtual_memory_stack_ops {
     if (lo < region.limit) lo = region.limit;
     if (hi > region.top) hi = region.top;
     if (hi <= lo) return 0;
-    // Report what actually comes back: the resident pages, not the address range.
-    const std::size_t resident = runtime_v1::os::resident_bytes(lo, hi);
-    if (resident == 0) return 0;
-    return runtime_v1::os::decommit(lo, hi) ? resident : 0;
+    // Report what actually comes back: the pages holding memory (in RAM or in swap), not the address
+    // range. A range wholly in swap still needs the call, or its swap is never freed.
+    const runtime_v1::os::held_memory held = runtime_v1::os::memory_held(lo, hi);
+    if (!held.worth_releasing()) return 0;
+    return runtime_v1::os::decommit(lo, hi) ? held.bytes() : 0;
   }
   std::size_t committed(const stack_region& region) const noexcept {
     return runtime_v1::os::resident_bytes(region.limit, region.top);
@@ -107,11 +108,27 @@ struct virtual_stack_allocator : detail::virtual_memory_stack_ops {
 template <std::size_t GuardSize = default_guard_size>
 struct tripwire_stack_allocator : virtual_stack_allocator<GuardSize> {
   static constexpr bool tripwire = true;
+  // Guard [lo, hi) and free the memory behind it. False (errno set) leaves the range accessible, its
+  // pages possibly still resident: the caller keeps its window and releases them the ordinary way.
   bool close_range(const stack_region&, void* lo, void* hi) noexcept {
-    return hi <= lo || runtime_v1::os::install_guard(lo, static_cast<std::size_t>(static_cast<char*>(hi) - static_cast<char*>(lo)));
+    if (hi <= lo) return true;
+    bool stuck = false;
+    if (runtime_v1::os::guard_and_free(lo, bytes_between(lo, hi), stuck)) return true;
+    if (stuck)  // guards inside the window would kill the fiber later with a fault nobody explains
+      detail::fatal("cannot guard nor unguard [%p, %p) of a tripwire stack: %s", lo, hi, std::strerror(errno));
+    return false;
   }
+  // Async-signal-safe (the fault handler opens the window with it). False (errno set) when the kernel
+  // refuses; part of the range may then be open.
   bool open_range(const stack_region&, void* lo, void* hi) noexcept {
-    return hi <= lo || runtime_v1::os::remove_guard(lo, static_cast<std::size_t>(static_cast<char*>(hi) - static_cast<char*>(lo)));
+    return hi <= lo || runtime_v1::os::remove_guard(lo, bytes_between(lo, hi));
+  }
+  // A reservation whose guards could not be removed must not serve another fiber: unmap it.
+  void discard(const stack_region& region) noexcept { runtime_v1::os::release(region.base, region.reserved); }
+
+ private:
+  static std::size_t bytes_between(void* lo, void* hi) noexcept {
+    return static_cast<std::size_t>(static_cast<char*>(hi) - static_cast<char*>(lo));
   }
 };
 

@@ -24,6 +24,7 @@
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/os/stack_budget.hpp"
+#include "ebb/os/thread_exit.hpp"
 #include "ebb/os/virtual_memory.hpp"
 
 #include <atomic>
@@ -228,22 +229,29 @@ inline void install_fault_handler() noexcept {
   state.installed.store(2, std::memory_order_release);
 }
 
-// The alternate signal stack ebb installed on this thread, if it had to; freed at thread exit.
+// The alternate signal stack ebb installed on this thread, if it had to. Freed at thread exit after
+// every thread_local destructor (os/thread_exit.hpp), which may still resume or destroy fibers and so
+// need it; from then on the thread counts as not prepared again.
 struct signal_stack_owner {
   void* base = nullptr;
   std::size_t bytes = 0;
-  ~signal_stack_owner() {
-    if (base == nullptr) return;
-    stack_t current{};
-    if (::sigaltstack(nullptr, &current) == 0 && current.ss_sp == static_cast<char*>(base) + page_size()) {
-      stack_t off{};
-      off.ss_flags = SS_DISABLE;
-      ::sigaltstack(&off, nullptr);
-    }
-    ::munmap(base, bytes);
-  }
 };
 EBB_VISIBLE inline thread_local signal_stack_owner thread_signal_stack;
+EBB_VISIBLE inline thread_exit_key signal_stack_exit_key;
+
+inline void free_signal_stack(void* p) noexcept {
+  auto& owner = *static_cast<signal_stack_owner*>(p);
+  this_thread()->faults_ready = 0;
+  if (owner.base == nullptr) return;
+  stack_t current{};
+  if (::sigaltstack(nullptr, &current) == 0 && current.ss_sp == static_cast<char*>(owner.base) + page_size()) {
+    stack_t off{};
+    off.ss_flags = SS_DISABLE;
+    ::sigaltstack(&off, nullptr);
+  }
+  ::munmap(owner.base, owner.bytes);
+  owner.base = nullptr;
+}
 
 // Tripwire mode keeps this much accessible below a fiber's logical size, so a signal frame pushed on
 // the fiber's stack fits: AT_MINSIGSTKSZ (about 3.4 KiB with AVX-512, more with AMX) plus a page.
@@ -282,6 +290,11 @@ inline void prepare_thread_for_faults(thread_state* ts) noexcept {
   signal_stack_owner& owner = thread_signal_stack;
   owner.base = base;
   owner.bytes = bytes;
+  if (!run_at_thread_exit(signal_stack_exit_key, &free_signal_stack, &owner)) {
+    // No key to free it with at exit: better no signal stack of ours than one leaked per thread.
+    free_signal_stack(&owner);
+    ts->faults_ready = 1;
+  }
 }
 
 }  // namespace os

@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #if EBB_VALGRIND
@@ -46,9 +47,12 @@ constexpr std::size_t round_down(std::size_t n, std::size_t align) noexcept {
 
 // Linux 6.13 added guard pages inside one mapping (MADV_GUARD_INSTALL). They do not split the
 // mapping, so a million guarded stacks fit under the default vm.max_map_count of 65530, where
-// mprotect guards (two mappings per stack) stop near 32,700. Chosen at run time: older kernels answer
-// EINVAL once and ebb falls back to mprotect for the rest of the process.
+// mprotect guards (two mappings per stack) stop near 32,700. Chosen once per process by a probe on a
+// page of ebb's own: EINVAL there means the kernel lacks guard install. An EINVAL on a stack later
+// means something else (a locked mapping refuses guard install too) and is a plain failure: switching
+// methods then would leave guards installed one way and removed the other.
 inline constexpr int madv_guard_install = 102;
+inline constexpr int madv_guard_remove = 103;
 
 enum class guard_method : int { unknown, guard_install, mprotect };
 
@@ -74,6 +78,23 @@ inline std::atomic<int>& guard_method_in_use() noexcept {
   return method;
 }
 
+inline guard_method chosen_guard_method() noexcept {
+  auto& method = guard_method_in_use();
+  int m = method.load(std::memory_order_relaxed);
+  if (m != static_cast<int>(guard_method::unknown)) return static_cast<guard_method>(m);
+  const int saved = errno;
+  int probed = static_cast<int>(guard_method::mprotect);
+  void* page = ::mmap(nullptr, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (page != MAP_FAILED) {
+    // Under mlockall(MCL_FUTURE) this page is locked and refuses too: mprotect then serves every stack.
+    if (::madvise(page, page_size(), madv_guard_install) == 0) probed = static_cast<int>(guard_method::guard_install);
+    ::munmap(page, page_size());
+  }
+  errno = saved;
+  method.compare_exchange_strong(m, probed, std::memory_order_relaxed);
+  return static_cast<guard_method>(method.load(std::memory_order_relaxed));
+}
+
 inline long max_map_count() noexcept {
   long value = -1;
   if (std::FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
@@ -83,28 +104,50 @@ inline long max_map_count() noexcept {
   return value;
 }
 
-inline constexpr int madv_guard_remove = 103;
-
-inline bool install_guard(void* lo, std::size_t bytes) noexcept {
-  if (bytes == 0) return true;
-  auto& method = guard_method_in_use();
-  if (method.load(std::memory_order_relaxed) != static_cast<int>(guard_method::mprotect)) {
-    if (::madvise(lo, bytes, madv_guard_install) == 0) {
-      method.store(static_cast<int>(guard_method::guard_install), std::memory_order_relaxed);
+// Test hook: the next N guard installs or removals fail with ENOMEM, as guard install does under a
+// memory cgroup at its limit (it allocates page tables). One relaxed load per call when unused.
+EBB_VISIBLE inline std::atomic<int> injected_guard_failures{0};
+inline bool injected_guard_failure() noexcept {
+  int left = injected_guard_failures.load(std::memory_order_relaxed);
+  while (EBB_UNLIKELY(left > 0)) {
+    if (injected_guard_failures.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) {
+      errno = ENOMEM;
       return true;
     }
-    if (errno != EINVAL) return false;
-    method.store(static_cast<int>(guard_method::mprotect), std::memory_order_relaxed);
   }
+  return false;
+}
+
+// Make [lo, lo + bytes) inaccessible. Async-signal-safe. On failure (errno set) part of the range
+// may be guarded; remove_guard undoes that.
+inline bool install_guard(void* lo, std::size_t bytes) noexcept {
+  if (bytes == 0) return true;
+  if (injected_guard_failure()) return false;
+  if (chosen_guard_method() == guard_method::guard_install) return ::madvise(lo, bytes, madv_guard_install) == 0;
   return ::mprotect(lo, bytes, PROT_NONE) == 0;
 }
 
-// Make a guarded range accessible again (the memory behind it starts out empty).
+// Make a guarded range accessible again (the memory behind it starts out empty). Async-signal-safe.
 inline bool remove_guard(void* lo, std::size_t bytes) noexcept {
   if (bytes == 0) return true;
-  if (guard_method_in_use().load(std::memory_order_relaxed) == static_cast<int>(guard_method::guard_install))
-    return ::madvise(lo, bytes, madv_guard_remove) == 0;
+  if (injected_guard_failure()) return false;
+  if (chosen_guard_method() == guard_method::guard_install) return ::madvise(lo, bytes, madv_guard_remove) == 0;
   return ::mprotect(lo, bytes, PROT_READ | PROT_WRITE) == 0;
+}
+
+// Guard a range that may hold memory and free that memory. Guard install discards the pages itself;
+// mprotect(PROT_NONE) keeps them resident, so they are dropped first (a failure then leaves the range
+// open and nothing guarded). A failed install is undone: false means the range is still accessible.
+// Returns false with errno set; a range that can be neither guarded nor opened again is `stuck`.
+inline bool guard_and_free(void* lo, std::size_t bytes, bool& stuck) noexcept {
+  stuck = false;
+  if (bytes == 0) return true;
+  if (chosen_guard_method() == guard_method::mprotect && ::madvise(lo, bytes, MADV_DONTNEED) != 0) return false;
+  if (install_guard(lo, bytes)) return true;
+  const int error = errno;
+  stuck = !remove_guard(lo, bytes);
+  errno = error;
+  return false;
 }
 
 // Reserve `count` adjacent [guard | stack] reservations in one mapping (a slab) and return the lowest
@@ -160,7 +203,27 @@ struct pagemap_scan_arg {
 };
 inline constexpr unsigned long pagemap_scan_request = _IOWR('f', 16, pagemap_scan_arg);
 inline constexpr std::uint64_t page_is_present = 1u << 3;
+inline constexpr std::uint64_t page_is_swapped = 1u << 4;
 inline constexpr std::uint64_t page_is_zero_pfn = 1u << 5;
+
+// Which pages a scan reports: resident ones, or (with_swap) also those swapped out. A range whose
+// pages are all in swap has nothing resident, yet releasing it frees its swap: the decision to
+// release asks with_swap. Pages mapped to the shared zero page are never counted.
+constexpr void set_scan_filter(pagemap_scan_arg& arg, bool with_swap) noexcept {
+  arg.category_inverted = page_is_zero_pfn;
+  arg.category_mask = page_is_zero_pfn | (with_swap ? 0 : page_is_present);
+  arg.category_anyof_mask = with_swap ? page_is_present | page_is_swapped : 0;
+  arg.return_mask = page_is_present | page_is_swapped;
+}
+
+// Whether the kernel reports a page of these categories under this filter (fs/proc/task_mmu.c,
+// pagemap_scan_is_interesting_page): the inverted bits flip, then every bit of category_mask must be
+// set and, if category_anyof_mask is not zero, one of its bits.
+constexpr bool scan_selects(const pagemap_scan_arg& arg, std::uint64_t categories) noexcept {
+  categories ^= arg.category_inverted;
+  if ((categories & arg.category_mask) != arg.category_mask) return false;
+  return arg.category_anyof_mask == 0 || (categories & arg.category_anyof_mask) != 0;
+}
 
 inline bool running_on_valgrind() noexcept {
 #if EBB_VALGRIND
@@ -216,10 +279,11 @@ constexpr To kernel_address(From value) noexcept {
   return static_cast<To>(value);
 }
 
-// Calls run(start, end) for each run of present pages in [first, last), lowest first, until run
-// returns false. Returns false if PAGEMAP_SCAN is unavailable.
+// Calls run(start, end, categories) for each run of pages in [first, last) the filter selects (see
+// set_scan_filter), lowest first, until run returns false. Returns false if PAGEMAP_SCAN is unavailable.
 template <class Run>
-bool scan_present(std::uintptr_t first, std::uintptr_t last, Run&& run, std::uint64_t max_pages = 0) noexcept {
+bool scan_pages(std::uintptr_t first, std::uintptr_t last, bool with_swap, Run&& run,
+                std::uint64_t max_pages = 0) noexcept {
   const int fd = pagemap_fd();
   if (fd < 0) return false;
   pagemap_region regions[32];
@@ -228,16 +292,15 @@ bool scan_present(std::uintptr_t first, std::uintptr_t last, Run&& run, std::uin
   arg.end = last;
   arg.vec = reinterpret_cast<std::uint64_t>(regions);
   arg.vec_len = sizeof regions / sizeof regions[0];
-  arg.category_inverted = page_is_zero_pfn;
-  arg.category_mask = page_is_present | page_is_zero_pfn;
-  arg.return_mask = page_is_present;
-  arg.max_pages = max_pages;  // 0: no limit; 1 when only the first present page matters
+  set_scan_filter(arg, with_swap);
+  arg.max_pages = max_pages;  // 0: no limit; 1 when only the first page matters
   for (std::uint64_t at = first; at < last;) {
     arg.start = at;
     long n = ::ioctl(fd, pagemap_scan_request, &arg);
     if (n < 0) return false;
     for (long i = 0; i < n; ++i)
-      if (!run(kernel_address<std::uintptr_t>(regions[i].start), kernel_address<std::uintptr_t>(regions[i].end)))
+      if (!run(kernel_address<std::uintptr_t>(regions[i].start), kernel_address<std::uintptr_t>(regions[i].end),
+               regions[i].categories))
         return true;
     if (arg.walk_end <= at) break;
     at = arg.walk_end;
@@ -245,7 +308,17 @@ bool scan_present(std::uintptr_t first, std::uintptr_t last, Run&& run, std::uin
   return true;
 }
 
-// The same walk through mincore, one byte per page, for kernels without PAGEMAP_SCAN.
+// Calls run(start, end) for each run of present pages in [first, last), lowest first, until run
+// returns false. Returns false if PAGEMAP_SCAN is unavailable.
+template <class Run>
+bool scan_present(std::uintptr_t first, std::uintptr_t last, Run&& run, std::uint64_t max_pages = 0) noexcept {
+  return scan_pages(
+      first, last, false, [&](std::uintptr_t start, std::uintptr_t end, std::uint64_t) { return run(start, end); },
+      max_pages);
+}
+
+// The same walk through mincore, one byte per page, for kernels without PAGEMAP_SCAN. It cannot see
+// swapped-out pages (see memory_held).
 template <class Run>
 void scan_present_mincore(std::uintptr_t first, std::uintptr_t last, Run&& run) noexcept {
   const std::size_t page = page_size();
@@ -260,13 +333,14 @@ void scan_present_mincore(std::uintptr_t first, std::uintptr_t last, Run&& run) 
   }
 }
 
+inline std::uintptr_t page_floor_of(void* p) noexcept { return round_down(reinterpret_cast<std::uintptr_t>(p), page_size()); }
+inline std::uintptr_t page_ceil_of(void* p) noexcept { return round_up(reinterpret_cast<std::uintptr_t>(p), page_size()); }
+
 // Calls run(start, end) for the present pages of [lo, hi) (bounds rounded out to pages), lowest
 // first, until run returns false.
 template <class Run>
 void for_each_present(void* lo, void* hi, Run&& run, std::uint64_t max_pages = 0) noexcept {
-  const std::size_t page = page_size();
-  auto first = round_down(reinterpret_cast<std::uintptr_t>(lo), page);
-  auto last = round_up(reinterpret_cast<std::uintptr_t>(hi), page);
+  const auto first = page_floor_of(lo), last = page_ceil_of(hi);
   if (!scan_present(first, last, run, max_pages)) scan_present_mincore(first, last, run);
 }
 
@@ -280,19 +354,57 @@ inline std::size_t resident_bytes(void* lo, void* hi) noexcept {
   return resident;
 }
 
-// The lowest resident page in [lo, hi), or hi if none: how deep the stack has been touched since its
-// pages were last released.
+inline bool swap_configured() noexcept {
+  struct sysinfo info {};
+  return ::sysinfo(&info) != 0 || info.totalswap != 0;  // unknown counts as possible
+}
+
+// What a range holds: resident bytes, swapped-out bytes, and whether swap may hold some unseen (mincore
+// cannot see it; then any range may hold swap when the system has swap at all).
+struct held_memory {
+  std::size_t resident = 0;
+  std::size_t swapped = 0;
+  bool swap_unknown = false;
+  bool worth_releasing() const noexcept { return resident != 0 || swapped != 0 || swap_unknown; }
+  std::size_t bytes() const noexcept { return resident + swapped; }
+};
+
+inline held_memory memory_held(void* lo, void* hi) noexcept {
+  held_memory held;
+  const auto first = page_floor_of(lo), last = page_ceil_of(hi);
+  const bool scanned = scan_pages(first, last, true, [&](std::uintptr_t start, std::uintptr_t end, std::uint64_t categories) {
+    (categories & page_is_present ? held.resident : held.swapped) += end - start;
+    return true;
+  });
+  if (!scanned) {
+    scan_present_mincore(first, last, [&](std::uintptr_t start, std::uintptr_t end) {
+      held.resident += end - start;
+      return true;
+    });
+    held.swap_unknown = held.resident == 0 && last > first && swap_configured();
+  }
+  return held;
+}
+
+// The lowest page in [lo, hi) that holds memory, resident or swapped (mincore: resident only), or hi if
+// none: how deep the stack has been touched since its pages were last released.
 inline void* lowest_resident(void* lo, void* hi) noexcept {
   void* lowest = hi;
   // One page is all it needs: without the limit the kernel would go on walking every present page
   // (measured 1.5 us against 3.2 us for a 1 MiB stack with 200 of them).
-  for_each_present(
-      lo, hi,
-      [&](std::uintptr_t start, std::uintptr_t) {
+  const auto first = page_floor_of(lo), last = page_ceil_of(hi);
+  const bool scanned = scan_pages(
+      first, last, true,
+      [&](std::uintptr_t start, std::uintptr_t, std::uint64_t) {
         lowest = reinterpret_cast<void*>(start);
         return false;
       },
       1);
+  if (!scanned)
+    scan_present_mincore(first, last, [&](std::uintptr_t start, std::uintptr_t) {
+      lowest = reinterpret_cast<void*>(start);
+      return false;
+    });
   return lowest;
 }
 

@@ -46,6 +46,7 @@ EBB_DETECT(has_lowest_committed,
 EBB_DETECT(has_moves_frames, bool{P::moves_frames});
 EBB_DETECT(has_open_range, static_cast<bool>(std::declval<P&>().open_range(
                                std::declval<const stack_region&>(), std::declval<void*>(), std::declval<void*>())));
+EBB_DETECT(has_discard, std::declval<P&>().discard(std::declval<const stack_region&>()));
 EBB_DETECT(has_on_resume, P::on_resume(std::declval<runtime_v1::fiber_context&>()));
 EBB_DETECT(has_on_suspend, P::on_suspend(std::declval<runtime_v1::fiber_context&>()));
 // A member of that name under any one signature: an optional member whose signature is slightly off

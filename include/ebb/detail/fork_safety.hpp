@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: BSL-1.0
+// ebb/detail/fork_safety.hpp — the child of a fork() can use fibers.
+//
+// fork() copies one thread; every lock another thread held at that instant stays held in the child
+// forever. The registry's shard locks and pass mutex and the pool's locks are taken by passes and by
+// every fiber creation and destruction, so a pre-forking server whose other threads run fibers would
+// fork children that hang at their first fiber. pthread_atfork handlers take them all before the fork
+// (in the order every other path takes them) and release them on both sides.
+#pragma once
+
+#include "ebb/allocators/reservation_pool.hpp"
+#include "ebb/config.hpp"
+#include "ebb/os/virtual_memory.hpp"
+#include "ebb/registry.hpp"
+
+#include <atomic>
+
+#include <pthread.h>
+
+EBB_RUNTIME_BEGIN
+
+inline void lock_for_fork() noexcept {
+  registry_state& registry = process_registry();
+  registry.pass_mutex.lock();
+  for (auto& shard : registry.shards) shard.lock();
+  lock_pool_for_fork();
+}
+
+inline void unlock_after_fork(bool in_child) noexcept {
+  unlock_pool_after_fork(in_child);
+  registry_state& registry = process_registry();
+  for (auto& shard : registry.shards) shard.unlock();
+  registry.pass_mutex.unlock();
+}
+
+struct fork_handlers_state {
+  std::atomic<int> registered{0};  // 0: no, 1: being registered, 2: yes
+};
+EBB_VISIBLE inline fork_handlers_state process_fork_handlers;
+
+// Once per process, before the first fiber: later forks leave the child usable.
+inline void ensure_fork_handlers() noexcept {
+  auto& state = process_fork_handlers;
+  if (EBB_LIKELY(state.registered.load(std::memory_order_acquire) == 2)) return;
+  int expected = 0;
+  if (!state.registered.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return;
+  // Now, not later under the pool's locks: opening it registers an atfork handler of its own, which
+  // waits for glibc's atfork lock, which a fork in progress holds while our prepare handler waits for
+  // the pool's locks.
+  (void)os::pagemap_fd();
+  ::pthread_atfork(&lock_for_fork, [] { unlock_after_fork(false); }, [] { unlock_after_fork(true); });
+  state.registered.store(2, std::memory_order_release);
+}
+
+EBB_RUNTIME_END

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: BSL-1.0
+// The heavy side of the resume/pass handshake (os/asymmetric_fence.hpp) when the system refuses it.
+#include "ebb_catch.hpp"
+#include <ebb/ebb.hpp>
+
+#include "child_process.hpp"
+#include "deep_stack.hpp"
+
+namespace {
+namespace os = ebb::runtime_v1::os;
+
+ebb::fiber deep_then_parked() {
+  ebb::fiber f([] {
+    test_support::go_deep(300 * 1024);
+    ebb::this_fiber::yield();
+  });
+  f.resume();  // at the bottom
+  f.resume();  // parked at the top, 300 KiB of pages below it
+  return f;
+}
+}  // namespace
+
+#if !EBB_TSAN  // under ThreadSanitizer the handshake is sequentially consistent and needs no fence
+TEST_CASE("fence: when membarrier fails, a pass falls back to the page fence and still shrinks", "[registry][fence]") {
+  auto& fence = os::process_heavy_fence;
+  ebb::fiber f = deep_then_parked();
+  os::heavy_fence();  // chosen while membarrier works
+  if (fence.method.load() != static_cast<int>(os::fence_method::membarrier)) {
+    WARN("membarrier is unavailable here: the page fence serves from the start");
+  }
+  os::injected_membarrier_failure.store(true);  // as if a seccomp filter came after registration
+  const ebb::shrink_report report = ebb::stack_registry::shrink_all();
+  os::injected_membarrier_failure.store(false);
+  CHECK(report.shrunk >= 1);
+  CHECK(report.released_bytes > 0);
+  CHECK(fence.method.load() == static_cast<int>(os::fence_method::page));
+  fence.method.store(static_cast<int>(os::fence_method::unchosen));  // membarrier again for later tests
+  f.resume();
+  CHECK(f.done());
+}
+
+TEST_CASE("child: no fence at all", "[.child]") {
+  ebb::fiber f = deep_then_parked();
+  os::injected_membarrier_failure.store(true);
+  os::injected_fence_page_failure.store(true);
+  const ebb::shrink_report report = ebb::stack_registry::shrink_all();
+  CHECK(report.visited >= 1);
+  CHECK(report.shrunk == 0);  // nothing proved the fiber was not running: it was left alone
+  CHECK(report.released_bytes == 0);
+  CHECK(ebb::stack_registry::profile().fibers == 0);
+  // (An outside stack_stats() or shrink_stack() claims the fiber the same way and is refused too.)
+  f.resume();
+  CHECK(f.done());
+}
+
+TEST_CASE("fence: with no fence possible, passes touch no fiber and say so once", "[registry][fence]") {
+  auto child = test_support::run_child_test("child: no fence at all");
+  INFO(child.err);
+  CHECK(child.exited);
+  CHECK(child.exit_code == 0);
+  CHECK_THAT(child.err, has_text("ebb: no process-wide memory fence"));
+  CHECK(child.err.find("ebb: no process-wide") == child.err.rfind("ebb: no process-wide"));
+}
+#endif

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: BSL-1.0
+// fork(): a pre-forking server whose other threads use fibers forks children that can use fibers.
+#include "ebb_catch.hpp"
+#include <ebb/ebb.hpp>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "deep_stack.hpp"
+#include "tool_support.hpp"
+
+namespace {
+// What a child does: fibers, a pass, the pool. Any lock inherited held hangs it here.
+[[noreturn]] void child_work() {
+  ::alarm(test_support::under_memory_tool() ? 120 : 10);  // a hung child dies of SIGALRM: a failure
+  int sum = 0;
+  for (int i = 0; i < 20; ++i) {
+    ebb::fiber f([&] { sum += test_support::go_deep(64 * 1024); });
+    f.resume();
+    ebb::stack_registry::shrink_all();
+    f.resume();
+    if (!f.done()) ::_exit(2);
+  }
+  ebb::stack_registry::shrink_some(4);
+  (void)ebb::stack_registry::profile();
+  ebb::trim_stack_pool();
+  test_support::keep(&sum);
+  ::_exit(0);
+}
+}  // namespace
+
+TEST_CASE("fork: children can use fibers while other threads create, destroy and shrink", "[fork][threads]") {
+  { ebb::fiber warm([] {}); }
+  std::atomic<bool> stop{false};
+  auto hammer = [&](int which) {
+    while (!stop.load(std::memory_order_relaxed)) {
+      std::vector<ebb::fiber> fibers;
+      for (int i = 0; i < 8; ++i) {
+        fibers.emplace_back([] { test_support::go_deep(16 * 1024); });
+        fibers.back().resume();
+      }
+      if (which == 0) ebb::stack_registry::shrink_all();
+      else ebb::stack_registry::shrink_some(3);
+      fibers.clear();
+      if (which == 0) ebb::trim_stack_pool();
+    }
+  };
+  std::thread first(hammer, 0), second(hammer, 1);
+  const int children = test_support::under_memory_tool() ? 8 : 40;
+  int failed = 0;
+  for (int i = 0; i < children && failed < 3; ++i) {  // a hung child costs its 10 s alarm: stop early
+    const pid_t pid = ::fork();
+    if (pid == 0) child_work();
+    REQUIRE(pid > 0);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok) {
+      ++failed;
+      UNSCOPED_INFO("child " << i << ": " << (WIFSIGNALED(status) ? "killed by signal " : "exit ")
+                             << (WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status)));
+    }
+  }
+  stop.store(true);
+  first.join();
+  second.join();
+  CHECK(failed == 0);
+}
