@@ -42,7 +42,11 @@
 //
 // The routines are emitted in a COMDAT group from every translation unit that includes this header;
 // the linker keeps one per executable or shared library. They are .hidden: two shared libraries
-// built with different ebb versions must not bind to each other's copy.
+// built with different ebb versions must not bind to each other's copy. Each definition is wrapped
+// in `.ifndef`: GCC's link-time optimisation pastes the top-level assembly of every unit into one
+// assembly file, where COMDAT cannot dedupe labels any more and a second definition would be an
+// error; the assembler (GNU as, LLVM's) skips it instead. A symbol that is only referenced or declared
+// .hidden before that point counts as undefined there, so the first copy is always kept.
 #pragma once
 
 #include "ebb/config.hpp"
@@ -76,6 +80,7 @@
 
 // void switch(void** save_sp /* rdi */, void* target_sp /* rsi */)
 __asm__(
+    ".ifndef " EBB_X86_64_SWITCH "\n"
     ".pushsection .text." EBB_X86_64_SWITCH ",\"axG\",@progbits," EBB_X86_64_SWITCH ",comdat\n"
     ".weak " EBB_X86_64_SWITCH "\n"
     ".hidden " EBB_X86_64_SWITCH "\n"
@@ -133,10 +138,12 @@ __asm__(
     EBB_X86_64_RESUME_TARGET
     ".cfi_endproc\n"
     ".size " EBB_X86_64_SWITCH ", .-" EBB_X86_64_SWITCH "\n"
-    ".popsection\n");
+    ".popsection\n"
+    ".endif\n");
 
 // Entered by the first switch to a new fiber, with rsp 16-byte aligned, r12 = entry, r13 = argument.
 __asm__(
+    ".ifndef " EBB_X86_64_START "\n"
     ".pushsection .text." EBB_X86_64_START ",\"axG\",@progbits," EBB_X86_64_START ",comdat\n"
     ".weak " EBB_X86_64_START "\n"
     ".hidden " EBB_X86_64_START "\n"
@@ -152,7 +159,8 @@ __asm__(
     "ud2\n"                       // entry never returns: it switches away for the last time
     ".cfi_endproc\n"
     ".size " EBB_X86_64_START ", .-" EBB_X86_64_START "\n"
-    ".popsection\n");
+    ".popsection\n"
+    ".endif\n");
 
 EBB_RUNTIME_BEGIN
 namespace arch {
@@ -191,6 +199,7 @@ inline void* make_initial_frame(void* top, void (*entry)(void*), void* arg) noex
 // rather than as a C++ inline variable because only assembly refers to it, and a C++ variable that no
 // C++ code uses is never emitted. Weak, in a COMDAT group, default visibility: one per process.
 __asm__(
+    ".ifndef " EBB_THREAD_STATE_SYMBOL "\n"
     ".pushsection .tbss." EBB_THREAD_STATE_SYMBOL ",\"awTG\",@nobits," EBB_THREAD_STATE_SYMBOL ",comdat\n"
     ".weak " EBB_THREAD_STATE_SYMBOL "\n"
     ".type " EBB_THREAD_STATE_SYMBOL ",@tls_object\n"
@@ -198,7 +207,8 @@ __asm__(
     ".p2align 3\n"
     EBB_THREAD_STATE_SYMBOL ":\n"
     ".zero " EBB_STRINGIFY(EBB_THREAD_STATE_BYTES) "\n"
-    ".popsection\n");
+    ".popsection\n"
+    ".endif\n");
 
 // The address of ebb's per-thread state (an initial-exec thread-local, see detail/context.hpp): the
 // thread pointer (%fs:0 on x86-64 Linux) plus the variable's offset from it. The asm is volatile, so
