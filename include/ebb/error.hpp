@@ -25,6 +25,7 @@ enum class fiber_errc {
   not_suspended,      // an outside shrink_stack() on a fiber that is running
   outside_fiber,      // this_fiber::yield() or similar called from code not running on a fiber
   out_of_memory,      // the allocator could not reserve a stack
+  shadow_stack_active,  // CET shadow stacks are on, and the switch would fault (detail/shadow_stack.hpp)
 };
 
 class fiber_error : public std::logic_error {

@@ -32,6 +32,7 @@
 #include "ebb/arch/switch.hpp"
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
+#include "ebb/detail/shadow_stack.hpp"
 #include "ebb/detail/tool_hooks.hpp"
 #include "ebb/error.hpp"
 #include "ebb/fiber_options.hpp"
@@ -225,6 +226,7 @@ class basic_fiber {
     constexpr std::size_t callable_bytes = (sizeof(Callable) + callable_align - 1) / callable_align * callable_align;
     constexpr std::size_t header_bytes = control_bytes + callable_bytes + callable_align;
 
+    detail::refuse_active_shadow_stack(runtime_v1::arch::shadow_stack_pointer(), options.name().c_str());
     std::size_t max_size = options.max_size()
                                ? clamp(options.max_size(), GrowthPolicy::min_size, GrowthPolicy::max_size)
                                : GrowthPolicy::max_size;
