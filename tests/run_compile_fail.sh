@@ -34,7 +34,7 @@ if [ "$mode" = run ]; then
   dir=$(mktemp -d) || exit 2
   trap 'rm -rf "$dir"' EXIT
   # shellcheck disable=SC2086 # the flags are words
-  if ! "$compiler" $file_flags -std=c++17 -O2 -Wall -Wextra -Wpedantic -Werror -pthread \
+  if ! "$compiler" -std=c++17 $file_flags -O2 -Wall -Wextra -Wpedantic -Werror -pthread \
          -I "$include_dir" "$@" "$file" -o "$dir/program"; then
     echo "FAIL: $file should compile and link" >&2
     exit 1
