@@ -6,10 +6,11 @@
 #   // expect: REGEX      compilation must FAIL, and the compiler's output must match REGEX (grep -E)
 #   // expect-success     compilation must succeed without warnings (a positive control: proves that
 #                         the failures above come from the policy mistake, not from a broken setup)
+#   // expect-run         it must compile and link without warnings, and the program must exit 0
 # A rejected file may produce at most 3 "error:" diagnostics (ebb promises one readable message, not
 # a cascade from inside its headers); a line "// max-errors: N" among the first five raises that,
 # and a line "// flags: ..." there adds compiler flags.
-# Compiles with -std=c++17 -fsyntax-only. Exit 0 = the test passed.
+# Compiles with -std=c++17 -fsyntax-only (expect-run: -O2, linked and run). Exit 0 = the test passed.
 set -u
 
 if [ $# -lt 3 ]; then
@@ -22,11 +23,29 @@ shift 3
 first_line=$(head -n 1 -- "$file")
 case $first_line in
   "// expect-success"*) mode=success ;;
+  "// expect-run"*)     mode=run ;;
   "// expect: "*)       mode=fail; regex=${first_line#// expect: } ;;
-  *) echo "FAIL: $file: first line must be '// expect: REGEX' or '// expect-success'" >&2; exit 2 ;;
+  *) echo "FAIL: $file: first line must be '// expect: REGEX', '// expect-success' or '// expect-run'" >&2; exit 2 ;;
 esac
 
 file_flags=$(head -n 5 -- "$file" | sed -n 's|^// flags: *||p' | head -n 1)
+
+if [ "$mode" = run ]; then
+  dir=$(mktemp -d) || exit 2
+  trap 'rm -rf "$dir"' EXIT
+  # shellcheck disable=SC2086 # the flags are words
+  if ! "$compiler" -std=c++17 $file_flags -O2 -Wall -Wextra -Wpedantic -Werror -pthread \
+         -I "$include_dir" "$@" "$file" -o "$dir/program"; then
+    echo "FAIL: $file should compile and link" >&2
+    exit 1
+  fi
+  if "$dir/program"; then
+    echo "PASS: $file compiled and ran"
+    exit 0
+  fi
+  echo "FAIL: $file compiled, but the program failed (exit status $?)" >&2
+  exit 1
+fi
 # shellcheck disable=SC2086 # the flags are words
 # The file's flags come after -std=c++17, so a file may ask for another standard.
 output=$("$compiler" -std=c++17 $file_flags -fsyntax-only -Wall -Wextra -Wpedantic -Werror \

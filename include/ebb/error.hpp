@@ -26,6 +26,7 @@ enum class fiber_errc {
   outside_fiber,      // this_fiber::yield() or similar called from code not running on a fiber
   out_of_memory,      // the allocator could not reserve a stack
   stack_too_small,    // the allocator's stack cannot hold the control block, the callable and min_size
+  shadow_stack_active,  // CET shadow stacks are on, and the switch would fault (detail/shadow_stack.hpp)
 };
 
 class fiber_error : public std::logic_error {

@@ -34,6 +34,7 @@
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/fork_safety.hpp"
+#include "ebb/detail/shadow_stack.hpp"
 #include "ebb/detail/tool_hooks.hpp"
 #include "ebb/detail/unwind_report.hpp"
 #include "ebb/error.hpp"
@@ -230,6 +231,7 @@ class basic_fiber {
     constexpr std::size_t header_bytes = control_bytes + callable_bytes + callable_align;
 
     runtime_v1::ensure_fork_handlers();
+    detail::refuse_active_shadow_stack(runtime_v1::arch::shadow_stack_pointer(), options.name().c_str());
     std::size_t max_size = options.max_size()
                                ? clamp(options.max_size(), GrowthPolicy::min_size, GrowthPolicy::max_size)
                                : GrowthPolicy::max_size;

@@ -6,8 +6,10 @@
 #   - the context-switch routines (ebb_v1_x86_64_sysv_switch, ..._fiber_start: every ebb_vN_* symbol
 #     but the thread state) are NOT in the dynamic symbol table (hidden: one private copy per library,
 #     never bound across libraries), and where the static symbol table is present they are LOCAL;
-#   - ebb_v1_thread_state IS in the dynamic symbol table: defined, TLS, WEAK or UNIQUE, DEFAULT
-#     visibility, so the dynamic linker binds every library to one per-thread state;
+#   - ebb_v1_thread_state IS in the dynamic symbol table: defined, TLS, DEFAULT visibility, and the
+#     library's own uses go through dynamic relocations, so the dynamic linker binds every library to
+#     one per-thread state. Binding WEAK or UNIQUE as compiled normally; GCC's link-time optimisation
+#     turns such COMDAT definitions into GLOBAL ones, which glibc interposes just the same;
 #   - the reservation pool (process_pool_storage), the per-thread cache (thread_reservations), the
 #     guard method (process_guard_method) and the runtime's identity (runtime_identity) are exported
 #     likewise where the library defines them, and never kept as a private copy.
@@ -31,6 +33,7 @@ for lib in "$@"; do
   echo "== $lib"
   dyn=$("$readelf" -W --dyn-syms "$lib") || { fail "$lib: readelf failed"; continue; }
   all=$("$readelf" -W -s "$lib")
+  relocs=$("$readelf" -W -r "$lib")
 
   # ebb's assembly routines (ebb_vN_<arch>_switch, ..._fiber_start, ...): never in the dynamic
   # symbol table, LOCAL in the static one. Only the thread state may be exported among ebb_vN_*.
@@ -70,11 +73,15 @@ for lib in "$@"; do
       fi
       return
     fi
-    read -r _ _ _ type bind vis _ _ <<<"$line"
-    case $bind in WEAK | UNIQUE) ;; *) fail "$lib: $2 has binding $bind, want WEAK or UNIQUE: $line" ;; esac
+    read -r _ _ _ type bind vis _ name <<<"$line"
+    case $bind in WEAK | UNIQUE | GLOBAL) ;; *) fail "$lib: $2 has binding $bind, want WEAK, UNIQUE or GLOBAL: $line" ;; esac
+    # Exported is not enough: code that reached its own copy directly (not through the GOT or a TLS
+    # relocation) would keep a private one whatever the dynamic linker chose.
+    printf '%s\n' "$relocs" | awk -v sym="$name" '$5 == sym { found = 1 } END { exit !found }' ||
+      fail "$lib: no dynamic relocation refers to $2: its uses bind to this library's own copy"
     [ "$vis" = DEFAULT ] || fail "$lib: $2 has visibility $vis, want DEFAULT: $line"
     [[ $type =~ $3 ]] || fail "$lib: $2 has type $type, want $3: $line"
-    echo "   $2: $type $bind $vis in .dynsym"
+    echo "   $2: $type $bind $vis in .dynsym, used through dynamic relocations"
   }
   check_shared '^ebb_v[0-9]+_thread_state$' ebb_v1_thread_state '^TLS$' required
   check_shared '^_ZN3ebb10runtime_v120process_pool_storageE$' 'ebb::runtime_v1::process_pool_storage' '^OBJECT$' optional

@@ -5,6 +5,7 @@
 //   void ebb_switch_context(void** save_sp, void* target_sp);   save here, resume there
 //   void* make_initial_frame(void* top, void (*entry)(void*), void* arg);
 //   void* stack_pointer();
+//   std::uintptr_t shadow_stack_pointer();   0 unless hardware shadow stacks are active
 //   initial_frame_bytes
 #pragma once
 

@@ -33,7 +33,10 @@
 // through a register lets the indirect-branch predictor learn the alternation. Under CET indirect-
 // branch tracking the jump target would need an endbr64 that a call's return site lacks, so there we
 // use `ret`. CET shadow stacks would need the shadow stack switched too (rstorssp/saveprevssp); ebb
-// does not do that yet and refuses to build rather than fault on the first return after a switch.
+// does not do that yet. Building with them (-fcf-protection=full, Ubuntu's default) is fine: they
+// are active only on a CPU and kernel that support them and a C library that turned them on, and
+// there fiber creation refuses with a clear report (detail/shadow_stack.hpp) instead of letting the
+// first return after a switch fault. Where they are inactive the routine is the same as without.
 //
 // The new-fiber frame (built by make_initial_frame in C++) is the same 64-byte layout with
 // rbp = 0, r12 = entry function, r13 = its argument and the return address pointing at
@@ -42,7 +45,11 @@
 //
 // The routines are emitted in a COMDAT group from every translation unit that includes this header;
 // the linker keeps one per executable or shared library. They are .hidden: two shared libraries
-// built with different ebb versions must not bind to each other's copy.
+// built with different ebb versions must not bind to each other's copy. Each definition is wrapped
+// in `.ifndef`: GCC's link-time optimisation pastes the top-level assembly of every unit into one
+// assembly file, where COMDAT cannot dedupe labels any more and a second definition would be an
+// error; the assembler (GNU as, LLVM's) skips it instead. A symbol that is only referenced or declared
+// .hidden before that point counts as undefined there, so the first copy is always kept.
 #pragma once
 
 #include "ebb/config.hpp"
@@ -51,11 +58,6 @@
 #include <cstdint>
 
 #include <ucontext.h>
-
-#if defined(__CET__) && (__CET__ & 2) && !defined(EBB_ALLOW_CET_SHADOW_STACK_UNSAFE)
-#error "ebb: CET shadow stacks were requested (-fcf-protection=full or =return) but ebb's x86-64 " \
-       "switch does not switch shadow stacks yet; build with -fcf-protection=branch or =none"
-#endif
 
 #if defined(__CET__) && (__CET__ & 1)
 #define EBB_X86_64_ENDBR "endbr64\n"
@@ -76,6 +78,7 @@
 
 // void switch(void** save_sp /* rdi */, void* target_sp /* rsi */)
 __asm__(
+    ".ifndef " EBB_X86_64_SWITCH "\n"
     ".pushsection .text." EBB_X86_64_SWITCH ",\"axG\",@progbits," EBB_X86_64_SWITCH ",comdat\n"
     ".weak " EBB_X86_64_SWITCH "\n"
     ".hidden " EBB_X86_64_SWITCH "\n"
@@ -133,10 +136,12 @@ __asm__(
     EBB_X86_64_RESUME_TARGET
     ".cfi_endproc\n"
     ".size " EBB_X86_64_SWITCH ", .-" EBB_X86_64_SWITCH "\n"
-    ".popsection\n");
+    ".popsection\n"
+    ".endif\n");
 
 // Entered by the first switch to a new fiber, with rsp 16-byte aligned, r12 = entry, r13 = argument.
 __asm__(
+    ".ifndef " EBB_X86_64_START "\n"
     ".pushsection .text." EBB_X86_64_START ",\"axG\",@progbits," EBB_X86_64_START ",comdat\n"
     ".weak " EBB_X86_64_START "\n"
     ".hidden " EBB_X86_64_START "\n"
@@ -152,7 +157,8 @@ __asm__(
     "ud2\n"                       // entry never returns: it switches away for the last time
     ".cfi_endproc\n"
     ".size " EBB_X86_64_START ", .-" EBB_X86_64_START "\n"
-    ".popsection\n");
+    ".popsection\n"
+    ".endif\n");
 
 EBB_RUNTIME_BEGIN
 namespace arch {
@@ -191,6 +197,7 @@ inline void* make_initial_frame(void* top, void (*entry)(void*), void* arg) noex
 // rather than as a C++ inline variable because only assembly refers to it, and a C++ variable that no
 // C++ code uses is never emitted. Weak, in a COMDAT group, default visibility: one per process.
 __asm__(
+    ".ifndef " EBB_THREAD_STATE_SYMBOL "\n"
     ".pushsection .tbss." EBB_THREAD_STATE_SYMBOL ",\"awTG\",@nobits," EBB_THREAD_STATE_SYMBOL ",comdat\n"
     ".weak " EBB_THREAD_STATE_SYMBOL "\n"
     ".type " EBB_THREAD_STATE_SYMBOL ",@tls_object\n"
@@ -198,7 +205,8 @@ __asm__(
     ".p2align 3\n"
     EBB_THREAD_STATE_SYMBOL ":\n"
     ".zero " EBB_STRINGIFY(EBB_THREAD_STATE_BYTES) "\n"
-    ".popsection\n");
+    ".popsection\n"
+    ".endif\n");
 
 // The address of ebb's per-thread state (an initial-exec thread-local, see detail/context.hpp): the
 // thread pointer (%fs:0 on x86-64 Linux) plus the variable's offset from it. The asm is volatile, so
@@ -211,6 +219,14 @@ EBB_ALWAYS_INLINE void* thread_state_address() noexcept {
       "addq " EBB_THREAD_STATE_SYMBOL "@gottpoff(%%rip), %0"
       : "=r"(address));
   return address;
+}
+
+// The shadow-stack pointer when CET shadow stacks are active for this thread, else 0. On a CPU or
+// kernel without them, or while they are off, rdsspq is a no-op that leaves the register as it was.
+EBB_ALWAYS_INLINE std::uintptr_t shadow_stack_pointer() noexcept {
+  std::uintptr_t ssp = 0;
+  __asm__ volatile("rdsspq %0" : "+r"(ssp));
+  return ssp;
 }
 
 // The stack pointer of the code a signal interrupted, from the handler's ucontext.
