@@ -280,11 +280,11 @@ fi
 # Link-time optimisation: release builds of engines and servers use it, and the assembly routines
 # must come out once however the units are merged. The unit tests (checked), the examples and the
 # shared-library tests (several translation units, hidden visibility, dlopen).
+# The example executables' target names, for stages that build a selection of targets.
+example_targets=$(for f in "$root"/examples/*.cpp; do printf 'example_%s ' "$(basename "$f" .cpp)"; done)
 lto_stage() {  # lto_stage NAME CXX FLAGS
   local name=$1 cxx=$2 flags=$3
-  local examples
-  examples=$(for f in "$root"/examples/*.cpp; do printf 'example_%s ' "$(basename "$f" .cpp)"; done)
-  stage_targets="ebb_tests ebb_shared_libs_tests $examples" \
+  stage_targets="ebb_tests ebb_shared_libs_tests $example_targets" \
   stage_labels="unit|example|shared_libs" \
     run_cmake_stage "$name" "$cxx" Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG $flags" -DEBB_BUILD_BENCH=OFF
 }
@@ -300,9 +300,7 @@ fi
 # build-level tests gain nothing from a sanitizer and would double the time).
 san_stage() {  # san_stage NAME CXX FLAGS
   local name=$1 cxx=$2 flags=$3
-  local examples
-  examples=$(for f in "$root"/examples/*.cpp; do printf 'example_%s ' "$(basename "$f" .cpp)"; done)
-  stage_targets="ebb_tests $examples" \
+  stage_targets="ebb_tests $example_targets" \
   stage_labels="unit|example" \
     run_cmake_stage "$name" "$cxx" Debug "-DCMAKE_CXX_FLAGS=-O1 -g -fno-omit-frame-pointer $flags" -DEBB_BUILD_BENCH=OFF
 }
