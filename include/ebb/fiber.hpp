@@ -145,7 +145,7 @@ class basic_fiber {
     const state before = c->state.load(std::memory_order_acquire);
     if (EBB_UNLIKELY(before == state::running || before == state::finished)) report_resume_misuse(*c);
 #endif
-    c->state.store(state::running, runtime_v1::handshake_store);
+    c->state.store(state::running, runtime_v1::os::handshake_store);
     runtime_v1::wait_if_inspected(*c);  // a registry pass on another thread may be shrinking it
     switch_in(*c);
     if (EBB_UNLIKELY(c->state.load(std::memory_order_relaxed) == state::finished)) {

@@ -25,6 +25,7 @@
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/never_destroyed.hpp"
+#include "ebb/detail/spin_wait.hpp"
 #include "ebb/detail/tool_hooks.hpp"
 #include "ebb/os/asymmetric_fence.hpp"
 #include "ebb/stack_stats.hpp"
@@ -35,39 +36,13 @@
 #include <map>
 #include <mutex>
 
-#include <sched.h>
-
 EBB_RUNTIME_BEGIN
 
-// One step of a spin-wait. The waits here are short (a pass holds a fiber for the few microseconds its
-// shrink point takes), but the holder may be descheduled, and under a serialising tool such as
-// Valgrind it cannot run at all while we spin: after a few dozen pauses, give the CPU away.
-struct spinner {
-  unsigned spins = 0;
-  void pause() noexcept {
-    if (++spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-    } else {
-      ::sched_yield();
-    }
-  }
-};
-
-struct registry_shard {
-  std::atomic<bool> locked{false};
+struct registry_shard : spin_lock {
   fiber_context* head = nullptr;
   fiber_context* tail = nullptr;
   std::size_t count = 0;
   fiber_context* cursor = nullptr;  // where a walk over the whole shard (profile()) continues
-
-  void lock() noexcept {
-    spinner wait;
-    while (locked.exchange(true, std::memory_order_acquire))
-      while (locked.load(std::memory_order_relaxed)) wait.pause();
-  }
-  void unlock() noexcept { locked.store(false, std::memory_order_release); }
 
   void push_front(fiber_context& c) noexcept {
     c.registry_prev = nullptr;
@@ -127,16 +102,6 @@ inline void unregister_fiber(fiber_context& c) noexcept {
   while (c.inspecting.load(std::memory_order_acquire) != mark_free) wait.pause();
 }
 
-// ThreadSanitizer does not model membarrier (nor fences): under it the handshake is the textbook
-// sequentially consistent Dekker, which it understands, at the price of a locked store per resume.
-#if EBB_TSAN
-inline constexpr std::memory_order handshake_store = std::memory_order_seq_cst;
-inline constexpr std::memory_order handshake_load = std::memory_order_seq_cst;
-#else
-inline constexpr std::memory_order handshake_store = std::memory_order_relaxed;
-inline constexpr std::memory_order handshake_load = std::memory_order_acquire;
-#endif
-
 // resume() found a mark: take the fiber back if the holder has only claimed it, wait if it is
 // visiting it now (one visit). Out of line: the resume path only tests the mark.
 EBB_NOINLINE inline void wait_for_visit(fiber_context& c) noexcept {
@@ -154,7 +119,7 @@ EBB_NOINLINE inline void wait_for_visit(fiber_context& c) noexcept {
 // resume()'s side of the handshake, after it stored "running" (with handshake_store).
 EBB_ALWAYS_INLINE void wait_if_inspected(fiber_context& c) noexcept {
   os::light_fence();
-  if (EBB_UNLIKELY(c.inspecting.load(handshake_load) != mark_free)) wait_for_visit(c);
+  if (EBB_UNLIKELY(c.inspecting.load(os::handshake_load) != mark_free)) wait_for_visit(c);
 }
 
 // Claim the fiber; false if someone else holds it now.

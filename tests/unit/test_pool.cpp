@@ -3,6 +3,7 @@
 #include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -175,4 +176,51 @@ TEST_CASE("pool: fibers owned by a thread_local constructed first come back at t
   CHECK(lost == 0);
   ebb::set_stack_pool_capacity(rt::reservation_pool::default_capacity);
   ebb::trim_stack_pool();
+}
+
+// The thread cache has no lock on its owner's path: a cleaner holds it through the asymmetric
+// handshake (reservation_pool.hpp). Owners creating and destroying fibers as fast as they can while
+// another thread cleans and trims over and over: no reservation may be lost or handed out twice.
+TEST_CASE("pool: owners and cleaners of the thread caches never hand a stack out twice", "[pool][threads]") {
+  ebb::trim_stack_pool();
+  std::atomic<bool> stop{false};
+  std::atomic<int> owners_ready{0};
+  std::atomic<long> fibers_run{0};
+  std::vector<std::thread> owners;
+  constexpr int owner_count = 2;
+  for (int t = 0; t < owner_count; ++t) {
+    owners.emplace_back([&] {
+      owners_ready.fetch_add(1);
+      long runs = 0;
+      while (!stop.load(std::memory_order_relaxed) || runs < 2000) {
+        // Several alive at once, so that the cache is both emptied and refilled.
+        std::vector<ebb::fiber> batch;
+        for (int i = 0; i < 8; ++i) {
+          batch.emplace_back([] { test_support::go_deep(64 * 1024, 0); });  // pooled dirty
+          batch.back().resume();
+        }
+        runs += static_cast<long>(batch.size());
+      }
+      fibers_run.fetch_add(runs);
+    });
+  }
+  while (owners_ready.load() < owner_count) std::this_thread::yield();
+  for (int pass = 1; pass <= 20000; ++pass) {  // each cleans every thread's cache
+    if (pass % 8 == 0)
+      ebb::stack_registry::shrink_all();
+    else
+      ebb::trim_stack_pool();
+  }
+  stop = true;
+  for (auto& t : owners) t.join();
+  CHECK(fibers_run.load() >= owner_count * 2000);
+
+  // Every pooled reservation once, nowhere twice.
+  std::vector<void*> bases;
+  rt::for_each_thread_cache([&](const rt::reservation_cache& cache) {
+    for (std::size_t i = 0; i < cache.count; ++i) bases.push_back(cache.slots[i].base);
+  });
+  rt::process_pool().for_each([&](const rt::pooled_reservation& r) { bases.push_back(r.base); });
+  std::sort(bases.begin(), bases.end());
+  CHECK(std::adjacent_find(bases.begin(), bases.end()) == bases.end());
 }

@@ -43,6 +43,17 @@ inline void full_fence() noexcept {
 #endif
 }
 
+// The cheap side's accesses in the handshake. ThreadSanitizer does not model membarrier (nor fences):
+// under it the handshake is the textbook sequentially consistent Dekker, which it understands, at the
+// price of a locked store on the cheap side.
+#if EBB_TSAN
+inline constexpr std::memory_order handshake_store = std::memory_order_seq_cst;
+inline constexpr std::memory_order handshake_load = std::memory_order_seq_cst;
+#else
+inline constexpr std::memory_order handshake_store = std::memory_order_relaxed;
+inline constexpr std::memory_order handshake_load = std::memory_order_acquire;
+#endif
+
 enum class fence_method : int { unchosen, membarrier, page, none };
 
 struct heavy_fence_state {
