@@ -33,6 +33,9 @@
 #include "ebb/arch/switch.hpp"
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
+#include "ebb/detail/fiber_control.hpp"
+#include "ebb/detail/fiber_reports.hpp"
+#include "ebb/detail/fiber_stack.hpp"
 #include "ebb/detail/fork_safety.hpp"
 #include "ebb/detail/shadow_stack.hpp"
 #include "ebb/detail/tool_hooks.hpp"
@@ -75,22 +78,8 @@ class basic_fiber {
   using context = runtime_v1::fiber_context;
   using state = runtime_v1::fiber_state;
 
-  struct control : context {
-    GrowthPolicy growth;
-    ShrinkPolicy shrink;
-    StackAllocator allocator;
-    stack_region region;
-    void* callable = nullptr;
-    void (*drop_callable)(void*) noexcept = nullptr;
-    destroy_action on_destroy = default_destroy_action;
-    bool ran_since_shrink = true;  // pages below kept_floor may be resident only if it ran since
-#if EBB_HAS_EXCEPTIONS
-    std::exception_ptr error;
-#endif
-    std::string name_storage;
-
-    explicit control(StackAllocator&& a) : allocator(std::move(a)) {}
-  };
+  using control = detail::fiber_control<GrowthPolicy, ShrinkPolicy, StackAllocator>;
+  using stack = detail::fiber_stack<GrowthPolicy, ShrinkPolicy, StackAllocator>;
 
  public:
   using growth_policy = GrowthPolicy;
@@ -143,7 +132,7 @@ class basic_fiber {
     // rest of the switch. Resuming from two threads at the same instant is outside the contract (one
     // thread at a time); every sequential misuse, which is what happens in practice, is caught.
     const state before = c->state.load(std::memory_order_acquire);
-    if (EBB_UNLIKELY(before == state::running || before == state::finished)) report_resume_misuse(*c);
+    if (EBB_UNLIKELY(before == state::running || before == state::finished)) detail::report_resume_misuse(*c);
 #endif
     c->state.store(state::running, runtime_v1::os::handshake_store);
     runtime_v1::wait_if_inspected(*c);  // a registry pass on another thread may be shrinking it
@@ -178,9 +167,9 @@ class basic_fiber {
   // one running here) is refused with fiber_errc::not_suspended.
   ebb::stack_stats stack_stats() const {
     control& c = checked_control("stack_stats()");
-    if (runtime_v1::this_thread()->current == &c) return collect_stats(c, runtime_v1::arch::stack_pointer());
-    if (!runtime_v1::claim_one(c)) report_running(c, "stack_stats()");
-    ebb::stack_stats s = collect_stats(c, c.sp);
+    if (runtime_v1::this_thread()->current == &c) return stack::collect_stats(c, runtime_v1::arch::stack_pointer());
+    if (!runtime_v1::claim_one(c)) detail::report_running(c, "stack_stats()");
+    ebb::stack_stats s = stack::collect_stats(c, c.sp);
     runtime_v1::release_claim(c);
     return s;
   }
@@ -191,9 +180,9 @@ class basic_fiber {
   std::size_t shrink_stack() {
     control& c = checked_control("shrink_stack()");
     if (c.state.load(std::memory_order_acquire) == state::finished) return 0;
-    if (!runtime_v1::claim_one(c)) report_running(c, "shrink_stack()");
+    if (!runtime_v1::claim_one(c)) detail::report_running(c, "shrink_stack()");
     const std::size_t released =
-        c.state.load(std::memory_order_relaxed) == state::finished ? 0 : shrink_at(c, c.sp, /*inside=*/false);
+        c.state.load(std::memory_order_relaxed) == state::finished ? 0 : stack::shrink_at(c, c.sp, /*inside=*/false);
     runtime_v1::release_claim(c);
     return released;
   }
@@ -204,9 +193,6 @@ class basic_fiber {
   static constexpr std::size_t control_bytes = (sizeof(control) + 63) / 64 * 64;
   static_assert(alignof(control) <= 64, "ebb: policy types over-aligned beyond 64 bytes");
 
-  static std::size_t clamp(std::size_t v, std::size_t lo, std::size_t hi) noexcept {
-    return v < lo ? lo : (v > hi ? hi : v);
-  }
 
   // The allocator's failure, said with the fiber's name.
   static stack_region allocate_stack(StackAllocator& allocator, const stack_request& request,
@@ -233,7 +219,7 @@ class basic_fiber {
     runtime_v1::ensure_fork_handlers();
     detail::refuse_active_shadow_stack(runtime_v1::arch::shadow_stack_pointer(), options.name().c_str());
     std::size_t max_size = options.max_size()
-                               ? clamp(options.max_size(), GrowthPolicy::min_size, GrowthPolicy::max_size)
+                               ? stack::clamp(options.max_size(), GrowthPolicy::min_size, GrowthPolicy::max_size)
                                : GrowthPolicy::max_size;
     stack_region region = allocate_stack(allocator, stack_request{max_size + header_bytes, options.guard_size()}, options);
     if (region.base == nullptr)  // only reachable without exceptions: allocators return empty then
@@ -262,7 +248,7 @@ class basic_fiber {
       if (!options.name().empty()) c->name_storage = options.name();
       ::new (static_cast<void*>(callable_at)) Callable(std::forward<Fn>(fn));
     } catch (...) {
-      release_stack(c, false);
+      stack::release_stack(c, false);
       throw;
     }
 #else
@@ -284,115 +270,18 @@ class basic_fiber {
     c->guard_hi = static_cast<char*>(region.limit);
     c->stack_limit = frames_top - c->max_size;
     std::size_t initial = options.initial_size() ? options.initial_size() : GrowthPolicy::initial_size;
-    c->size = clamp(initial, GrowthPolicy::min_size, c->max_size);
+    c->size = stack::clamp(initial, GrowthPolicy::min_size, c->max_size);
     c->sp = runtime_v1::arch::make_initial_frame(frames_top, &fiber_main<Callable>, c);
     runtime_v1::hooks::fiber_created(*c, static_cast<char*>(region.limit), static_cast<char*>(region.top));
     // Pages of a reused reservation above clean_below may still be resident from its last fiber:
     // they count as this fiber's committed memory until its first shrink point releases them.
-    c->kept_floor = region.clean_below ? page_floor(region.clean_below) : static_cast<char*>(region.limit);
-    if (c->kept_floor > page_floor(c->sp)) c->kept_floor = page_floor(c->sp);
-    if constexpr (tripwire) open_initial_window(c, options);
+    c->kept_floor = region.clean_below ? stack::page_floor(region.clean_below) : static_cast<char*>(region.limit);
+    if (c->kept_floor > stack::page_floor(c->sp)) c->kept_floor = stack::page_floor(c->sp);
+    if constexpr (stack::tripwire) stack::open_initial_window(c, options);
     // Last: from here on a registry pass on another thread can reach the fiber, and the shard lock
     // publishes everything written above.
     runtime_v1::register_fiber(*c, runtime_v1::this_thread());
     ctl_ = c;
-  }
-
-  // Tripwire mode: only [window_lo, top) is accessible; the rest of the stack is guarded until the
-  // fault handler opens it, one GrowthPolicy step at a time, within the process's stack budget.
-  static constexpr bool tripwire = detail::has_tripwire<StackAllocator>::value;
-
-  static char* window_for(const control& c, std::size_t size) noexcept {
-    char* lo = page_floor(c.stack_top - size - c.signal_margin);
-    return lo < static_cast<char*>(c.region.limit) ? static_cast<char*>(c.region.limit) : lo;
-  }
-
-  static void open_initial_window(control* c, const fiber_options& options) {
-    c->signal_margin = runtime_v1::os::signal_frame_margin();
-    char* lo = window_for(*c, c->size);
-    if (char* frame_page = page_floor(c->sp); lo > frame_page) lo = frame_page;  // the first frame's page
-    const auto granted = static_cast<std::size_t>(static_cast<char*>(c->region.top) - lo);
-    if (!runtime_v1::grant_stack_bytes(granted)) {
-      c->drop_callable(c->callable);
-      release_stack(c, false);
-      detail::misuse(fiber_errc::out_of_memory,
-                     std::string("cannot create fiber '") + detail::display_name(options.name()) +
-                         "': the stack budget (" + std::to_string(stack_budget()) + " bytes) is exhausted");
-    }
-    // Closing the range also drops any page a previous fiber left in a pooled reservation. Unguarded,
-    // the fiber could grow past its grant unseen: refuse it (guard install fails with ENOMEM under a
-    // memory cgroup at its limit).
-    if (!c->allocator.close_range(c->region, c->region.limit, lo)) {
-      const int error = errno;
-      runtime_v1::return_stack_bytes(granted);
-      c->drop_callable(c->callable);
-      release_stack(c, false);
-      detail::misuse(fiber_errc::out_of_memory, std::string("cannot create fiber '") +
-                                                    detail::display_name(options.name()) +
-                                                    "': cannot guard its stack: " + std::strerror(error));
-    }
-    c->window_lo = lo;
-    runtime_v1::hooks::stack_bounds_changed(*c, lo);
-    c->kept_floor = lo;
-    c->ran_since_shrink = false;
-  }
-
-  // Runs in the fault handler (async-signal-safe): grow the logical size by policy steps until it
-  // covers `touched`, within the maximum and the budget, and make the new part accessible.
-  static runtime_v1::trip_refusal open_window(context& ctx, char* touched) noexcept {
-    control& c = static_cast<control&>(ctx);
-    if constexpr (tripwire) {
-      const std::size_t needed = c.used_at(touched) + 1;
-      if (needed > c.max_size) return runtime_v1::trip_refusal::limit;
-      std::size_t size = c.size;
-      std::uint64_t steps = 0;
-      while (size < needed) {
-        std::size_t next = c.growth.next_size(size, needed);
-        if (next > c.max_size) next = c.max_size;
-        if (next <= size) next = needed;
-        size = next;
-        ++steps;
-      }
-      char* lo = window_for(c, size);
-      if (lo >= c.window_lo) lo = c.window_lo - runtime_v1::os::page_size();
-      const auto more = static_cast<std::size_t>(c.window_lo - lo);
-      if (!runtime_v1::grant_stack_bytes(more)) return runtime_v1::trip_refusal::budget;
-      if (!c.allocator.open_range(c.region, lo, c.window_lo)) {
-        runtime_v1::return_stack_bytes(more);
-        return runtime_v1::trip_refusal::system;
-      }
-      c.window_lo = lo;
-      runtime_v1::hooks::stack_bounds_changed(c, lo);
-      c.size = size;
-      c.grows += steps;
-      if (needed > c.peak) c.peak = needed;
-      return runtime_v1::trip_refusal::none;
-    } else {
-      (void)c, (void)touched;
-      return runtime_v1::trip_refusal::limit;
-    }
-  }
-
-  // Tripwire mode's shrink: guard again what lies below the new window (which also frees its pages)
-  // and hand those bytes back to the budget.
-  EBB_NOINLINE static std::size_t close_below(control& c, char* lo, bool inside) noexcept {
-    if (inside) {
-      char* safe = page_floor(static_cast<char*>(runtime_v1::arch::stack_pointer()) -
-                              2 * runtime_v1::os::page_size());
-      if (lo > safe) lo = safe;
-    }
-    if (lo <= c.window_lo) return 0;
-    const std::size_t resident = runtime_v1::os::resident_bytes(c.window_lo, lo);
-    if (!c.allocator.close_range(c.region, c.window_lo, lo)) {
-      // Still open, so the window and its grant stay as they are; its pages go back all the same.
-      runtime_v1::hooks::stack_released(c.window_lo, lo);
-      return c.allocator.decommit(c.region, c.window_lo, lo);
-    }
-    runtime_v1::return_stack_bytes(static_cast<std::size_t>(lo - c.window_lo));
-    runtime_v1::hooks::stack_released(c.window_lo, lo);
-    c.window_lo = lo;
-    runtime_v1::hooks::stack_bounds_changed(c, lo);
-    return resident;
   }
 
   // The first and only frame of the fiber's own code: runs the callable, records how it ended, and
@@ -405,7 +294,7 @@ class basic_fiber {
 #if EBB_HAS_EXCEPTIONS
     try {
       (*fn)();
-      if (EBB_UNLIKELY(c->unwind_requested)) report_swallowed_unwind(*c);
+      if (EBB_UNLIKELY(c->unwind_requested)) detail::report_swallowed_unwind(*c);
     } catch (const runtime_v1::forced_unwind&) {
       // destruction unwound the frames; nothing to report
     } catch (...) {
@@ -450,135 +339,15 @@ class basic_fiber {
     const std::size_t used = c.used_at(c.sp);
     if (EBB_UNLIKELY(used > c.peak)) {
       c.peak = used;
-      if (used > c.size) grow_to(c, used);
+      if (used > c.size) stack::grow_to(c, used);
     }
-  }
-
-  // Step the GrowthPolicy until the logical size covers `needed`, one counted step at a time.
-  static void grow_to(control& c, std::size_t needed) noexcept {
-    if (needed > c.max_size)
-      detail::fatal("stack overflow in fiber '%s': %zu bytes in use, limit %zu",
-                    detail::display_name(c.name_storage), needed, c.max_size);
-    while (c.size < needed) {
-      std::size_t next = c.growth.next_size(c.size, needed);
-      if (next > c.max_size) next = c.max_size;
-      if (next <= c.size) {  // the policy will not grow further below the maximum: take what is needed
-        next = needed;
-      }
-      c.size = next;
-      ++c.grows;
-    }
-  }
-
-  static char* page_ceil(void* p) noexcept {
-    const std::size_t page = runtime_v1::os::page_size();
-    return reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(p) + page - 1) / page * page);
-  }
-  static char* page_floor(void* p) noexcept {
-    const std::size_t page = runtime_v1::os::page_size();
-    return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) / page * page);
-  }
-
-  // Bring peak and size up to date with what the page tables show: a page below kept_floor that is
-  // resident was touched after the last shrink point, so the fiber used at least down to its top.
-  static void observe_residency(control& c) noexcept {
-    if constexpr (detail::has_lowest_committed<StackAllocator>::value && !tripwire) {
-      if (!c.ran_since_shrink) return;
-      char* lowest = static_cast<char*>(c.allocator.lowest_committed(c.region));
-      if (lowest < c.kept_floor) {
-        char* touched = lowest + runtime_v1::os::page_size();  // some byte below this was touched
-        std::size_t at_least = touched < c.stack_top ? c.used_at(touched) + 1 : 0;
-        if (at_least > c.peak) c.peak = at_least;
-      }
-    }
-    if (c.peak > c.size) grow_to(c, c.peak);
-  }
-
-  static ebb::stack_stats collect_stats(control& c, void* sp) noexcept {
-    ebb::stack_stats s;
-    // First, because measuring uses stack: in tripwire mode the scan below may itself open the window
-    // further (and move size and peak), so size and peak are read only after it.
-    if constexpr (detail::has_committed<StackAllocator>::value) {
-      s.committed = c.allocator.committed(c.region);
-    } else {
-      s.committed = c.region.usable();
-    }
-    const std::size_t used = c.used_at(sp);
-    if (used > c.peak) c.peak = used;
-    observe_residency(c);
-    s.size = c.size;
-    s.used = used;
-    s.peak = c.peak;
-    s.reserved = c.region.reserved;
-    s.max_size = c.max_size;
-    s.grows = c.grows;
-    s.shrinks = c.shrinks;
-    return s;
-  }
-
-  // The pages of [region.limit, boundary) go back to the OS. From inside the running fiber the
-  // boundary is clamped here, in a frame that is not inlined, a margin below this function's own
-  // stack pointer: the decommit call runs below us and must not lose its own frames.
-  EBB_NOINLINE static std::size_t decommit_below(control& c, char* from, char* boundary, bool inside) noexcept {
-    if constexpr (detail::has_decommit<StackAllocator>::value) {
-      if (inside) {
-        char* safe = page_floor(static_cast<char*>(runtime_v1::arch::stack_pointer()) -
-                                2 * runtime_v1::os::page_size());
-        if (boundary > safe) boundary = safe;
-      }
-      if (boundary <= from) return 0;
-      runtime_v1::hooks::stack_released(from, boundary);
-      return c.allocator.decommit(c.region, from, boundary);
-    } else {
-      (void)c, (void)from, (void)boundary, (void)inside;
-      return 0;
-    }
-  }
-
-  static std::size_t shrink_at(control& c, void* sp, bool inside) noexcept {
-    const std::size_t used = c.used_at(sp);
-    if (used > c.peak) c.peak = used;
-    observe_residency(c);
-    const std::size_t floor = used > GrowthPolicy::min_size ? used : GrowthPolicy::min_size;
-    std::size_t next = c.shrink.next_size(shrink_sample{c.size, used, c.peak, GrowthPolicy::min_size});
-    if (next < floor) next = floor;
-    if (next < c.size) {
-      c.size = next;
-      ++c.shrinks;
-    }
-    // Nothing below the saved stack pointer is live in a suspended fiber (no red zone survives a
-    // call), so the boundary may go as high as the page holding it.
-    // Every page the logical size does not wholly cover goes: the control block above stack_top
-    // would otherwise make a 4 KiB size straddle two pages and keep both. A page released here that
-    // the fiber touches again simply comes back, as any page of an in-place stack does.
-    char* boundary = page_ceil(c.stack_top - c.size);
-    if (char* sp_page = page_floor(sp); boundary > sp_page) boundary = sp_page;
-    std::size_t released = 0;
-    if constexpr (tripwire) {
-      char* lo = window_for(c, c.size);
-      if (char* sp_page = page_floor(sp); lo > sp_page) lo = sp_page;
-      released = close_below(c, lo, inside);
-      c.kept_floor = c.window_lo;
-      c.peak = used;
-      return released;
-    }
-    // If the fiber has not run since the last point, nothing below kept_floor can be resident: only
-    // the band between it and the new boundary needs a system call (none if the boundary did not rise).
-    if (c.ran_since_shrink)
-      released = decommit_below(c, static_cast<char*>(c.region.limit), boundary, inside);
-    else if (boundary > c.kept_floor)
-      released = decommit_below(c, c.kept_floor, boundary, inside);
-    c.kept_floor = boundary;
-    c.ran_since_shrink = inside;  // the running fiber keeps touching pages after this point
-    c.peak = used;
-    return released;
   }
 
   static ebb::stack_stats stats_thunk(context& ctx, void* sp) noexcept {
-    return collect_stats(static_cast<control&>(ctx), sp);
+    return stack::collect_stats(static_cast<control&>(ctx), sp);
   }
   static std::size_t shrink_thunk(context& ctx, void* sp, bool inside) noexcept {
-    return shrink_at(static_cast<control&>(ctx), sp, inside);
+    return stack::shrink_at(static_cast<control&>(ctx), sp, inside);
   }
   static void raise_forced_unwind(context& ctx) {
 #if EBB_HAS_EXCEPTIONS
@@ -587,7 +356,7 @@ class basic_fiber {
     detail::fatal("fiber '%s' cannot be unwound: it was built without exceptions", detail::display_name(ctx.name));
 #endif
   }
-  static inline const runtime_v1::fiber_ops ops_table{&stats_thunk, &shrink_thunk, &open_window,
+  static inline const runtime_v1::fiber_ops ops_table{&stats_thunk, &shrink_thunk, &stack::open_window,
                                                       &raise_forced_unwind};
 
   control& checked_control(const char* what) const {
@@ -597,75 +366,12 @@ class basic_fiber {
     return *ctl_;
   }
 
-  [[noreturn]] static void report_running(control& c, const char* what) {
-    detail::misuse(fiber_errc::not_suspended,
-                   std::string(what) + " of fiber '" + detail::display_name(c.name) +
-                       (runtime_v1::this_thread()->current == &c
-                            ? "' from inside itself; a running fiber uses this_fiber::" + std::string(what)
-                            : "' while it runs"));
-  }
-
-  [[noreturn]] static void report_resume_misuse(control& c) {
-    const state now = c.state.load(std::memory_order_acquire);
-    if (now == state::finished)
-      detail::misuse(fiber_errc::already_finished,
-                     std::string("resume() of fiber '") + detail::display_name(c.name) + "', which has finished");
-    detail::misuse(fiber_errc::already_running,
-                   std::string("resume() of fiber '") + detail::display_name(c.name) +
-                       (runtime_v1::this_thread()->current == &c ? "' from inside itself"
-                                                                : "', which is already running"));
-  }
-
-  // The fiber caught its forced unwind and returned: what followed the catch ran inside the
-  // destructor. Its frames are gone either way, so say so and let the destruction finish.
-  EBB_NOINLINE static void report_swallowed_unwind(control& c) noexcept {
-    std::fprintf(stderr,
-                 "ebb: fiber '%s' was destroyed while suspended and caught its forced unwind "
-                 "(catch (...) without rethrow), then returned: the code after that catch ran inside "
-                 "the destructor; rethrow in catch (...) blocks\n",
-                 detail::display_name(c.name_storage));
-  }
-
   static void rethrow_if_failed(control& c) {
 #if EBB_HAS_EXCEPTIONS
     if (c.error) std::rethrow_exception(std::exchange(c.error, nullptr));
 #else
     (void)c;
 #endif
-  }
-
-  // Hand the stack back. A fiber seen deeper than its top page releases everything below that page
-  // now, so the pooled reservation holds one page. Otherwise a system call here would cost more than
-  // the fiber's whole life; the region records instead how far down it is known to be clean.
-  static void release_stack(control* c, bool ran) noexcept {
-    StackAllocator allocator(std::move(c->allocator));
-    stack_region region = c->region;
-    char* top_page = page_floor(c->stack_top);
-    region.clean_below = ran && c->ran_since_shrink ? nullptr : c->kept_floor;
-    if constexpr (detail::has_decommit<StackAllocator>::value) {
-      if (c->peak + runtime_v1::arch::initial_frame_bytes > static_cast<std::size_t>(c->stack_top - top_page)) {
-        allocator.decommit(region, region.limit, top_page);
-        region.clean_below = top_page;
-      }
-    }
-    bool reusable = true;
-    if constexpr (tripwire) {
-      if (c->window_lo != nullptr) {
-        // Open the guarded part again so the reservation can serve any fiber; nothing below the
-        // window holds memory. If the kernel refuses, guards are left in the middle of the stack.
-        reusable = allocator.open_range(region, region.limit, c->window_lo);
-        runtime_v1::return_stack_bytes(static_cast<std::size_t>(static_cast<char*>(region.top) - c->window_lo));
-        if (region.clean_below == nullptr || region.clean_below < c->window_lo) region.clean_below = c->window_lo;
-      }
-    }
-    runtime_v1::hooks::fiber_destroyed(*c);
-    runtime_v1::hooks::stack_released(region.limit, c);  // everything below the control block
-    c->~control();
-    if constexpr (detail::has_discard<StackAllocator>::value) {
-      if (!reusable) return allocator.discard(region);
-    }
-    (void)reusable;
-    allocator.deallocate(region);
   }
 
   void destroy() noexcept {
@@ -689,7 +395,7 @@ class basic_fiber {
         unwind_suspended(*c);
         break;
     }
-    release_stack(c, last != state::created);
+    stack::release_stack(c, last != state::created);
   }
 
   static void unwind_suspended(control& c) noexcept {

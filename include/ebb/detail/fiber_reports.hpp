@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: BSL-1.0
+// ebb/detail/fiber_reports.hpp — what basic_fiber says when it is misused, in words that name the fiber.
+//
+// Out of the fiber template on purpose: these need only the shared context, and one copy serves every
+// configuration of basic_fiber.
+#pragma once
+
+#include "ebb/config.hpp"
+#include "ebb/detail/context.hpp"
+#include "ebb/error.hpp"
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+
+EBB_NAMESPACE_BEGIN
+namespace detail {
+
+[[noreturn]] inline void report_running(runtime_v1::fiber_context& c, const char* what) {
+  misuse(fiber_errc::not_suspended,
+         std::string(what) + " of fiber '" + display_name(c.name) +
+             (runtime_v1::this_thread()->current == &c
+                  ? "' from inside itself; a running fiber uses this_fiber::" + std::string(what)
+                  : "' while it runs"));
+}
+
+[[noreturn]] inline void report_resume_misuse(runtime_v1::fiber_context& c) {
+  const runtime_v1::fiber_state now = c.state.load(std::memory_order_acquire);
+  if (now == runtime_v1::fiber_state::finished)
+    misuse(fiber_errc::already_finished,
+           std::string("resume() of fiber '") + display_name(c.name) + "', which has finished");
+  misuse(fiber_errc::already_running,
+         std::string("resume() of fiber '") + display_name(c.name) +
+             (runtime_v1::this_thread()->current == &c ? "' from inside itself" : "', which is already running"));
+}
+
+// The fiber caught its forced unwind and returned: what followed the catch ran inside the
+// destructor. Its frames are gone either way, so say so and let the destruction finish.
+EBB_NOINLINE inline void report_swallowed_unwind(runtime_v1::fiber_context& c) noexcept {
+  std::fprintf(stderr,
+               "ebb: fiber '%s' was destroyed while suspended and caught its forced unwind "
+               "(catch (...) without rethrow), then returned: the code after that catch ran inside "
+               "the destructor; rethrow in catch (...) blocks\n",
+               display_name(c.name));
+}
+
+}  // namespace detail
+EBB_NAMESPACE_END
