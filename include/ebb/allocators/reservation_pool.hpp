@@ -36,6 +36,7 @@
 #include "ebb/detail/spin_wait.hpp"
 #include "ebb/os/asymmetric_fence.hpp"
 #include "ebb/os/thread_exit.hpp"
+#include "ebb/os/residency.hpp"
 #include "ebb/os/virtual_memory.hpp"
 
 #include <atomic>

@@ -12,6 +12,7 @@
 #include "ebb/allocators/stack_region.hpp"
 #include "ebb/config.hpp"
 #include "ebb/error.hpp"
+#include "ebb/os/residency.hpp"
 #include "ebb/os/virtual_memory.hpp"
 
 #include <cerrno>

@@ -23,6 +23,7 @@
 #include "ebb/fiber_options.hpp"
 #include "ebb/os/stack_budget.hpp"
 #include "ebb/os/stack_fault.hpp"
+#include "ebb/os/residency.hpp"
 #include "ebb/os/virtual_memory.hpp"
 #include "ebb/policies/requirements.hpp"
 #include "ebb/policies/shrink.hpp"

@@ -10,6 +10,7 @@
 
 #include "ebb/allocators/reservation_pool.hpp"
 #include "ebb/config.hpp"
+#include "ebb/os/residency.hpp"
 #include "ebb/os/virtual_memory.hpp"
 #include "ebb/registry.hpp"
 
