@@ -27,6 +27,8 @@ enum class fiber_errc {
   out_of_memory,      // the allocator could not reserve a stack
   stack_too_small,    // the allocator's stack cannot hold the control block, the callable and min_size
   shadow_stack_active,  // CET shadow stacks are on, and the switch would fault (detail/shadow_stack.hpp)
+  wrong_thread,       // a fiber pinned to one thread (fiber_options().pin_to_thread) resumed on another
+  switch_to_self,     // this_fiber::switch_to() naming the running fiber itself
 };
 
 class fiber_error : public std::logic_error {

@@ -33,6 +33,7 @@
 #include "ebb/arch/switch.hpp"
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
+#include "ebb/detail/direct_switch.hpp"
 #include "ebb/detail/fiber_control.hpp"
 #include "ebb/detail/fiber_reports.hpp"
 #include "ebb/detail/fiber_stack.hpp"
@@ -77,6 +78,7 @@ class basic_fiber {
 
   using context = runtime_v1::fiber_context;
   using state = runtime_v1::fiber_state;
+  friend struct detail::fiber_access;
 
   using control = detail::fiber_control<GrowthPolicy, ShrinkPolicy, StackAllocator>;
   using stack = detail::fiber_stack<GrowthPolicy, ShrinkPolicy, StackAllocator>;
@@ -134,11 +136,13 @@ class basic_fiber {
     const state before = c->state.load(std::memory_order_acquire);
     if (EBB_UNLIKELY(before == state::running || before == state::finished)) detail::report_resume_misuse(*c);
 #endif
+    if (EBB_UNLIKELY(c->pin_requested)) detail::enforce_pin(*c, "resume()");
     c->state.store(state::running, runtime_v1::os::handshake_store);
     runtime_v1::wait_if_inspected(*c);  // a registry pass on another thread may be shrinking it
-    switch_in(*c);
-    if (EBB_UNLIKELY(c->state.load(std::memory_order_relaxed) == state::finished)) {
-      rethrow_if_failed(*c);
+    // Usually the fiber itself comes back; after this_fiber::switch_to, the fiber it switched to.
+    if (context* other = switch_in(*c); EBB_UNLIKELY(other != c)) return detail::finish_return_of(*other);
+    if (EBB_UNLIKELY(c->finishing)) {
+      publish_finished(*c);
       return false;
     }
     FrameMapper::on_suspend(*c);
@@ -148,6 +152,26 @@ class basic_fiber {
     }
     c->state.store(state::suspended, std::memory_order_release);
     return true;
+  }
+
+  // Like resume(), but fn() runs first, on top of the fiber — on its stack, as the fiber, at the point
+  // where it is suspended (before its function starts, if it never ran) — and then the fiber continues.
+  // An exception from fn() is thrown into the fiber at that point, where the fiber may catch it;
+  // escaping the fiber, it comes back out of resume_with() as from resume(). fn is called in place
+  // (it lives in the caller's frame until resume_with returns). P0876's resume_with, without the
+  // handle passing (the resumer stays the one to return to).
+  template <class Fn>
+  bool resume_with(Fn&& fn) {
+    static_assert(std::is_invocable<std::remove_reference_t<Fn>&>::value,
+                  "ebb::basic_fiber::resume_with(fn): fn must be callable with no arguments");
+    control& c = checked_control("resume_with()");
+    const state before = c.state.load(std::memory_order_acquire);
+    if (EBB_UNLIKELY(before == state::running || before == state::finished))
+      detail::report_resume_misuse(c, "resume_with()");
+    if (EBB_UNLIKELY(c.pin_requested)) detail::enforce_pin(c, "resume_with()");
+    c.on_top_arg = const_cast<void*>(static_cast<const void*>(std::addressof(fn)));
+    c.on_top = [](context&, void* p) { (*static_cast<std::remove_reference_t<Fn>*>(p))(); };
+    return resume();
   }
 
   // True once the fiber's function returned or threw (false for an empty fiber).
@@ -293,6 +317,7 @@ class basic_fiber {
     Callable* fn = static_cast<Callable*>(c->callable);
 #if EBB_HAS_EXCEPTIONS
     try {
+      if (EBB_UNLIKELY(c->on_top != nullptr)) runtime_v1::run_on_top(*c);
       (*fn)();
       if (EBB_UNLIKELY(c->unwind_requested)) detail::report_swallowed_unwind(*c);
     } catch (const runtime_v1::forced_unwind&) {
@@ -301,18 +326,21 @@ class basic_fiber {
       c->error = std::current_exception();
     }
 #else
+    if (EBB_UNLIKELY(c->on_top != nullptr)) runtime_v1::run_on_top(*c);
     (*fn)();
 #endif
     fn->~Callable();
     c->callable = nullptr;
-    c->state.store(state::finished, std::memory_order_relaxed);
+    c->finishing = true;  // the resumer publishes "finished" (context.hpp)
     runtime_v1::hooks::before_switch_to_caller(*c, /*finishing=*/true);
     runtime_v1::arch::ebb_switch_context(&c->sp, c->caller_sp);
     detail::fatal("finished fiber '%s' was switched to", detail::display_name(c->name_storage));
   }
 
   // Make the fiber the running one on this thread, switch to it, and undo that when it comes back.
-  EBB_ALWAYS_INLINE static void switch_in(control& c) {
+  // Returns the fiber that came back: c, or (after this_fiber::switch_to) another one, whose
+  // bookkeeping the caller leaves to detail::finish_return_of.
+  EBB_ALWAYS_INLINE static context* switch_in(control& c) {
     runtime_v1::thread_state* ts = runtime_v1::this_thread();
     if (EBB_UNLIKELY(!ts->faults_ready)) runtime_v1::os::prepare_thread_for_faults(ts);
     c.parent = ts->current;
@@ -330,17 +358,16 @@ class basic_fiber {
     FrameMapper::on_resume(c);
     runtime_v1::hooks::before_switch_to_fiber(c);
     runtime_v1::arch::ebb_switch_context(&c.caller_sp, c.sp);
+    context* back = ts->current;  // the fiber that switched back to us
+    if (EBB_UNLIKELY(back != &c)) return back;
     runtime_v1::hooks::after_return_from_fiber(c);
 #if EBB_SWAP_EXCEPTION_STATE
     c.fiber_eh = *eh;
     *eh = c.caller_eh;
 #endif
     ts->current = c.parent;
-    const std::size_t used = c.used_at(c.sp);
-    if (EBB_UNLIKELY(used > c.peak)) {
-      c.peak = used;
-      if (used > c.size) stack::grow_to(c, used);
-    }
+    stack::note_depth(c);
+    return &c;
   }
 
   static ebb::stack_stats stats_thunk(context& ctx, void* sp) noexcept {
@@ -356,8 +383,11 @@ class basic_fiber {
     detail::fatal("fiber '%s' cannot be unwound: it was built without exceptions", detail::display_name(ctx.name));
 #endif
   }
-  static inline const runtime_v1::fiber_ops ops_table{&stats_thunk, &shrink_thunk, &stack::open_window,
-                                                      &raise_forced_unwind};
+  static void after_switch_out(context& ctx) noexcept {
+    control& c = static_cast<control&>(ctx);
+    stack::note_depth(c);
+    FrameMapper::on_suspend(c);
+  }
 
   control& checked_control(const char* what) const {
     if (ctl_ == nullptr)
@@ -366,11 +396,14 @@ class basic_fiber {
     return *ctl_;
   }
 
-  static void rethrow_if_failed(control& c) {
+  static void publish_finished(context& ctx) {
+    control& c = static_cast<control&>(ctx);
 #if EBB_HAS_EXCEPTIONS
-    if (c.error) std::rethrow_exception(std::exchange(c.error, nullptr));
+    std::exception_ptr error = std::exchange(c.error, nullptr);
+    c.state.store(state::finished, std::memory_order_release);
+    if (error) std::rethrow_exception(std::move(error));
 #else
-    (void)c;
+    c.state.store(state::finished, std::memory_order_release);
 #endif
   }
 
@@ -404,8 +437,11 @@ class basic_fiber {
 #if EBB_HAS_EXCEPTIONS
         runtime_v1::prepare_unwind_report();
         c.unwind_requested = true;
+        // The exception is thrown by the fiber's own code (ops), so a suspension point compiled
+        // without exceptions, inside a fiber created with them, unwinds the fiber too.
+        c.on_top = [](context& ctx, void*) { ctx.ops->raise_forced_unwind(ctx); };
         c.state.store(state::running, std::memory_order_relaxed);
-        switch_in(c);
+        (void)switch_in(c);  // always c itself: a fiber being unwound cannot switch_to another
         if (c.error) {
           std::fputs("ebb: an exception escaped while a destroyed fiber unwound; it was dropped\n", stderr);
           c.error = nullptr;
@@ -427,6 +463,11 @@ class basic_fiber {
                       detail::display_name(c.name_storage));
     }
   }
+
+  // Last: every function it names must be declared before it.
+  static inline const runtime_v1::fiber_ops ops_table{&stats_thunk,         &shrink_thunk,
+                                                      &stack::open_window,  &raise_forced_unwind,
+                                                      &after_switch_out,    &publish_finished};
 };
 
 using fiber = basic_fiber<>;

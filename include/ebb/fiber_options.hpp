@@ -45,12 +45,20 @@ class fiber_options {
   // Inaccessible bytes below the stack. 0: the StackAllocator's default.
   fiber_options& guard_size(std::size_t bytes) noexcept { guard_size_ = bytes; return *this; }
   fiber_options& on_destroy(destroy_action action) noexcept { on_destroy_ = action; return *this; }
+  // Anything the program wants to find again from inside the fiber: this_fiber::user_data().
+  fiber_options& user_data(void* value) noexcept { user_data_ = value; return *this; }
+  // The fiber runs only on the thread that first resumes it: resuming it (or switching to it) on
+  // another thread is a fiber_error (fiber_errc::wrong_thread). For code that keeps thread-local
+  // state across its yields.
+  fiber_options& pin_to_thread(bool pinned) noexcept { pin_to_thread_ = pinned; return *this; }
 
   const std::string& name() const noexcept { return name_; }
   std::size_t initial_size() const noexcept { return initial_size_; }
   std::size_t max_size() const noexcept { return max_size_; }
   std::size_t guard_size() const noexcept { return guard_size_; }
   destroy_action on_destroy() const noexcept { return on_destroy_; }
+  void* user_data() const noexcept { return user_data_; }
+  bool pin_to_thread() const noexcept { return pin_to_thread_; }
 
  private:
   std::string name_;
@@ -58,6 +66,8 @@ class fiber_options {
   std::size_t max_size_ = 0;
   std::size_t guard_size_ = 0;
   destroy_action on_destroy_ = default_destroy_action;
+  void* user_data_ = nullptr;
+  bool pin_to_thread_ = false;
 };
 
 EBB_NAMESPACE_END

@@ -12,6 +12,8 @@
 #include "ebb/arch/switch.hpp"
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
+#include "ebb/detail/direct_switch.hpp"
+#include "ebb/detail/thread_stack_call.hpp"
 #include "ebb/detail/tool_hooks.hpp"
 #include "ebb/os/runtime_copies.hpp"
 #include "ebb/error.hpp"
@@ -55,10 +57,8 @@ inline void suspend(runtime_v1::fiber_context& c) {
   runtime_v1::hooks::before_switch_to_caller(c, /*finishing=*/false);
   runtime_v1::arch::ebb_switch_context(&c.sp, c.caller_sp);
   runtime_v1::hooks::fiber_resumed(c);
-  // Destruction resumes a suspended fiber only to unwind it. The exception is thrown by the fiber's
-  // own code (ops), so a yield compiled without exceptions, inside a fiber created with them, unwinds
-  // the fiber too instead of running on.
-  if (EBB_UNLIKELY(c.unwind_requested)) c.ops->raise_forced_unwind(c);
+  // resume_with(fn), destruction's forced unwind, the end of a switch_to into this fiber.
+  if (EBB_UNLIKELY(c.on_top != nullptr)) runtime_v1::run_on_top(c);
 }
 }  // namespace detail
 
@@ -106,6 +106,40 @@ void yield_then(F&& f) {
     local();
   };
   detail::suspend(c);
+}
+
+// The running fiber suspends and `other` (suspended, or never started) runs in its place, on this
+// thread, without passing through the resumer: `other` inherits the running fiber's resumer, so its
+// next yield (or its end) returns to whoever resumed the fiber that switched, and that resume() then
+// returns true. The fiber that switched is left suspended, resumable by anyone (and switch_to()
+// returns when it is resumed, possibly on another thread). A job system's direct hand-off: a job that
+// must wait starts the job it waits for without a trip through the scheduler.
+// Misuse is a fiber_error: `other` running (already_running) or finished (already_finished), the
+// running fiber itself (switch_to_self), empty (empty_fiber), pinned to another thread (wrong_thread).
+template <class Fiber>
+void switch_to(Fiber& other) {
+  runtime_v1::fiber_context& self = detail::current("switch_to()");
+  ebb::detail::switch_to(self, ebb::detail::fiber_access::context(other, "this_fiber::switch_to()"));
+}
+
+// Run fn() on the thread's own stack and return what it returns (or throw what it throws): for code
+// that needs a deep native stack, or a stack the operating system and other libraries know (a
+// graphics driver, a JIT, a library that checks its stack bounds). The fiber stays running and on
+// this thread while fn runs; inside fn the thread has no current fiber (this_fiber:: calls report
+// outside_fiber). Outside any fiber it simply calls fn(). "The thread's own stack" is the stack of the
+// code that resumed the outermost ebb fiber on this thread (detail/thread_stack_call.hpp).
+template <class Fn>
+std::invoke_result_t<Fn&> call_on_thread_stack(Fn&& fn) {
+  static_assert(std::is_invocable<Fn&>::value,
+                "ebb::this_fiber::call_on_thread_stack(fn): fn must be callable with no arguments");
+  runtime_v1::fiber_context* self = runtime_v1::this_thread()->current;
+  if (self == nullptr) return fn();
+  using result_type = ebb::detail::thread_stack_result<std::remove_reference_t<Fn>>;
+  result_type result;
+  std::pair<std::remove_reference_t<Fn>*, result_type*> bound(std::addressof(fn), &result);
+  ebb::detail::thread_stack_call call{&result_type::invoke, &bound};
+  ebb::detail::run_on_thread_stack(*self, call);
+  return result.take();
 }
 
 // The running fiber's name ("" if none was given).

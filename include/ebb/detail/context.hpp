@@ -52,6 +52,14 @@ struct fiber_ops {
   // Start unwinding the fiber's frames (destruction asked for it). Lives with the fiber's own code, so
   // a yield from code built without exceptions can still hand the fiber an exception to unwind with.
   void (*raise_forced_unwind)(fiber_context&);
+  // The resumer's bookkeeping for a fiber that has just switched away (it yielded, finished, or
+  // switched to another fiber): its peak and logical size brought up to date with where it stopped,
+  // and the FrameMapper told. Runs before the fiber is published as suspended.
+  void (*after_switch_out)(fiber_context&) noexcept;
+  // The resumer's last step for a fiber whose function ended: publish "finished", then rethrow the
+  // exception that escaped the function, if any (taken out before the fiber is published: from then
+  // on the owner may destroy it).
+  void (*publish_finished)(fiber_context&);
 };
 
 struct fiber_context {
@@ -62,10 +70,27 @@ struct fiber_context {
   exception_state caller_eh;          // the resumer's exception state while the fiber runs
   std::atomic<fiber_state> state{fiber_state::created};
   bool unwind_requested = false;      // destruction asked the fiber to unwind its frames
+  // The fiber's function has ended and it switched away for the last time. Its resumer publishes
+  // "finished" only after its own bookkeeping: from then on the owner may destroy it, and after a
+  // switch_to the owner may be on another thread than the resumer.
+  bool finishing = false;
+  bool pin_requested = false;         // fiber_options().pin_to_thread(true)
+  bool ran_since_shrink = true;       // pages below kept_floor may be resident only if it ran since
   // this_fiber::yield_then(f): set by the fiber just before it switches away; resume() calls
   // then_run(then_arg) after all of its own bookkeeping (and clears it first).
   void (*then_run)(void*) noexcept = nullptr;
   void* then_arg = nullptr;
+  // Run on top of the fiber, on its own stack, when it next continues (at its suspension point, or
+  // before its function starts), then cleared: resume_with(fn), the forced unwind of destruction, and
+  // the second half of this_fiber::switch_to (publishing the fiber that switched as suspended). May
+  // throw into the fiber.
+  void (*on_top)(fiber_context&, void*) = nullptr;
+  void* on_top_arg = nullptr;
+
+  std::uint64_t id = 0;               // unique in the process, never reused (tracers key fibers on it)
+  void* user_data = nullptr;          // fiber_options().user_data(p), this_fiber::user_data()
+  void* locals = nullptr;             // fiber_local<T> values (detail/fiber_locals.hpp), made on first use
+  const void* pinned_to = nullptr;    // pin_to_thread: the thread state of the thread it first ran on
 
   char* guard_lo = nullptr;           // the inaccessible range below the stack: [guard_lo, guard_hi)
   char* guard_hi = nullptr;
@@ -144,6 +169,15 @@ EBB_NOINLINE inline void suspend_then_run(fiber_context& c) noexcept {
   c.then_run = nullptr;
   c.state.store(fiber_state::suspended, std::memory_order_release);
   run(arg);
+}
+
+// The fiber continues (at its suspension point, or before its function starts): first whatever was
+// put on top of it. Out of line: the switch path pays only the test of on_top. May throw into the fiber.
+EBB_NOINLINE inline void run_on_top(fiber_context& c) {
+  void (*run)(fiber_context&, void*) = c.on_top;
+  void* arg = c.on_top_arg;
+  c.on_top = nullptr;
+  run(c, arg);
 }
 
 // Thrown from the suspension point of a fiber that is being destroyed, to run its destructors.

@@ -27,7 +27,6 @@ struct fiber_control : runtime_v1::fiber_context {
   void* callable = nullptr;
   void (*drop_callable)(void*) noexcept = nullptr;
   destroy_action on_destroy = default_destroy_action;
-  bool ran_since_shrink = true;  // pages below kept_floor may be resident only if it ran since
 #if EBB_HAS_EXCEPTIONS
   std::exception_ptr error;
 #endif

@@ -24,14 +24,30 @@ namespace detail {
                   : "' while it runs"));
 }
 
-[[noreturn]] inline void report_resume_misuse(runtime_v1::fiber_context& c) {
+// what: "resume()", "resume_with()", "this_fiber::switch_to()".
+[[noreturn]] inline void report_resume_misuse(runtime_v1::fiber_context& c, const char* what = "resume()") {
   const runtime_v1::fiber_state now = c.state.load(std::memory_order_acquire);
   if (now == runtime_v1::fiber_state::finished)
     misuse(fiber_errc::already_finished,
-           std::string("resume() of fiber '") + display_name(c.name) + "', which has finished");
+           std::string(what) + " of fiber '" + display_name(c.name) + "', which has finished");
+  if (runtime_v1::this_thread()->current == &c)
+    misuse(std::string(what) == "this_fiber::switch_to()" ? fiber_errc::switch_to_self : fiber_errc::already_running,
+           std::string(what) + " of fiber '" + display_name(c.name) + "' from inside itself");
   misuse(fiber_errc::already_running,
-         std::string("resume() of fiber '") + display_name(c.name) +
-             (runtime_v1::this_thread()->current == &c ? "' from inside itself" : "', which is already running"));
+         std::string(what) + " of fiber '" + display_name(c.name) + "', which is already running");
+}
+
+// fiber_options().pin_to_thread(true): the first thread that runs the fiber keeps it.
+EBB_NOINLINE inline void enforce_pin(runtime_v1::fiber_context& c, const char* what) {
+  const void* here = runtime_v1::this_thread();
+  if (c.pinned_to == nullptr) {
+    c.pinned_to = here;
+    return;
+  }
+  if (c.pinned_to != here)
+    misuse(fiber_errc::wrong_thread, std::string(what) + " of fiber '" + display_name(c.name) +
+                                         "' on a thread other than the one it is pinned to "
+                                         "(fiber_options().pin_to_thread)");
 }
 
 // The fiber caught its forced unwind and returned: what followed the catch ran inside the

@@ -144,6 +144,15 @@ struct fiber_stack {
     return resident;
   }
 
+  // After the fiber switched away: the depth it stopped at is the deepest it was seen.
+  EBB_ALWAYS_INLINE static void note_depth(control& c) noexcept {
+    const std::size_t used = c.used_at(c.sp);
+    if (EBB_UNLIKELY(used > c.peak)) {
+      c.peak = used;
+      if (used > c.size) grow_to(c, used);
+    }
+  }
+
   // Step the GrowthPolicy until the logical size covers `needed`, one counted step at a time.
   static void grow_to(control& c, std::size_t needed) noexcept {
     if (needed > c.max_size)

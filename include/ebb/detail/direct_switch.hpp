@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: BSL-1.0
+// ebb/detail/direct_switch.hpp — this_fiber::switch_to: one fiber hands the thread to another.
+//
+// A resume chain is a stack of fibers on one thread, each resumed by the one below it (the bottom by
+// the thread's own stack). switch_to(b) from the running fiber a replaces a by b in the chain without
+// passing through the resumer: b inherits a's resumer (caller_sp, parent, the resumer's exception
+// state and sanitizer bookkeeping), so b's next yield returns to whoever resumed a. The resumer learns
+// which fiber came back from the thread state (switch_in reads ts->current after its switch) and does
+// its bookkeeping for that one (finish_return_of below).
+//
+// a cannot be published as suspended before its registers are saved: another thread could resume it
+// from a half-saved frame. So the last half of the switch runs on b's side, as b's on_top action
+// (detail/context.hpp), the way yield_then's f runs on the resumer's side: it brings a's depth
+// statistics up to date and only then stores "suspended".
+#pragma once
+
+#include "ebb/arch/switch.hpp"
+#include "ebb/config.hpp"
+#include "ebb/detail/context.hpp"
+#include "ebb/detail/fiber_reports.hpp"
+#include "ebb/detail/tool_hooks.hpp"
+#include "ebb/error.hpp"
+#include "ebb/os/asymmetric_fence.hpp"
+#include "ebb/registry.hpp"
+
+#include <atomic>
+
+EBB_NAMESPACE_BEGIN
+namespace detail {
+
+// How this_fiber::switch_to reaches the fiber behind a basic_fiber of any configuration (a friend of
+// basic_fiber).
+struct fiber_access {
+  template <class Fiber>
+  static runtime_v1::fiber_context& context(Fiber& fiber, const char* what) {
+    if (EBB_UNLIKELY(fiber.ctl_ == nullptr))
+      misuse(fiber_errc::empty_fiber,
+             std::string(what) + " of an empty fiber (default-constructed or moved from)");
+    return *fiber.ctl_;
+  }
+};
+
+// resume()'s ending when the fiber that came back is not the one it resumed (that one called
+// switch_to, and some fiber of the chain it started yielded or finished). Mirrors the ending of
+// basic_fiber::switch_in and resume() for a fiber of any configuration. Returns resume()'s result:
+// true, since the fiber resumed was left suspended by its switch_to, or an exception that escaped
+// the fiber that finished here.
+EBB_NOINLINE inline bool finish_return_of(runtime_v1::fiber_context& back) {
+  runtime_v1::thread_state* ts = runtime_v1::this_thread();
+  runtime_v1::hooks::after_return_from_fiber(back);
+#if EBB_SWAP_EXCEPTION_STATE
+  runtime_v1::exception_state* eh = ts->eh_globals;
+  back.fiber_eh = *eh;
+  *eh = back.caller_eh;
+#endif
+  ts->current = back.parent;
+  back.ops->after_switch_out(back);
+  if (back.finishing) {
+    back.ops->publish_finished(back);
+    return true;
+  }
+  if (EBB_UNLIKELY(back.then_run != nullptr)) {
+    runtime_v1::suspend_then_run(back);
+    return true;
+  }
+  back.state.store(runtime_v1::fiber_state::suspended, std::memory_order_release);
+  return true;
+}
+
+// b's on_top action after a switched to it: a's registers are saved, so a may now be resumed by
+// anyone. Runs on b's stack, as b.
+inline void finish_switch_from(runtime_v1::fiber_context& b, void* from) noexcept {
+  runtime_v1::fiber_context& a = *static_cast<runtime_v1::fiber_context*>(from);
+  // Arriving told the sanitizer a's stack was b's caller: the caller is a's resumer.
+  b.asan_caller_bottom = a.asan_caller_bottom;
+  b.asan_caller_size = a.asan_caller_size;
+  a.ops->after_switch_out(a);
+  a.state.store(runtime_v1::fiber_state::suspended, std::memory_order_release);
+}
+
+// The running fiber a suspends and b (suspended or never started) runs in its place. Returns when a
+// is resumed (by resume() or another switch_to), possibly on another thread.
+inline void switch_to(runtime_v1::fiber_context& a, runtime_v1::fiber_context& b) {
+  const char* what = "this_fiber::switch_to()";
+  const runtime_v1::fiber_state before = b.state.load(std::memory_order_acquire);
+  if (EBB_UNLIKELY(&b == &a || before == runtime_v1::fiber_state::running ||
+                   before == runtime_v1::fiber_state::finished))
+    report_resume_misuse(b, what);
+  if (EBB_UNLIKELY(a.unwind_requested))
+    fatal("fiber '%s' is being destroyed but caught ebb's forced unwind (catch (...) without rethrow) and "
+          "called switch_to",
+          display_name(a.name));
+  if (EBB_UNLIKELY(b.pin_requested)) enforce_pin(b, what);
+  b.state.store(runtime_v1::fiber_state::running, runtime_v1::os::handshake_store);
+  runtime_v1::wait_if_inspected(b);  // a registry pass on another thread may be shrinking it
+
+  // b takes a's place in the chain. a is running here, so its fields are stable.
+  runtime_v1::thread_state* ts = runtime_v1::this_thread();
+  b.caller_sp = a.caller_sp;
+  b.parent = a.parent;
+  b.ran_since_shrink = true;
+  b.asan_caller_fake_stack = a.asan_caller_fake_stack;
+  b.tsan_caller = a.tsan_caller;
+  b.on_top = &finish_switch_from;
+  b.on_top_arg = &a;
+#if EBB_SWAP_EXCEPTION_STATE
+  runtime_v1::exception_state* eh = ts->eh_globals;
+  if (EBB_UNLIKELY(eh == nullptr)) eh = ts->eh_globals = runtime_v1::thread_exception_state();
+  b.caller_eh = a.caller_eh;
+  a.fiber_eh = *eh;
+  *eh = b.fiber_eh;
+#endif
+  std::atomic_signal_fence(std::memory_order_release);  // the fault handler walks current -> parent
+  ts->current = &b;
+  runtime_v1::hooks::before_switch_between_fibers(a, b);
+  runtime_v1::arch::ebb_switch_context(&a.sp, b.sp);
+  runtime_v1::hooks::fiber_resumed(a);
+  if (EBB_UNLIKELY(a.on_top != nullptr)) runtime_v1::run_on_top(a);
+}
+
+}  // namespace detail
+EBB_NAMESPACE_END
