@@ -34,6 +34,7 @@
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/direct_switch.hpp"
+#include "ebb/detail/fiber_id.hpp"
 #include "ebb/detail/fiber_control.hpp"
 #include "ebb/detail/fiber_reports.hpp"
 #include "ebb/detail/fiber_stack.hpp"
@@ -185,6 +186,8 @@ class basic_fiber {
   }
 
   std::string_view name() const noexcept { return ctl_ ? std::string_view(ctl_->name) : std::string_view(); }
+  // Unique in the process and never reused (0 for an empty fiber); this_fiber::id() from inside.
+  std::uint64_t id() const noexcept { return ctl_ ? ctl_->id : 0; }
 
   // From any thread. Another thread may resume the fiber at any moment, so an outside caller claims it
   // the way a registry pass does; a fiber that is running (on another thread, or as the resumer of the
@@ -282,6 +285,9 @@ class basic_fiber {
     c->callable = callable_at;
     c->drop_callable = [](void* p) noexcept { static_cast<Callable*>(p)->~Callable(); };
     c->on_destroy = options.on_destroy();
+    c->id = runtime_v1::next_fiber_id();
+    c->user_data = options.user_data();
+    c->pin_requested = options.pin_to_thread();
     c->name = c->name_storage.c_str();
     c->ops = &ops_table;
     c->runtime = &runtime_v1::runtime_identity;

@@ -20,6 +20,7 @@
 #include "ebb/stack_stats.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -141,6 +142,9 @@ std::invoke_result_t<Fn&> call_on_thread_stack(Fn&& fn) {
   ebb::detail::run_on_thread_stack(*self, call);
   return result.take();
 }
+
+// The running fiber's id: unique in the process, never reused (basic_fiber::id()).
+inline std::uint64_t id() { return detail::current("id()").id; }
 
 // The running fiber's name ("" if none was given).
 inline const char* name() { return detail::current("name()").name; }
