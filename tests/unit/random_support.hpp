@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -160,6 +161,9 @@ class any_fiber {
   virtual bool reachable(std::size_t size, std::size_t start, std::size_t max_size) const = 0;
   // Move the handle out and back in (move construction and move assignment of basic_fiber).
   virtual void shuffle_handle() = 0;
+  // resume_with(fn); and, from inside another fiber, this_fiber::switch_to(this fiber).
+  virtual bool resume_with(const std::function<void()>& fn) = 0;
+  virtual void switch_to_this() = 0;
 };
 
 template <class Fiber, fiber_kind Kind>
@@ -184,6 +188,8 @@ class typed_fiber final : public any_fiber {
       it = cache.emplace(key, reachable_sizes<typename Fiber::growth_policy>(start, max_size)).first;
     return size < it->second.size() && it->second[size];
   }
+  bool resume_with(const std::function<void()>& fn) override { return fiber_.resume_with(fn); }
+  void switch_to_this() override { ebb::this_fiber::switch_to(fiber_); }
   void shuffle_handle() override {
     Fiber moved(std::move(fiber_));
     Fiber other;

@@ -2,7 +2,8 @@
 // A randomized state-machine test: thousands of fibers of several policy types, and random operations
 // on them chosen by a seeded PRNG — create, resume (here or on another thread), yield, recursion to a
 // random depth, shrink points from outside and inside, registry passes, exceptions thrown out of a
-// fiber, destruction while suspended, fibers resuming fibers. After every step the invariants are
+// fiber, destruction while suspended, fibers resuming fibers, direct hand-offs between fibers
+// (this_fiber::switch_to), functions run on top of a resumed fiber (resume_with). After every step the invariants are
 // checked against a model the driver keeps.
 //
 // Short mode (CI): about 20,000 operations on up to 2,000 live fibers, a few seconds.
@@ -52,9 +53,10 @@ enum class command : unsigned char {
   throw_error,     // throw test_error from where it is: resume() rethrows it
   yield_in_catch,  // throw and catch, yield inside the catch block (its own exception state)
   nest,            // resume another fiber from this one, then yield
+  hand_off,        // this_fiber::switch_to another fiber; when resumed, carry out the command given then
 };
 const char* command_name(command c) {
-  static const char* const names[] = {"yield", "descend", "ascend", "inner_shrink", "finish", "throw", "yield_in_catch", "nest"};
+  static const char* const names[] = {"yield", "descend", "ascend", "inner_shrink", "finish", "throw", "yield_in_catch", "nest", "hand_off"};
   return names[static_cast<int>(c)];
 }
 
@@ -86,6 +88,8 @@ struct fiber_record {
   any_fiber* nested = nullptr;  // command::nest: the fiber to resume, and its record
   fiber_record* nested_record = nullptr;
   int nested_outcome = 0;  // 1 yielded, 2 finished, 3 threw its test_error, 4 threw something else
+  std::uint64_t hand_offs = 0;      // switch_to calls made (written by the fiber)
+  std::uint64_t on_top_runs = 0;    // resume_with functions that ran on it (written by them)
   std::vector<std::size_t> descents;  // the driver's model: bytes asked for by each open descent
 
   // Written by the fiber.
@@ -181,6 +185,15 @@ void nest(fiber_record& r) {
   check_identity(r, "after resuming a nested fiber");
 }
 
+// command::hand_off: the payload must survive the suspension inside switch_to as it does a yield.
+void hand_off(stack_payload& payload, fiber_record& r) {
+  const std::uint64_t before = payload.checksum();
+  ++r.hand_offs;
+  r.nested->switch_to_this();  // returns when someone resumes this fiber again, on any thread
+  if (payload.checksum() != before) r.fail("payload changed across a switch_to");
+  check_identity(r, "after a switch_to");
+}
+
 bool run_level(stack_payload& payload, fiber_record& r, int level);
 
 unsigned char frame_pattern(std::uint64_t id, std::uint32_t depth, std::size_t i) {
@@ -269,6 +282,9 @@ bool run_level(stack_payload& payload, fiber_record& r, int level) {
       case command::nest:
         nest(r);
         break;
+      case command::hand_off:
+        hand_off(payload, r);
+        continue;  // the resume that brought it back delivered the next command
     }
     yield_point(payload, r);
   }
@@ -351,7 +367,7 @@ struct slot {
 
 struct figures {
   std::uint64_t ops = 0, created = 0, destroyed = 0, finished = 0, thrown = 0, resumes = 0, migrated = 0,
-                nested = 0, outside_shrinks = 0, registry_passes = 0;
+                nested = 0, hand_offs = 0, resumed_with = 0, outside_shrinks = 0, registry_passes = 0;
   std::size_t max_live = 0;
 };
 
@@ -548,6 +564,7 @@ class driver {
         {4, command::yield_in_catch},
 #endif
         {inner ? 0u : 4u, command::nest},
+        {inner ? 0u : 4u, command::hand_off},
     };
     unsigned total = 0;
     for (const option& o : options) total += o.weight;
@@ -579,11 +596,19 @@ class driver {
     fiber_id_ = r.id;
     const command cmd = r.cmd;
     const std::uint64_t steps_before = r.steps;
+    const std::uint64_t on_top_before = r.on_top_runs;
+    const bool with_fn = rng_.chance(15);  // resume_with: a function runs on the fiber first
     bool more = false, threw = false, threw_other = false;
     ++figures_.resumes;
     if (run_somewhere(elsewhere, [&] {
           try {
-            more = s.fiber->resume();
+            if (with_fn)
+              more = s.fiber->resume_with([&r] {
+                ++r.on_top_runs;
+                check_identity(r, "in a resume_with function");
+              });
+            else
+              more = s.fiber->resume();
           } catch (const test_error& e) {
             threw = true;
             threw_other = e.id != r.id;
@@ -591,6 +616,8 @@ class driver {
         }))
       ++figures_.migrated;
     check_record(r);
+    expect(r.on_top_runs == on_top_before + (with_fn ? 1 : 0), "a resume_with function did not run exactly once");
+    if (with_fn) ++figures_.resumed_with;
     expect(!threw_other, "resume() rethrew another fiber's exception");
     if (cmd == command::throw_error) {
       expect(threw, "the fiber threw, but resume() did not rethrow");
@@ -659,7 +686,7 @@ class driver {
     if (!s) return;
     choose_command(*s, false);
     slot* inner = nullptr;
-    if (s->rec->cmd == command::nest) {
+    if (s->rec->cmd == command::nest || s->rec->cmd == command::hand_off) {
       for (int tries = 0; tries < 8 && !inner; ++tries) {
         slot* candidate = pick_unfinished();
         if (candidate && candidate != s) inner = candidate;
@@ -672,6 +699,7 @@ class driver {
       resume_and_check(*s, elsewhere);
       return;
     }
+    if (s->rec->cmd == command::hand_off) return resume_hand_off(*s, *inner, elsewhere);
     // A fiber resumes another: both get a command; the outer one yields afterwards.
     op_ = elsewhere ? "nested resume on a worker" : "nested resume";
     ++figures_.nested;
@@ -702,6 +730,55 @@ class driver {
       expect(ir.level == static_cast<int>(ir.descents.size()), "the nested fiber is not at the depth the model says");
     }
     check_stats(*inner, inner->fiber->stats(), "after a nested resume");
+  }
+
+  // s switches to inner, which carries out its command in s's place: inner's yield (or end) comes
+  // back out of s's resume(); s stays suspended inside switch_to until its next resume.
+  void resume_hand_off(slot& s, slot& inner, bool elsewhere) {
+    op_ = elsewhere ? "switch_to on a worker" : "switch_to";
+    ++figures_.hand_offs;
+    fiber_record& r = *s.rec;
+    fiber_record& ir = *inner.rec;
+    choose_command(inner, true);
+    r.nested = inner.fiber.get();
+    r.nested_record = &ir;
+    const command inner_cmd = ir.cmd;
+    const std::uint64_t steps = r.steps, inner_steps = ir.steps, hand_offs = r.hand_offs;
+    bool more = false, threw = false;
+    std::uint64_t thrower = 0;
+    fiber_id_ = r.id;
+    ++figures_.resumes;
+    if (run_somewhere(elsewhere, [&] {
+          try {
+            more = s.fiber->resume();
+          } catch (const test_error& e) {
+            threw = true;
+            thrower = e.id;
+          }
+        }))
+      ++figures_.migrated;
+    check_record(r);
+    expect(r.hand_offs == hand_offs + 1, "the fiber did not switch_to");
+    expect(r.steps == steps, "the fiber that switched yielded");
+    expect(!s.fiber->done() && !s.fiber->running(), "the fiber that switched is not suspended");
+    fiber_id_ = ir.id;
+    check_record(ir);
+    if (inner_cmd == command::throw_error) {
+      expect(threw && thrower == ir.id, "the exception of the fiber switched to did not come out of resume()");
+      ++figures_.thrown;
+      check_ended(inner);
+    } else if (inner_cmd == command::finish) {
+      expect(!threw && more, "resume() of a fiber that switched to one that finished did not return true");
+      ++figures_.finished;
+      check_ended(inner);
+    } else {
+      expect(!threw && more, std::string("resume() after a switch_to and ") + command_name(inner_cmd));
+      expect(ir.steps == inner_steps + 1, "one yield by the fiber switched to");
+      apply_to_model(ir, inner_cmd);
+      expect(ir.level == static_cast<int>(ir.descents.size()), "the fiber switched to is not at the depth the model says");
+    }
+    check_stats(inner, inner.fiber->stats(), "after a switch_to");
+    check_stats(s, s.fiber->stats(), "after its switch_to");
   }
 
   void destroy_at(std::size_t index, bool elsewhere) {
@@ -895,7 +972,7 @@ TEST_CASE("random operations on thousands of fibers keep every invariant", "[ran
   std::snprintf(line, sizeof line,
                 "random operations (%s): seed %llu; %llu operations in %.1f s (%.0f ops/s); fibers: %llu created, "
                 "up to %zu live, %llu finished, %llu threw, %llu destroyed; %llu resumes (%llu on another "
-                "thread, %llu nested); %llu outside shrinks, %llu registry passes; threads: 1 driver + %d "
+                "thread, %llu nested, %llu switch_to, %llu resume_with); %llu outside shrinks, %llu registry passes; threads: 1 driver + %d "
                 "workers; peak RSS %ld KiB",
                 soak_seconds ? "soak" : "short", static_cast<unsigned long long>(seed),
                 static_cast<unsigned long long>(result.ops), seconds, static_cast<double>(result.ops) / seconds,
@@ -903,6 +980,7 @@ TEST_CASE("random operations on thousands of fibers keep every invariant", "[ran
                 static_cast<unsigned long long>(result.finished), static_cast<unsigned long long>(result.thrown),
                 static_cast<unsigned long long>(result.destroyed), static_cast<unsigned long long>(result.resumes),
                 static_cast<unsigned long long>(result.migrated), static_cast<unsigned long long>(result.nested),
+                static_cast<unsigned long long>(result.hand_offs), static_cast<unsigned long long>(result.resumed_with),
                 static_cast<unsigned long long>(result.outside_shrinks),
                 static_cast<unsigned long long>(result.registry_passes), worker_threads, peak_rss_kib());
   WARN(line);
