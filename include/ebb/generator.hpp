@@ -58,7 +58,7 @@ class yield_sink_base {
   yield_sink_base() noexcept = default;
   ~yield_sink_base() = default;
 
-  void publish(pointer value) {
+  EBB_ALWAYS_INLINE void publish(pointer value) {
     value_ = value;
     this_fiber::yield();
   }
@@ -80,12 +80,12 @@ class yield_sink : public detail::yield_sink_base<T> {
  public:
   // Copied first: the consumer receives T&&, which must not alias an object the producer declared const.
   // The copy lives in this call's frame while the producer is suspended.
-  void operator()(const T& value) {
+  EBB_ALWAYS_INLINE void operator()(const T& value) {
     T copy(value);
     this->publish(std::addressof(copy));
   }
   // No copy: the consumer reads (or moves from) the producer's own object.
-  void operator()(T&& value) { this->publish(std::addressof(value)); }
+  EBB_ALWAYS_INLINE void operator()(T&& value) { this->publish(std::addressof(value)); }
 
  private:
   template <class, class>
@@ -99,7 +99,7 @@ class yield_sink : public detail::yield_sink_base<T> {
 template <class T>
 class yield_sink<T&> : public detail::yield_sink_base<T&> {
  public:
-  void operator()(T& value) { this->publish(std::addressof(value)); }
+  EBB_ALWAYS_INLINE void operator()(T& value) { this->publish(std::addressof(value)); }
 
  private:
   template <class, class>
@@ -112,7 +112,7 @@ class yield_sink<T&> : public detail::yield_sink_base<T&> {
 template <class T>
 class yield_sink<T&&> : public detail::yield_sink_base<T&&> {
  public:
-  void operator()(T&& value) { this->publish(std::addressof(value)); }
+  EBB_ALWAYS_INLINE void operator()(T&& value) { this->publish(std::addressof(value)); }
 
  private:
   template <class, class>
@@ -176,7 +176,7 @@ class generator {
     pointer operator->() const { return current("operator->"); }
 
     // Resumes the producer until its next yield; an exception that escaped the producer comes out here.
-    iterator& operator++() {
+    EBB_ALWAYS_INLINE iterator& operator++() {
       (void)current("operator++");
       owner_->advance();
       return *this;
@@ -283,7 +283,7 @@ class generator {
   const Fiber& producer_fiber() const noexcept { return fiber_; }
 
  private:
-  void advance() {
+  EBB_ALWAYS_INLINE void advance() {
     // Until resume() returns true with a value published, the generator looks exhausted: so it stays
     // if the producer finishes or throws.
     sink_type* sink = std::exchange(sink_, nullptr);
