@@ -8,6 +8,7 @@
 #include "ebb/error.hpp"
 #include "ebb/fiber.hpp"
 #include "ebb/fiber_options.hpp"
+#include "ebb/generator.hpp"
 #include "ebb/mappers/in_place.hpp"
 #include "ebb/policies/growth.hpp"
 #include "ebb/policies/shrink.hpp"

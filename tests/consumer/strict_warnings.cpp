@@ -7,6 +7,9 @@
 
 #include <cstddef>
 #include <cstdio>
+#include <iterator>
+#include <memory>
+#include <string>
 
 namespace {
 
@@ -57,6 +60,36 @@ int main() {
   {
     ebb::fiber f(std::allocator_arg, ebb::virtual_stack_allocator<>(), ebb::fiber_options(), body);
     total += exercise(f);
+  }
+  {
+    // Every generator shape: value, move-only, const reference, mutable reference, rvalue reference,
+    // another fiber type with fiber_options; iterator arithmetic through the standard traits.
+    ebb::generator<std::size_t> counts([](ebb::yield_sink<std::size_t>& yield) {
+      const std::size_t one = 1;
+      yield(one);
+      yield(std::size_t{2});
+    });
+    for (std::size_t v : counts) total += v;
+    ebb::generator<std::unique_ptr<int>> owners([](ebb::yield_sink<std::unique_ptr<int>>& yield) {
+      yield(std::make_unique<int>(3));
+    });
+    auto owner = owners.begin();
+    total += static_cast<std::size_t>(*owner->get());
+    auto taken = owner++;
+    total += static_cast<std::size_t>(**taken);
+    const std::string text = "strict";
+    ebb::generator<const std::string&> views([&](ebb::yield_sink<const std::string&>& yield) { yield(text); });
+    for (const std::string& s : views) total += s.size();
+    ebb::generator<int&> slots([](ebb::yield_sink<int&>& yield) {
+      int slot = 0;
+      yield(slot);
+    });
+    for (int& slot : slots) slot = 1;
+    ebb::generator<std::string&&> moved([](ebb::yield_sink<std::string&&>& yield) { yield(std::string("m")); });
+    for (std::string&& s : moved) total += s.size();
+    ebb::generator<int, ebb::basic_fiber<ebb::doubling_growth<4096, 65536>>> small(
+        ebb::fiber_options().name("strict-generator"), [](ebb::yield_sink<int>& yield) { yield(4); });
+    total += static_cast<std::size_t>(std::distance(small.begin(), small.end()));
   }
   total += ebb::stack_registry::shrink_all().released_bytes;
   total += ebb::stack_registry::shrink_some(4).visited;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // ebb in a program built with -fno-exceptions. Usage: ebb_no_exceptions MODE
-//   run        fibers yield and finish; a suspended one is destroyed under the default destroy
+//   run        fibers and generators yield and finish; a suspended one is destroyed under the default destroy
 //              action (abandon_and_report: stack released, one line on stderr); exit 0
 //   abandon    a suspended fiber destroyed with destroy_action::abandon: silent; exit 0
 //   terminate  a suspended fiber destroyed with destroy_action::terminate: must abort
@@ -79,6 +79,30 @@ static int run() {
     CHECK(f.resume());
     f = ebb::fiber();  // destroys it
     CHECK(!destructor_ran);
+  }
+
+  // Generators: values in order; one left suspended is abandoned by its destroy action.
+  {
+    ebb::generator<int> g([](ebb::yield_sink<int>& yield) {
+      for (int i = 1; i <= 4; ++i) yield(i);
+    });
+    int sum = 0;
+    for (int v : g) sum += v;
+    CHECK(sum == 10);
+    CHECK(g.producer_fiber().done());
+
+    bool finished = false;
+    {
+      ebb::generator<int> endless(ebb::fiber_options().on_destroy(ebb::destroy_action::abandon),
+                                  [&](ebb::yield_sink<int>& yield) {
+                                    for (int i = 0; i < 1000; ++i) yield(i);
+                                    finished = true;
+                                  });
+      auto it = endless.begin();
+      ++it;
+      CHECK(*it == 1);
+    }
+    CHECK(!finished);
   }
 
   // The pool still works after an abandoned stack went back to it.
