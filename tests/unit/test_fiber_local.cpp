@@ -117,6 +117,26 @@ TEST_CASE("fiber_local: outside any fiber it is the thread's own value", "[fiber
   CHECK(counted::last_destroyed_on == other_id);
 }
 
+namespace {
+// At thread exit, after the thread's value of local_counted was set: its destructor reads it.
+int read_at_thread_exit = -1;
+struct reads_local_at_exit {
+  ~reads_local_at_exit() { read_at_thread_exit = local_counted->value; }
+};
+thread_local reads_local_at_exit exit_reader;
+}  // namespace
+
+TEST_CASE("fiber_local: a thread's own values outlive its thread_local destructors", "[fiber_local][threads]") {
+  const int base = counted::alive;
+  std::thread t([] {
+    (void)&exit_reader;  // constructed first, so destroyed after anything constructed later
+    local_counted->value = 55;
+  });
+  t.join();
+  CHECK(read_at_thread_exit == 55);  // the thread's value, not a fresh one
+  CHECK(counted::alive == base);     // and destroyed after that destructor ran
+}
+
 TEST_CASE("fiber_local: values are destroyed with their fiber, however it ends", "[fiber_local]") {
   const int base = counted::alive;
   SECTION("finished") {
