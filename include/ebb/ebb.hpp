@@ -7,6 +7,7 @@
 #include "ebb/config.hpp"
 #include "ebb/error.hpp"
 #include "ebb/fiber.hpp"
+#include "ebb/fiber_local.hpp"
 #include "ebb/fiber_options.hpp"
 #include "ebb/generator.hpp"
 #include "ebb/mappers/in_place.hpp"
@@ -15,3 +16,4 @@
 #include "ebb/registry.hpp"
 #include "ebb/stack_stats.hpp"
 #include "ebb/this_fiber.hpp"
+#include "ebb/thread_migration.hpp"

@@ -188,6 +188,8 @@ class basic_fiber {
   std::string_view name() const noexcept { return ctl_ ? std::string_view(ctl_->name) : std::string_view(); }
   // Unique in the process and never reused (0 for an empty fiber); this_fiber::id() from inside.
   std::uint64_t id() const noexcept { return ctl_ ? ctl_->id : 0; }
+  // fiber_options().user_data(p): p (nullptr for an empty fiber); this_fiber::user_data() from inside.
+  void* user_data() const noexcept { return ctl_ ? ctl_->user_data : nullptr; }
 
   // From any thread. Another thread may resume the fiber at any moment, so an outside caller claims it
   // the way a registry pass does; a fiber that is running (on another thread, or as the resumer of the

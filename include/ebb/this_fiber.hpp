@@ -6,7 +6,9 @@
 //
 // Thread migration: a fiber may yield on one thread and be resumed on another. Across a yield, do not
 // keep a thread-local's address, a held mutex, or this thread's stack bounds: after the yield you may
-// be on another thread. (ebb's own code never does: see runtime_v1::this_thread.)
+// be on another thread. Read thread-locals through ebb/thread_migration.hpp (on_this_thread,
+// EBB_THREAD_LOCAL_ACCESSOR); keep per-fiber state in ebb::fiber_local. (ebb's own code never caches
+// a thread-local: see runtime_v1::this_thread.)
 #pragma once
 
 #include "ebb/arch/switch.hpp"
@@ -145,6 +147,9 @@ std::invoke_result_t<Fn&> call_on_thread_stack(Fn&& fn) {
 
 // The running fiber's id: unique in the process, never reused (basic_fiber::id()).
 inline std::uint64_t id() { return detail::current("id()").id; }
+
+// What fiber_options().user_data(p) gave the running fiber (nullptr if nothing).
+inline void* user_data() { return detail::current("user_data()").user_data; }
 
 // The running fiber's name ("" if none was given).
 inline const char* name() { return detail::current("name()").name; }

@@ -90,7 +90,7 @@ struct fiber_context {
   std::uint64_t id = 0;               // unique in the process, never reused (tracers key fibers on it)
   void* user_data = nullptr;          // fiber_options().user_data(p), this_fiber::user_data()
   void* locals = nullptr;             // fiber_local<T> values (detail/fiber_locals.hpp), made on first use
-  const void* pinned_to = nullptr;    // pin_to_thread: the thread state of the thread it first ran on
+  std::uint64_t pinned_to = 0;       // pin_to_thread: the serial of the thread it first ran on (thread_serial.hpp)
 
   char* guard_lo = nullptr;           // the inaccessible range below the stack: [guard_lo, guard_hi)
   char* guard_hi = nullptr;

@@ -7,9 +7,11 @@
 
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
+#include "ebb/detail/thread_serial.hpp"
 #include "ebb/error.hpp"
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -37,17 +39,19 @@ namespace detail {
          std::string(what) + " of fiber '" + display_name(c.name) + "', which is already running");
 }
 
-// fiber_options().pin_to_thread(true): the first thread that runs the fiber keeps it.
+// fiber_options().pin_to_thread(true): the first thread that runs the fiber keeps it. Threads are told
+// apart by serial numbers that are never reused, so once that thread has exited no thread may resume
+// the fiber (it can still be destroyed anywhere).
 EBB_NOINLINE inline void enforce_pin(runtime_v1::fiber_context& c, const char* what) {
-  const void* here = runtime_v1::this_thread();
-  if (c.pinned_to == nullptr) {
+  const std::uint64_t here = runtime_v1::this_thread_serial();
+  if (c.pinned_to == 0) {
     c.pinned_to = here;
     return;
   }
   if (c.pinned_to != here)
     misuse(fiber_errc::wrong_thread, std::string(what) + " of fiber '" + display_name(c.name) +
                                          "' on a thread other than the one it is pinned to "
-                                         "(fiber_options().pin_to_thread)");
+                                         "(fiber_options().pin_to_thread: the thread that first ran it)");
 }
 
 // The fiber caught its forced unwind and returned: what followed the catch ran inside the

@@ -18,6 +18,7 @@
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/fiber_control.hpp"
+#include "ebb/detail/fiber_locals.hpp"
 #include "ebb/detail/tool_hooks.hpp"
 #include "ebb/error.hpp"
 #include "ebb/fiber_options.hpp"
@@ -276,7 +277,11 @@ struct fiber_stack {
   // Hand the stack back. A fiber seen deeper than its top page releases everything below that page
   // now, so the pooled reservation holds one page. Otherwise a system call here would cost more than
   // the fiber's whole life; the region records instead how far down it is known to be clean.
+  //
+  // First the fiber's fiber_local values (their destructors run here, on the destroying thread, after
+  // any unwinding, which may still have used them): every way a fiber ends comes through here.
   static void release_stack(control* c, bool ran) noexcept {
+    runtime_v1::destroy_locals(c->locals);
     StackAllocator allocator(std::move(c->allocator));
     stack_region region = c->region;
     char* top_page = page_floor(c->stack_top);
