@@ -40,6 +40,17 @@ class fiber_error : public std::logic_error {
   fiber_errc code_;
 };
 
+// Why basic_fiber::try_create refused: the code and the message the constructor's fiber_error would
+// have carried. The message lives in place, not in a std::string, so reporting a refusal allocates
+// nothing (it may be the heap that failed, and without exceptions a failed allocation terminates);
+// one longer than the buffer is cut short. Meaningful only after a try_create that returned nullopt.
+struct create_error {
+  fiber_errc code = fiber_errc::out_of_memory;
+  char message[512] = {};
+
+  const char* what() const noexcept { return message; }
+};
+
 namespace detail {
 
 // One line on stderr, then abort. Uses only snprintf on a local buffer and write-sized fputs so it

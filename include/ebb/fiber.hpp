@@ -33,6 +33,7 @@
 #include "ebb/arch/switch.hpp"
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
+#include "ebb/detail/create_report.hpp"
 #include "ebb/detail/direct_switch.hpp"
 #include "ebb/detail/fiber_id.hpp"
 #include "ebb/detail/fiber_control.hpp"
@@ -58,10 +59,12 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -106,7 +109,43 @@ class basic_fiber {
     using callable_type = std::decay_t<Fn>;
     static_assert(std::is_invocable<callable_type&>::value,
                   "ebb::basic_fiber: the fiber's function must be callable with no arguments");
-    create<callable_type>(std::move(allocator), options, std::forward<Fn>(fn));
+    create<callable_type>(std::move(allocator), options, std::forward<Fn>(fn), detail::raise_failure{});
+  }
+
+  // Creation that says no with a value: where the constructors throw fiber_error (or, without
+  // exceptions, report and abort), try_create returns nullopt and, given a create_error, fills in the
+  // code and the message the fiber_error would have carried. An exception from the StackAllocator is
+  // caught and reported as fiber_errc::out_of_memory. The callable's own copy or move constructor is
+  // the user's code: what it throws propagates, as from the constructors (the stack is released first).
+  template <class Fn>
+  static std::optional<basic_fiber> try_create(Fn&& fn) {
+    return try_create(std::allocator_arg, StackAllocator(), fiber_options(), std::forward<Fn>(fn), nullptr);
+  }
+  template <class Fn>
+  static std::optional<basic_fiber> try_create(const fiber_options& options, Fn&& fn) {
+    return try_create(std::allocator_arg, StackAllocator(), options, std::forward<Fn>(fn), nullptr);
+  }
+  template <class Fn>
+  static std::optional<basic_fiber> try_create(const fiber_options& options, Fn&& fn, create_error& why) {
+    return try_create(std::allocator_arg, StackAllocator(), options, std::forward<Fn>(fn), &why);
+  }
+  template <class Fn>
+  static std::optional<basic_fiber> try_create(std::allocator_arg_t, StackAllocator allocator,
+                                               const fiber_options& options, Fn&& fn, create_error& why) {
+    return try_create(std::allocator_arg, std::move(allocator), options, std::forward<Fn>(fn), &why);
+  }
+  // `why` may be nullptr.
+  template <class Fn>
+  static std::optional<basic_fiber> try_create(std::allocator_arg_t, StackAllocator allocator,
+                                               const fiber_options& options, Fn&& fn, create_error* why) {
+    using callable_type = std::decay_t<Fn>;
+    static_assert(std::is_invocable<callable_type&>::value,
+                  "ebb::basic_fiber::try_create: the fiber's function must be callable with no arguments");
+    std::optional<basic_fiber> made(std::in_place);
+    if (!made->template create<callable_type>(std::move(allocator), options, std::forward<Fn>(fn),
+                                              detail::keep_failure{why}))
+      made.reset();
+    return made;
   }
 
   basic_fiber(basic_fiber&& other) noexcept : ctl_(std::exchange(other.ctl_, nullptr)) {}
@@ -223,49 +262,91 @@ class basic_fiber {
   static_assert(alignof(control) <= 64, "ebb: policy types over-aligned beyond 64 bytes");
 
 
-  // The allocator's failure, said with the fiber's name.
+  // The allocator's stack. An allocator reports failure by throwing or, without exceptions, by
+  // returning an empty region with errno set. The constructors turn a std::exception into fiber_error
+  // and let others through; try_create reports any exception (and returns an empty region).
+  template <class Report>
   static stack_region allocate_stack(StackAllocator& allocator, const stack_request& request,
-                                     const fiber_options& options) {
+                                     const fiber_options& options, const Report& report) {
 #if EBB_HAS_EXCEPTIONS
     try {
       return allocator.allocate(request);
     } catch (const std::exception& e) {
-      detail::misuse(fiber_errc::out_of_memory, std::string("cannot create fiber '") +
-                                                    detail::display_name(options.name()) + "': " + e.what());
+      report(fiber_errc::out_of_memory, [&options, &e](char* out, std::size_t size) noexcept {
+        return std::snprintf(out, size, "cannot create fiber '%s': %s", detail::display_name(options.name()),
+                             e.what());
+      });
+    } catch (...) {
+      if constexpr (Report::raises) {
+        throw;
+      } else {
+        report(fiber_errc::out_of_memory, [&options](char* out, std::size_t size) noexcept {
+          return std::snprintf(out, size, "cannot create fiber '%s': its StackAllocator threw an exception",
+                               detail::display_name(options.name()));
+        });
+      }
     }
+    return {};
 #else
-    (void)options;
+    (void)options, (void)report;
     return allocator.allocate(request);
 #endif
   }
 
-  template <class Callable, class Fn>
-  void create(StackAllocator&& allocator, const fiber_options& options, Fn&& fn) {
+  // An empty region from the allocator itself (errno set), not one after an exception already reported.
+  template <class Report>
+  EBB_NOINLINE static void report_empty_region(const stack_request& request, const fiber_options& options,
+                                               const Report& report) {
+    const int error = errno;
+    if constexpr (Report::raises) {
+      (void)report, (void)error;
+      detail::fatal("cannot reserve a %zu-byte stack for fiber '%s'", request.max_size,
+                    detail::display_name(options.name()));
+    } else {
+      if (report.told()) return;
+      report(fiber_errc::out_of_memory, [&options, &request, error](char* out, std::size_t size) noexcept {
+        return std::snprintf(out, size, "cannot create fiber '%s': cannot reserve a %zu-byte stack: %s",
+                             detail::display_name(options.name()), request.max_size,
+                             error ? std::strerror(error) : "the StackAllocator returned no stack");
+      });
+    }
+  }
+
+  // Report: detail::raise_failure (the constructors) or detail::keep_failure (try_create). False once
+  // the Report was told why; nothing is left allocated then.
+  template <class Callable, class Fn, class Report>
+  bool create(StackAllocator&& allocator, const fiber_options& options, Fn&& fn, const Report& report) {
     constexpr std::size_t callable_align = alignof(Callable) > 16 ? alignof(Callable) : 16;
     constexpr std::size_t callable_bytes = (sizeof(Callable) + callable_align - 1) / callable_align * callable_align;
     constexpr std::size_t header_bytes = control_bytes + callable_bytes + callable_align;
 
     runtime_v1::ensure_fork_handlers();
-    detail::refuse_active_shadow_stack(runtime_v1::arch::shadow_stack_pointer(), options.name().c_str());
+    if (!detail::check_shadow_stack(runtime_v1::arch::shadow_stack_pointer(), options.name().c_str(), report))
+      return false;
     std::size_t max_size = options.max_size()
                                ? stack::clamp(options.max_size(), GrowthPolicy::min_size, GrowthPolicy::max_size)
                                : GrowthPolicy::max_size;
-    stack_region region = allocate_stack(allocator, stack_request{max_size + header_bytes, options.guard_size()}, options);
-    if (region.base == nullptr)  // only reachable without exceptions: allocators return empty then
-      detail::fatal("cannot reserve a %zu-byte stack for fiber '%s'", max_size + header_bytes,
-                    detail::display_name(options.name()));
+    const stack_request request{max_size + header_bytes, options.guard_size()};
+    stack_region region = allocate_stack(allocator, request, options, report);
+    if (EBB_UNLIKELY(region.base == nullptr)) {
+      report_empty_region(request, options, report);
+      return false;
+    }
 
     // An allocator that ignores the request (fixed_stack_allocator) may hand back less than the
     // control block, the callable and a minimal stack need: refuse before writing past its bottom.
     if (region.usable() < header_bytes + GrowthPolicy::min_size) {
       const std::size_t usable = region.usable();
       allocator.deallocate(region);
-      detail::misuse(fiber_errc::stack_too_small,
-                     std::string("cannot create fiber '") + detail::display_name(options.name()) + "': its " +
-                         std::to_string(usable) + "-byte stack cannot hold the fiber's control block and its " +
-                         std::to_string(sizeof(Callable)) + "-byte callable and leave the GrowthPolicy's " +
-                         std::to_string(GrowthPolicy::min_size) +
-                         " bytes of stack; capture less (by reference or on the heap) or use a larger stack");
+      report(fiber_errc::stack_too_small, [&options, usable](char* out, std::size_t size) noexcept {
+        return std::snprintf(out, size,
+                             "cannot create fiber '%s': its %zu-byte stack cannot hold the fiber's control block "
+                             "and its %zu-byte callable and leave the GrowthPolicy's %zu bytes of stack; capture "
+                             "less (by reference or on the heap) or use a larger stack",
+                             detail::display_name(options.name()), usable, sizeof(Callable),
+                             GrowthPolicy::min_size);
+      });
+      return false;
     }
     char* top = static_cast<char*>(region.top);
     control* c = ::new (static_cast<void*>(top - control_bytes)) control(std::move(allocator));
@@ -273,8 +354,23 @@ class basic_fiber {
     char* callable_at = reinterpret_cast<char*>(
         (reinterpret_cast<std::uintptr_t>(c) - callable_bytes) & ~std::uintptr_t(callable_align - 1));
 #if EBB_HAS_EXCEPTIONS
+    // The name's copy is ebb's allocation (try_create reports its failure); the callable's copy is the
+    // user's code, whose exception goes on either way.
     try {
       if (!options.name().empty()) c->name_storage = options.name();
+    } catch (const std::exception& e) {
+      stack::release_stack(c, false);
+      if constexpr (Report::raises) {
+        throw;
+      } else {
+        report(fiber_errc::out_of_memory, [&options, &e](char* out, std::size_t size) noexcept {
+          return std::snprintf(out, size, "cannot create fiber '%s': cannot copy its name: %s",
+                               detail::display_name(options.name()), e.what());
+        });
+        return false;
+      }
+    }
+    try {
       ::new (static_cast<void*>(callable_at)) Callable(std::forward<Fn>(fn));
     } catch (...) {
       stack::release_stack(c, false);
@@ -309,11 +405,14 @@ class basic_fiber {
     // they count as this fiber's committed memory until its first shrink point releases them.
     c->kept_floor = region.clean_below ? stack::page_floor(region.clean_below) : static_cast<char*>(region.limit);
     if (c->kept_floor > stack::page_floor(c->sp)) c->kept_floor = stack::page_floor(c->sp);
-    if constexpr (stack::tripwire) stack::open_initial_window(c, options);
+    if constexpr (stack::tripwire) {
+      if (!stack::open_initial_window(c, options, report)) return false;
+    }
     // Last: from here on a registry pass on another thread can reach the fiber, and the shard lock
     // publishes everything written above.
     runtime_v1::register_fiber(*c, runtime_v1::this_thread());
     ctl_ = c;
+    return true;
   }
 
   // The first and only frame of the fiber's own code: runs the callable, records how it ended, and

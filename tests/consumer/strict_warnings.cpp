@@ -90,6 +90,13 @@ int main() {
     ebb::generator<int, ebb::basic_fiber<ebb::doubling_growth<4096, 65536>>> small(
         ebb::fiber_options().name("strict-generator"), [](ebb::yield_sink<int>& yield) { yield(4); });
     total += static_cast<std::size_t>(std::distance(small.begin(), small.end()));
+    ebb::create_error why;
+    if (auto f = ebb::fiber::try_create(ebb::fiber_options().name("tried"), body, why)) total += exercise(*f);
+    using tripwire_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::never_shrink, ebb::tripwire_stack_allocator<>>;
+    if (auto f = tripwire_fiber::try_create(std::allocator_arg, ebb::tripwire_stack_allocator<>(),
+                                            ebb::fiber_options(), body, why))
+      total += exercise(*f);
+    if (!ebb::fiber::try_create(body)) std::puts(why.what());
   }
   total += ebb::stack_registry::shrink_all().released_bytes;
   total += ebb::stack_registry::shrink_some(4).visited;
@@ -97,5 +104,5 @@ int main() {
   total += profile.fibers;
   ebb::trim_stack_pool();
   std::printf("strict consumer: %d fibers ran, %zu\n", body_runs, total);
-  return body_runs == 5 && handed_off == 10 ? 0 : 1;
+  return body_runs == 7 && handed_off == 14 ? 0 : 1;
 }

@@ -11,7 +11,8 @@
 //     std::size_t decommit(const ebb::stack_region&, void* lo, void* hi) noexcept;  // bytes released
 //     std::size_t committed(const ebb::stack_region&) const noexcept;              // bytes resident
 //
-// Stacks grow down: frames live in [limit, top), the guard (if any) in [base, limit).
+// allocate() fails by throwing or, built without exceptions, by returning an empty region with errno
+// set. Stacks grow down: frames live in [limit, top), the guard (if any) in [base, limit).
 #pragma once
 
 #include "ebb/config.hpp"

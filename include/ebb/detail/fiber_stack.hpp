@@ -17,6 +17,7 @@
 #include "ebb/arch/switch.hpp"
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
+#include "ebb/detail/create_report.hpp"
 #include "ebb/detail/fiber_control.hpp"
 #include "ebb/detail/fiber_locals.hpp"
 #include "ebb/detail/tool_hooks.hpp"
@@ -33,6 +34,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -57,7 +59,9 @@ struct fiber_stack {
     return lo < static_cast<char*>(c.region.limit) ? static_cast<char*>(c.region.limit) : lo;
   }
 
-  static void open_initial_window(control* c, const fiber_options& options) {
+  // False once `report` was told why (the fiber is then undone: callable dropped, stack released).
+  template <class Report>
+  static bool open_initial_window(control* c, const fiber_options& options, const Report& report) {
     c->signal_margin = runtime_v1::os::signal_frame_margin();
     char* lo = window_for(*c, c->size);
     if (char* frame_page = page_floor(c->sp); lo > frame_page) lo = frame_page;  // the first frame's page
@@ -65,9 +69,11 @@ struct fiber_stack {
     if (!runtime_v1::grant_stack_bytes(granted)) {
       c->drop_callable(c->callable);
       release_stack(c, false);
-      detail::misuse(fiber_errc::out_of_memory,
-                     std::string("cannot create fiber '") + detail::display_name(options.name()) +
-                         "': the stack budget (" + std::to_string(stack_budget()) + " bytes) is exhausted");
+      report(fiber_errc::out_of_memory, [&options](char* out, std::size_t size) noexcept {
+        return std::snprintf(out, size, "cannot create fiber '%s': the stack budget (%zu bytes) is exhausted",
+                             detail::display_name(options.name()), stack_budget());
+      });
+      return false;
     }
     // Closing the range also drops any page a previous fiber left in a pooled reservation. Unguarded,
     // the fiber could grow past its grant unseen: refuse it (guard install fails with ENOMEM under a
@@ -77,14 +83,17 @@ struct fiber_stack {
       runtime_v1::return_stack_bytes(granted);
       c->drop_callable(c->callable);
       release_stack(c, false);
-      detail::misuse(fiber_errc::out_of_memory, std::string("cannot create fiber '") +
-                                                    detail::display_name(options.name()) +
-                                                    "': cannot guard its stack: " + std::strerror(error));
+      report(fiber_errc::out_of_memory, [&options, error](char* out, std::size_t size) noexcept {
+        return std::snprintf(out, size, "cannot create fiber '%s': cannot guard its stack: %s",
+                             detail::display_name(options.name()), std::strerror(error));
+      });
+      return false;
     }
     c->window_lo = lo;
     runtime_v1::hooks::stack_bounds_changed(*c, lo);
     c->kept_floor = lo;
     c->ran_since_shrink = false;
+    return true;
   }
 
   // Runs in the fault handler (async-signal-safe): grow the logical size by policy steps until it

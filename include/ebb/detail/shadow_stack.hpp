@@ -10,30 +10,41 @@
 #pragma once
 
 #include "ebb/config.hpp"
+#include "ebb/detail/create_report.hpp"
 #include "ebb/error.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <string>
 
 EBB_NAMESPACE_BEGIN
 namespace detail {
 
-[[noreturn]] EBB_NOINLINE inline void report_active_shadow_stack(std::uintptr_t ssp, const char* fiber_name) {
-  char where[32];
-  std::snprintf(where, sizeof where, "%#llx", static_cast<unsigned long long>(ssp));
-  misuse(fiber_errc::shadow_stack_active,
-         std::string("cannot create fiber '") + display_name(fiber_name) +
-             "': CET shadow stacks are active in this process (shadow-stack pointer " + where +
-             ") and ebb's switch does not switch them yet; the first return after a switch would "
-             "fault. Build with -fcf-protection=branch or =none, or turn them off at run time "
-             "(glibc: GLIBC_TUNABLES=glibc.cpu.x86_shstk=off)");
+// The refusal's message, snprintf-style (detail/create_report.hpp).
+inline int format_active_shadow_stack(char* out, std::size_t size, std::uintptr_t ssp,
+                                      const char* fiber_name) noexcept {
+  return std::snprintf(out, size,
+                       "cannot create fiber '%s': CET shadow stacks are active in this process (shadow-stack "
+                       "pointer %#llx) and ebb's switch does not switch them yet; the first return after a "
+                       "switch would fault. Build with -fcf-protection=branch or =none, or turn them off at "
+                       "run time (glibc: GLIBC_TUNABLES=glibc.cpu.x86_shstk=off)",
+                       display_name(fiber_name), static_cast<unsigned long long>(ssp));
 }
 
 // `ssp` is the thread's shadow-stack pointer as arch::shadow_stack_pointer() reads it: 0 when shadow
-// stacks are inactive. Tests pass other values to see the report.
+// stacks are inactive. Tests pass other values to see the report. False once `report` was told.
+template <class Report>
+bool check_shadow_stack(std::uintptr_t ssp, const char* fiber_name, const Report& report) {
+  if (EBB_LIKELY(ssp == 0)) return true;
+  report(fiber_errc::shadow_stack_active, [ssp, fiber_name](char* out, std::size_t size) noexcept {
+    return format_active_shadow_stack(out, size, ssp, fiber_name);
+  });
+  return false;
+}
+
+// Throws fiber_error (fiber_errc::shadow_stack_active) when they are active; aborts without exceptions.
 inline void refuse_active_shadow_stack(std::uintptr_t ssp, const char* fiber_name) {
-  if (EBB_UNLIKELY(ssp != 0)) report_active_shadow_stack(ssp, fiber_name);
+  (void)check_shadow_stack(ssp, fiber_name, raise_failure{});
 }
 
 }  // namespace detail
