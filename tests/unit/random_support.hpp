@@ -171,6 +171,7 @@ class typed_fiber final : public any_fiber {
  public:
   template <class Fn>
   typed_fiber(const ebb::fiber_options& options, Fn&& fn) : fiber_(options, std::forward<Fn>(fn)) {}
+  explicit typed_fiber(Fiber&& made) : fiber_(std::move(made)) {}  // from try_create
   bool resume() override { return fiber_.resume(); }
   bool done() const override { return fiber_.done(); }
   bool running() const override { return fiber_.running(); }

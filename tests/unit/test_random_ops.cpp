@@ -3,7 +3,9 @@
 // on them chosen by a seeded PRNG — create, resume (here or on another thread), yield, recursion to a
 // random depth, shrink points from outside and inside, registry passes, exceptions thrown out of a
 // fiber, destruction while suspended, fibers resuming fibers, direct hand-offs between fibers
-// (this_fiber::switch_to), functions run on top of a resumed fiber (resume_with). After every step the invariants are
+// (this_fiber::switch_to), functions run on top of a resumed fiber (resume_with), calls on the
+// thread's own stack, generators consumed inside fibers, fibers made with try_create; every fiber
+// checks its fiber_local value and its user_data at every step. After every step the invariants are
 // checked against a model the driver keeps.
 //
 // Short mode (CI): about 20,000 operations on up to 2,000 live fibers, a few seconds.
@@ -54,9 +56,12 @@ enum class command : unsigned char {
   yield_in_catch,  // throw and catch, yield inside the catch block (its own exception state)
   nest,            // resume another fiber from this one, then yield
   hand_off,        // this_fiber::switch_to another fiber; when resumed, carry out the command given then
+  thread_stack,    // this_fiber::call_on_thread_stack(fn), then yield
+  generate,        // consume a generator of `bytes % 64` values (it yields inside too), then yield
 };
 const char* command_name(command c) {
-  static const char* const names[] = {"yield", "descend", "ascend", "inner_shrink", "finish", "throw", "yield_in_catch", "nest", "hand_off"};
+  static const char* const names[] = {"yield", "descend", "ascend", "inner_shrink", "finish", "throw", "yield_in_catch", "nest", "hand_off",
+                                      "thread_stack", "generate"};
   return names[static_cast<int>(c)];
 }
 
@@ -142,8 +147,14 @@ struct frame_sentinel {
 
 // ---- the fiber's side ----------------------------------------------------------------------------
 
+// Each fiber keeps its own record's address here: after any switch, migration or hand-off it must
+// still find its own.
+ebb::fiber_local<const fiber_record*> own_record;
+
 void check_identity(fiber_record& r, const char* where) {
   if (!ebb::this_fiber::in_fiber()) r.fail(std::string(where) + ": in_fiber() is false");
+  if (*own_record != &r) r.fail(std::string(where) + ": the fiber_local value is another fiber's");
+  if (ebb::this_fiber::user_data() != &r) r.fail(std::string(where) + ": this_fiber::user_data() is not its record");
   if (r.name != ebb::this_fiber::name())
     r.fail(std::string(where) + ": this_fiber::name() is '" + ebb::this_fiber::name() + "', expected '" + r.name + "'");
 }
@@ -192,6 +203,31 @@ void hand_off(stack_payload& payload, fiber_record& r) {
   r.nested->switch_to_this();  // returns when someone resumes this fiber again, on any thread
   if (payload.checksum() != before) r.fail("payload changed across a switch_to");
   check_identity(r, "after a switch_to");
+}
+
+// command::thread_stack: fn runs on the thread's stack, outside any fiber, and its result comes back.
+void thread_stack_call(fiber_record& r) {
+  const std::uint64_t got = ebb::this_fiber::call_on_thread_stack([&r] {
+    if (ebb::this_fiber::in_fiber()) r.fail("in_fiber() inside call_on_thread_stack");
+    return r.id * 7;
+  });
+  if (got != r.id * 7) r.fail("call_on_thread_stack returned the wrong value");
+  check_identity(r, "after call_on_thread_stack");
+}
+
+// command::generate: a generator whose producer runs on its own fiber, nested in this one.
+void generate(fiber_record& r) {
+  const std::size_t n = r.bytes % 64;
+  ebb::generator<std::size_t> g([n](ebb::yield_sink<std::size_t>& yield) {
+    for (std::size_t i = 0; i < n; ++i) yield(i);
+  });
+  std::size_t sum = 0, count = 0;
+  for (std::size_t v : g) {
+    sum += v;
+    ++count;
+  }
+  if (count != n || sum != n * (n - 1) / 2) r.fail("a generator's values came out wrong");
+  check_identity(r, "after consuming a generator");
 }
 
 bool run_level(stack_payload& payload, fiber_record& r, int level);
@@ -285,6 +321,12 @@ bool run_level(stack_payload& payload, fiber_record& r, int level) {
       case command::hand_off:
         hand_off(payload, r);
         continue;  // the resume that brought it back delivered the next command
+      case command::thread_stack:
+        thread_stack_call(r);
+        break;
+      case command::generate:
+        generate(r);
+        break;
     }
     yield_point(payload, r);
   }
@@ -293,6 +335,7 @@ bool run_level(stack_payload& payload, fiber_record& r, int level) {
 void fiber_body(fiber_record* r) {
   body_sentinel sentinel{r};
   r->started = true;
+  *own_record = r;
   check_identity(*r, "at start");
   stack_payload payload;
   payload.mutate(r->id);
@@ -565,6 +608,8 @@ class driver {
 #endif
         {inner ? 0u : 4u, command::nest},
         {inner ? 0u : 4u, command::hand_off},
+        {3, command::thread_stack},
+        {3, command::generate},
     };
     unsigned total = 0;
     for (const option& o : options) total += o.weight;
@@ -576,6 +621,7 @@ class driver {
       }
       at -= o.weight;
     }
+    if (r.cmd == command::generate) r.bytes = static_cast<std::size_t>(rng_.below(64));
     if (r.cmd == command::descend) {
       // Mostly shallow; now and then down to half the fiber's maximum.
       const std::size_t cap = rng_.chance(85) ? std::min<std::size_t>(allowed, 12 * 1024) : allowed;
@@ -605,7 +651,10 @@ class driver {
             if (with_fn)
               more = s.fiber->resume_with([&r] {
                 ++r.on_top_runs;
-                check_identity(r, "in a resume_with function");
+                if (r.started)
+                  check_identity(r, "in a resume_with function");
+                else if (*own_record != nullptr)  // runs before the body: nothing set yet in this fiber
+                  r.fail("a new fiber's fiber_local value is not value-initialized");
               });
             else
               more = s.fiber->resume();
@@ -661,8 +710,18 @@ class driver {
     const std::size_t max = max_sizes[rng_.below(3)];
     if (initial) options.initial_size(initial);
     if (max) options.max_size(max);
+    options.user_data(&r);
     slot s;
-    s.fiber = make_fiber(r.kind, options, [token = callable_token(&r), rp = &r] { fiber_body(rp); });
+    // A third of the fibers through try_create (the default kind's; it must succeed here).
+    if (r.kind == fiber_kind::default_policies && rng_.chance(33)) {
+      ebb::create_error why;
+      auto made = ebb::fiber::try_create(options, [token = callable_token(&r), rp = &r] { fiber_body(rp); }, why);
+      expect(made.has_value(), std::string("try_create failed: ") + why.what());
+      if (!made) return;
+      s.fiber = std::make_unique<typed_fiber<ebb::fiber, fiber_kind::default_policies>>(std::move(*made));
+    } else {
+      s.fiber = make_fiber(r.kind, options, [token = callable_token(&r), rp = &r] { fiber_body(rp); });
+    }
     s.rec = std::move(rec);
     ++figures_.created;
 
