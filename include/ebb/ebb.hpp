@@ -13,4 +13,5 @@
 #include "ebb/policies/shrink.hpp"
 #include "ebb/registry.hpp"
 #include "ebb/stack_stats.hpp"
+#include "ebb/switch_hooks.hpp"
 #include "ebb/this_fiber.hpp"
