@@ -4,7 +4,7 @@
 // the *_lean.cpp translation units (compiled with -DEBB_LEAN=1) with the lean one.
 //
 // They are templates on the fiber type on purpose. A default and a lean fiber live in different
-// inline namespaces (ebb::v1_c1x1e1vg0 vs ebb::v1_c0x0e1vg0), so each instantiation is a distinct symbol
+// inline namespaces (ebb::v1_c1x1e1vg0h0 vs ebb::v1_c0x0e1vg0h0), so each instantiation is a distinct symbol
 // and the two configurations can be linked into one program without violating the one-definition
 // rule. A plain inline function here would have one name but two different bodies.
 #pragma once

@@ -9,7 +9,8 @@
 #   cmake/gcc-lto        g++ -O2 -flto=auto -fcf-protection=full   link-time optimisation (GCC pastes
 #   cmake/clang-lto      clang++ -O2 -flto         every unit's top-level assembly into one file), and
 #                        for gcc CET's branch tracking and shadow stacks compiled in (Ubuntu's default):
-#                        the unit tests (checked), the examples, the multi-TU and shared-library tests
+#                        the unit tests (checked, and with switch hooks), the examples, the multi-TU
+#                        and shared-library tests
 #   install              cmake --install, then consumers using find_package(ebb) and pkg-config ebb
 #   cmake/{gcc,clang}-{asan,ubsan,tsan}   the same suite under each sanitizer (-O1)
 #   valgrind             memcheck over the unit tests of cmake/gcc-debug
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --clean) clean=1 ;;
     --only) only+=("$2"); shift ;;
-    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -284,8 +285,8 @@ fi
 example_targets=$(for f in "$root"/examples/*.cpp; do printf 'example_%s ' "$(basename "$f" .cpp)"; done)
 lto_stage() {  # lto_stage NAME CXX FLAGS
   local name=$1 cxx=$2 flags=$3
-  stage_targets="ebb_tests ebb_shared_libs_tests $example_targets" \
-  stage_labels="unit|example|shared_libs" \
+  stage_targets="ebb_tests ebb_tests_hooks ebb_shared_libs_tests $example_targets" \
+  stage_labels="unit|hooks|example|shared_libs" \
     run_cmake_stage "$name" "$cxx" Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG $flags" -DEBB_BUILD_BENCH=OFF
 }
 lto_stage cmake/gcc-lto g++ "-flto=auto -fcf-protection=full"
@@ -296,12 +297,12 @@ elif wanted cmake/clang-lto; then
 fi
 # Sanitizers: ebb tells ASan and TSan about every switch (detail/tool_hooks.hpp); the whole suite
 # must run clean under each, with both compilers. -O1 keeps them fast enough.
-# Each builds the checked unit tests and the examples (the parts that run ebb's code paths; the
-# build-level tests gain nothing from a sanitizer and would double the time).
+# Each builds the checked unit tests, those with switch hooks, and the examples (the parts that run
+# ebb's code paths; the build-level tests gain nothing from a sanitizer and would double the time).
 san_stage() {  # san_stage NAME CXX FLAGS
   local name=$1 cxx=$2 flags=$3
-  stage_targets="ebb_tests $example_targets" \
-  stage_labels="unit|example" \
+  stage_targets="ebb_tests ebb_tests_hooks $example_targets" \
+  stage_labels="unit|hooks|example" \
     run_cmake_stage "$name" "$cxx" Debug "-DCMAKE_CXX_FLAGS=-O1 -g -fno-omit-frame-pointer $flags" -DEBB_BUILD_BENCH=OFF
 }
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=1:detect_leaks=1}

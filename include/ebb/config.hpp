@@ -115,9 +115,20 @@
 #define EBB_SWAP_EXCEPTION_STATE (!EBB_LEAN && EBB_HAS_EXCEPTIONS)
 #endif
 
+// EBB_SWITCH_HOOKS=1 compiles in the profiler and tracer hooks (ebb::set_switch_hooks,
+// detail/switch_hooks.hpp): every switch then tests whether hooks are set. Off, they cost nothing.
+#ifndef EBB_SWITCH_HOOKS
+#define EBB_SWITCH_HOOKS 0
+#endif
+#if EBB_SWITCH_HOOKS
+#define EBB_ABI_H 1
+#else
+#define EBB_ABI_H 0
+#endif
+
 // The inline namespace: ABI version, then one tag per setting that changes generated code
 // (c = misuse checks, x = exception-state swap, e = exceptions enabled, vg = Valgrind client
-// requests; 1 on, 0 off).
+// requests, h = switch hooks; 1 on, 0 off).
 #if EBB_CHECKS
 #define EBB_ABI_C 1
 #else
@@ -128,9 +139,9 @@
 #else
 #define EBB_ABI_X 0
 #endif
-#define EBB_ABI_PASTE_(chk, swp, exc, grind) v1_c##chk##x##swp##e##exc##vg##grind
-#define EBB_ABI_PASTE(c, x, e, grind) EBB_ABI_PASTE_(c, x, e, grind)
-#define EBB_ABI_NAMESPACE EBB_ABI_PASTE(EBB_ABI_C, EBB_ABI_X, EBB_HAS_EXCEPTIONS, EBB_ABI_VG)
+#define EBB_ABI_PASTE_(chk, swp, exc, grind, hk) v1_c##chk##x##swp##e##exc##vg##grind##h##hk
+#define EBB_ABI_PASTE(c, x, e, grind, hk) EBB_ABI_PASTE_(c, x, e, grind, hk)
+#define EBB_ABI_NAMESPACE EBB_ABI_PASTE(EBB_ABI_C, EBB_ABI_X, EBB_HAS_EXCEPTIONS, EBB_ABI_VG, EBB_ABI_H)
 
 #define EBB_NAMESPACE_BEGIN namespace ebb { inline namespace EBB_ABI_NAMESPACE {
 #define EBB_NAMESPACE_END } }

@@ -15,5 +15,6 @@
 #include "ebb/policies/shrink.hpp"
 #include "ebb/registry.hpp"
 #include "ebb/stack_stats.hpp"
+#include "ebb/switch_hooks.hpp"
 #include "ebb/this_fiber.hpp"
 #include "ebb/thread_migration.hpp"

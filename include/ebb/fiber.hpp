@@ -41,6 +41,7 @@
 #include "ebb/detail/fiber_stack.hpp"
 #include "ebb/detail/fork_safety.hpp"
 #include "ebb/detail/shadow_stack.hpp"
+#include "ebb/detail/switch_hooks.hpp"
 #include "ebb/detail/tool_hooks.hpp"
 #include "ebb/detail/unwind_report.hpp"
 #include "ebb/error.hpp"
@@ -463,6 +464,7 @@ class basic_fiber {
     *eh = c.fiber_eh;
 #endif
     FrameMapper::on_resume(c);
+    detail::note_switch(c.parent, &c);
     runtime_v1::hooks::before_switch_to_fiber(c);
     runtime_v1::arch::ebb_switch_context(&c.caller_sp, c.sp);
     context* back = ts->current;  // the fiber that switched back to us
@@ -473,6 +475,7 @@ class basic_fiber {
     *eh = c.caller_eh;
 #endif
     ts->current = c.parent;
+    detail::note_switch(&c, c.parent);  // before anything publishes c: then it may run elsewhere
     stack::note_depth(c);
     return &c;
   }

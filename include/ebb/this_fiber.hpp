@@ -130,7 +130,8 @@ void switch_to(Fiber& other) {
 // graphics driver, a JIT, a library that checks its stack bounds). The fiber stays running and on
 // this thread while fn runs; inside fn the thread has no current fiber (this_fiber:: calls report
 // outside_fiber). Outside any fiber it simply calls fn(). "The thread's own stack" is the stack of the
-// code that resumed the outermost ebb fiber on this thread (detail/thread_stack_call.hpp).
+// code that resumed the outermost ebb fiber on this thread (detail/thread_stack_call.hpp). Switch hooks
+// (EBB_SWITCH_HOOKS) report the fiber left while fn runs, and entered again after.
 template <class Fn>
 std::invoke_result_t<Fn&> call_on_thread_stack(Fn&& fn) {
   static_assert(std::is_invocable<Fn&>::value,

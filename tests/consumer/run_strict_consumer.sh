@@ -28,6 +28,8 @@ configurations=(
   "-std=c++17 -DEBB_LEAN=1"
   "-std=c++17 -fno-exceptions"
   "-std=c++17 -DEBB_VALGRIND=1"
+  "-std=c++17 -DEBB_SWITCH_HOOKS=1"
+  "-std=c++17 -DEBB_SWITCH_HOOKS=1 -fno-exceptions"
   "-std=c++20"
 )
 

@@ -6,6 +6,7 @@
 #include <ebb/ebb.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <iterator>
 #include <memory>
@@ -34,10 +35,18 @@ void body() {
   (void)ebb::this_fiber::shrink_stack();
 }
 
+#if EBB_SWITCH_HOOKS
+int switches = 0;
+void on_switch(std::uint64_t id, const char* name) { switches += id != 0 && name != nullptr; }
+#endif
+
 }  // namespace
 
 int main() {
   std::size_t total = 0;
+#if EBB_SWITCH_HOOKS
+  ebb::set_switch_hooks(&on_switch, &on_switch);
+#endif
   {
     ebb::fiber f(ebb::fiber_options().name("strict").max_size(256 * 1024), body);
     total += exercise(f);
@@ -103,6 +112,10 @@ int main() {
   const auto profile = ebb::stack_registry::profile();
   total += profile.fibers;
   ebb::trim_stack_pool();
+#if EBB_SWITCH_HOOKS
+  ebb::set_switch_hooks(nullptr, nullptr);
+  if (switches == 0) return 1;
+#endif
   std::printf("strict consumer: %d fibers ran, %zu\n", body_runs, total);
   return body_runs == 7 && handed_off == 14 ? 0 : 1;
 }

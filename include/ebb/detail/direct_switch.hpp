@@ -18,6 +18,7 @@
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/fiber_reports.hpp"
+#include "ebb/detail/switch_hooks.hpp"
 #include "ebb/detail/tool_hooks.hpp"
 #include "ebb/error.hpp"
 #include "ebb/os/asymmetric_fence.hpp"
@@ -54,6 +55,7 @@ EBB_NOINLINE inline bool finish_return_of(runtime_v1::fiber_context& back) {
   *eh = back.caller_eh;
 #endif
   ts->current = back.parent;
+  note_switch(&back, back.parent);
   back.ops->after_switch_out(back);
   if (back.finishing) {
     back.ops->publish_finished(back);
@@ -112,6 +114,7 @@ inline void switch_to(runtime_v1::fiber_context& a, runtime_v1::fiber_context& b
 #endif
   std::atomic_signal_fence(std::memory_order_release);  // the fault handler walks current -> parent
   ts->current = &b;
+  note_switch(&a, &b);
   runtime_v1::hooks::before_switch_between_fibers(a, b);
   runtime_v1::arch::ebb_switch_context(&a.sp, b.sp);
   runtime_v1::hooks::fiber_resumed(a);

@@ -17,6 +17,7 @@
 #include "ebb/arch/switch.hpp"
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
+#include "ebb/detail/switch_hooks.hpp"
 #include "ebb/error.hpp"
 
 #include <cstddef>
@@ -81,6 +82,7 @@ inline void run_on_thread_stack(runtime_v1::fiber_context& self, thread_stack_ca
   void* sp = runtime_v1::arch::make_initial_frame(top, &thread_stack_entry, &call);
   runtime_v1::thread_state* ts = runtime_v1::this_thread();
   ts->current = nullptr;
+  note_switch(&self, nullptr);  // the thread runs its own stack now, not the fiber's
 #if EBB_ASAN
   __sanitizer_start_switch_fiber(&call.asan_fake_stack, root->asan_caller_bottom, root->asan_caller_size);
 #endif
@@ -98,6 +100,7 @@ inline void run_on_thread_stack(runtime_v1::fiber_context& self, thread_stack_ca
 #endif
   std::atomic_signal_fence(std::memory_order_release);
   ts->current = &self;
+  note_switch(nullptr, &self);
 }
 
 // The function and what came of it, on the fiber's stack; invoke runs on the thread's.
