@@ -11,18 +11,7 @@
 #include <cstring>
 #include <vector>
 
-#if defined(__cpp_exceptions) || EBB_HAS_EXCEPTIONS
-#error "this test must be compiled with -fno-exceptions"
-#endif
-
-static int failures = 0;
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                                   \
-    }                                                                               \
-  } while (0)
+#include "check.hpp"
 
 static int run() {
   static_assert(ebb::default_destroy_action == ebb::destroy_action::abandon_and_report,

@@ -11,18 +11,7 @@
 #include <cstdio>
 #include <cstring>
 
-#if defined(__cpp_exceptions) || EBB_HAS_EXCEPTIONS
-#error "this test must be compiled with -fno-exceptions"
-#endif
-
-static int failures = 0;
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                                   \
-    }                                                                               \
-  } while (0)
+#include "check.hpp"
 
 namespace {
 using fixed_16k = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::fixed_stack_allocator<16 * 1024>>;
