@@ -4,7 +4,8 @@
 // random depth, shrink points from outside and inside, registry passes, exceptions thrown out of a
 // fiber, destruction while suspended, fibers resuming fibers, direct hand-offs between fibers
 // (this_fiber::switch_to), functions run on top of a resumed fiber (resume_with), calls on the
-// thread's own stack, generators consumed inside fibers, fibers made with try_create; every fiber
+// thread's own stack, generators consumed inside fibers, fibers made with try_create, fibers pinned
+// to the driver's thread (a resume elsewhere must be refused with wrong_thread); every fiber
 // checks its fiber_local value and its user_data at every step. After every step the invariants are
 // checked against a model the driver keeps.
 //
@@ -93,6 +94,8 @@ struct fiber_record {
   any_fiber* nested = nullptr;  // command::nest: the fiber to resume, and its record
   fiber_record* nested_record = nullptr;
   int nested_outcome = 0;  // 1 yielded, 2 finished, 3 threw its test_error, 4 threw something else
+  bool pinned = false;              // fiber_options().pin_to_thread(true): only the driver resumes it
+  bool pin_taken = false;           // its first resume (on the driver's thread) pinned it
   std::uint64_t hand_offs = 0;      // switch_to calls made (written by the fiber)
   std::uint64_t on_top_runs = 0;    // resume_with functions that ran on it (written by them)
   std::vector<std::size_t> descents;  // the driver's model: bytes asked for by each open descent
@@ -410,7 +413,8 @@ struct slot {
 
 struct figures {
   std::uint64_t ops = 0, created = 0, destroyed = 0, finished = 0, thrown = 0, resumes = 0, migrated = 0,
-                nested = 0, hand_offs = 0, resumed_with = 0, outside_shrinks = 0, registry_passes = 0;
+                nested = 0, hand_offs = 0, resumed_with = 0, pin_refusals = 0, outside_shrinks = 0,
+                registry_passes = 0;
   std::size_t max_live = 0;
 };
 
@@ -639,6 +643,26 @@ class driver {
   // Resume s (already given its command); handles the outcome for s. Returns false if it ended.
   void resume_and_check(slot& s, bool elsewhere) {
     fiber_record& r = *s.rec;
+    if (r.pinned && elsewhere) {
+      // A pinned fiber on another thread: refused before anything runs (once pinned), then resumed here.
+      if (r.pin_taken) {
+        ebb::fiber_errc code = ebb::fiber_errc::empty_fiber;
+        bool refused = false;
+        run_somewhere(true, [&] {
+          try {
+            s.fiber->resume();
+          } catch (const ebb::fiber_error& e) {
+            refused = true;
+            code = e.code();
+          }
+        });
+        expect(refused && code == ebb::fiber_errc::wrong_thread, "a pinned fiber was not refused on another thread");
+        ++figures_.pin_refusals;
+        check_record(r);
+      }
+      elsewhere = false;
+    }
+    if (r.pinned) r.pin_taken = true;
     fiber_id_ = r.id;
     const command cmd = r.cmd;
     const std::uint64_t steps_before = r.steps;
@@ -711,6 +735,10 @@ class driver {
     if (initial) options.initial_size(initial);
     if (max) options.max_size(max);
     options.user_data(&r);
+    if (rng_.chance(10)) {
+      r.pinned = true;
+      options.pin_to_thread(true);
+    }
     slot s;
     // A third of the fibers through try_create (the default kind's; it must succeed here).
     if (r.kind == fiber_kind::default_policies && rng_.chance(33)) {
@@ -748,15 +776,20 @@ class driver {
     if (s->rec->cmd == command::nest || s->rec->cmd == command::hand_off) {
       for (int tries = 0; tries < 8 && !inner; ++tries) {
         slot* candidate = pick_unfinished();
-        if (candidate && candidate != s) inner = candidate;
+        // Not a pinned one: the outer fiber may run on a worker.
+        if (candidate && candidate != s && !candidate->rec->pinned) inner = candidate;
       }
       if (!inner) s->rec->cmd = command::yield;
     }
-    const bool elsewhere = rng_.chance(40);
+    bool elsewhere = rng_.chance(40);
     if (!inner) {
       op_ = elsewhere ? "resume on a worker" : "resume";
       resume_and_check(*s, elsewhere);
       return;
+    }
+    if (s->rec->pinned) {  // a pinned outer fiber runs on the driver's thread only
+      elsewhere = false;
+      s->rec->pin_taken = true;
     }
     if (s->rec->cmd == command::hand_off) return resume_hand_off(*s, *inner, elsewhere);
     // A fiber resumes another: both get a command; the outer one yields afterwards.
@@ -1027,11 +1060,11 @@ TEST_CASE("random operations on thousands of fibers keep every invariant", "[ran
     result = d.stats();
   }
   const double seconds = elapsed();
-  char line[640];
+  char line[768];
   std::snprintf(line, sizeof line,
                 "random operations (%s): seed %llu; %llu operations in %.1f s (%.0f ops/s); fibers: %llu created, "
                 "up to %zu live, %llu finished, %llu threw, %llu destroyed; %llu resumes (%llu on another "
-                "thread, %llu nested, %llu switch_to, %llu resume_with); %llu outside shrinks, %llu registry passes; threads: 1 driver + %d "
+                "thread, %llu nested, %llu switch_to, %llu resume_with, %llu refused as pinned); %llu outside shrinks, %llu registry passes; threads: 1 driver + %d "
                 "workers; peak RSS %ld KiB",
                 soak_seconds ? "soak" : "short", static_cast<unsigned long long>(seed),
                 static_cast<unsigned long long>(result.ops), seconds, static_cast<double>(result.ops) / seconds,
@@ -1040,6 +1073,7 @@ TEST_CASE("random operations on thousands of fibers keep every invariant", "[ran
                 static_cast<unsigned long long>(result.destroyed), static_cast<unsigned long long>(result.resumes),
                 static_cast<unsigned long long>(result.migrated), static_cast<unsigned long long>(result.nested),
                 static_cast<unsigned long long>(result.hand_offs), static_cast<unsigned long long>(result.resumed_with),
+                static_cast<unsigned long long>(result.pin_refusals),
                 static_cast<unsigned long long>(result.outside_shrinks),
                 static_cast<unsigned long long>(result.registry_passes), worker_threads, peak_rss_kib());
   WARN(line);
