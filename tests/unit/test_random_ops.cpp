@@ -6,7 +6,8 @@
 // (this_fiber::switch_to), functions run on top of a resumed fiber (resume_with), calls on the
 // thread's own stack, generators consumed inside fibers, fibers made with try_create, fibers pinned
 // to the driver's thread (a resume elsewhere must be refused with wrong_thread); every fiber
-// checks its fiber_local value and its user_data at every step. After every step the invariants are
+// checks its fiber_local value, its user_data and (through EBB_THREAD_LOCAL_ACCESSOR) which thread it
+// runs on at every step. After every step the invariants are
 // checked against a model the driver keeps.
 //
 // Short mode (CI): about 20,000 operations on up to 2,000 live fibers, a few seconds.
@@ -154,9 +155,18 @@ struct frame_sentinel {
 // still find its own.
 ebb::fiber_local<const fiber_record*> own_record;
 
+// Which thread runs the code: 0 the driver, 1 + i worker i. The driver says where each resume runs
+// (expected_thread_tag, written before the job starts there); a fiber reads its thread's tag through
+// the migration-safe accessor after every switch and must see that thread's.
+thread_local int thread_tag = 0;
+EBB_THREAD_LOCAL_ACCESSOR(current_thread_tag, thread_tag)
+std::atomic<int> expected_thread_tag{0};
+
 void check_identity(fiber_record& r, const char* where) {
   if (!ebb::this_fiber::in_fiber()) r.fail(std::string(where) + ": in_fiber() is false");
   if (*own_record != &r) r.fail(std::string(where) + ": the fiber_local value is another fiber's");
+  if (current_thread_tag() != expected_thread_tag.load(std::memory_order_relaxed))
+    r.fail(std::string(where) + ": EBB_THREAD_LOCAL_ACCESSOR read another thread's variable");
   if (ebb::this_fiber::user_data() != &r) r.fail(std::string(where) + ": this_fiber::user_data() is not its record");
   if (r.name != ebb::this_fiber::name())
     r.fail(std::string(where) + ": this_fiber::name() is '" + ebb::this_fiber::name() + "', expected '" + r.name + "'");
@@ -351,7 +361,13 @@ void fiber_body(fiber_record* r) {
 class sync_workers {
  public:
   explicit sync_workers(int n) : workers_(static_cast<std::size_t>(n)) {
-    for (auto& w : workers_) w.thread = std::thread([&w] { w.loop(); });
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      worker& w = workers_[i];
+      w.thread = std::thread([&w, i] {
+        thread_tag = static_cast<int>(i) + 1;
+        w.loop();
+      });
+    }
   }
   ~sync_workers() {
     for (auto& w : workers_) {
@@ -580,10 +596,14 @@ class driver {
   // Run `job` here or on a worker; returns whether it ran elsewhere.
   bool run_somewhere(bool elsewhere, const std::function<void()>& job) {
     if (!elsewhere) {
+      expected_thread_tag.store(0, std::memory_order_relaxed);
       job();
       return false;
     }
-    workers_.run(static_cast<int>(rng_.below(static_cast<std::uint64_t>(workers_.size()))), job);
+    const int worker = static_cast<int>(rng_.below(static_cast<std::uint64_t>(workers_.size())));
+    expected_thread_tag.store(worker + 1, std::memory_order_relaxed);  // the worker's wake-up publishes it
+    workers_.run(worker, job);
+    expected_thread_tag.store(0, std::memory_order_relaxed);
     return true;
   }
 
