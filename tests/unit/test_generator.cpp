@@ -3,6 +3,7 @@
 #include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
+#include <algorithm>
 #include <iterator>
 #include <memory>
 #include <numeric>

@@ -34,6 +34,9 @@
 #if EBB_TSAN
 #include <sanitizer/tsan_interface.h>
 #endif
+#if EBB_VALGRIND
+#include <valgrind/memcheck.h>
+#endif
 
 EBB_NAMESPACE_BEGIN
 namespace detail {
@@ -79,6 +82,11 @@ inline void run_on_thread_stack(runtime_v1::fiber_context& self, thread_stack_ca
   // some slack, then 16-byte alignment.
   const auto below = reinterpret_cast<std::uintptr_t>(root->caller_sp) - 256;
   void* top = reinterpret_cast<void*>(below & ~std::uintptr_t(15));
+#if EBB_VALGRIND
+  // Memcheck holds everything below the thread's last stack pointer inaccessible; the first frame is
+  // written there while this thread runs on the fiber's stack.
+  VALGRIND_MAKE_MEM_UNDEFINED(static_cast<char*>(top) - 256, 256);
+#endif
   void* sp = runtime_v1::arch::make_initial_frame(top, &thread_stack_entry, &call);
   runtime_v1::thread_state* ts = runtime_v1::this_thread();
   ts->current = nullptr;
