@@ -21,7 +21,7 @@
 // shard lock or a claim is held.
 #pragma once
 
-#include "ebb/allocators/reservation_pool.hpp"
+#include "ebb/allocators/thread_stack_cache.hpp"
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/never_destroyed.hpp"

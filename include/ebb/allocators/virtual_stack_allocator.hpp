@@ -8,7 +8,7 @@
 // are pooled (reservation_pool.hpp), so creating a fiber normally makes no system call.
 #pragma once
 
-#include "ebb/allocators/reservation_pool.hpp"
+#include "ebb/allocators/thread_stack_cache.hpp"
 #include "ebb/allocators/stack_region.hpp"
 #include "ebb/config.hpp"
 #include "ebb/error.hpp"

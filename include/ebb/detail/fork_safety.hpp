@@ -8,7 +8,7 @@
 // (in the order every other path takes them) and release them on both sides.
 #pragma once
 
-#include "ebb/allocators/reservation_pool.hpp"
+#include "ebb/allocators/thread_stack_cache.hpp"
 #include "ebb/config.hpp"
 #include "ebb/os/residency.hpp"
 #include "ebb/os/virtual_memory.hpp"
