@@ -35,15 +35,20 @@ struct near_miss_decommit {
   void deallocate(const ebb::stack_region&) noexcept {}
   std::size_t decommit(ebb::stack_region&, void*, void*) noexcept { return 0; }
 };
-struct throwing_mapper {
-  static constexpr bool moves_frames = false;
-  static void on_resume(ebb::runtime_v1::fiber_context&) {}
-  static void on_suspend(ebb::runtime_v1::fiber_context&) noexcept {}
+struct throwing_mapper : ebb::in_place {
+  void on_resume(const ebb::fiber_view&) {}
 };
-struct moving_mapper {
-  static constexpr bool moves_frames = true;
-  static void on_resume(ebb::runtime_v1::fiber_context&) noexcept {}
-  static void on_suspend(ebb::runtime_v1::fiber_context&) noexcept {}
+struct copying_mapper : ebb::in_place {
+  static constexpr ebb::frame_residency residency = ebb::frame_residency::absent_while_suspended;
+};
+struct old_contract_mapper {
+  static constexpr bool moves_frames = false;
+};
+struct watching_mapper : ebb::in_place {
+  template <class A>
+  void on_suspend(ebb::mapped_stack<A>& s) noexcept {
+    (void)s.allocator();
+  }
 };
 
 static_assert(ebb::growth_policy<ebb::doubling_growth<>>);
@@ -60,7 +65,9 @@ static_assert(!ebb::stack_allocator<throwing_deallocate>);
 static_assert(!ebb::stack_allocator<near_miss_decommit>);
 static_assert(ebb::frame_mapper<ebb::in_place>);
 static_assert(!ebb::frame_mapper<throwing_mapper>);
-static_assert(!ebb::frame_mapper<moving_mapper>);
+static_assert(!ebb::frame_mapper<copying_mapper>);
+static_assert(!ebb::frame_mapper<old_contract_mapper>);
+static_assert(ebb::frame_mapper<watching_mapper, ebb::tripwire_stack_allocator<>>);
 
 // A constrained user template accepts the library's own fiber type's policies.
 template <ebb::growth_policy G, ebb::shrink_policy S, ebb::stack_allocator A, ebb::frame_mapper M>

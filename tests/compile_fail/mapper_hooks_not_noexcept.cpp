@@ -1,11 +1,9 @@
-// expect: the FrameMapper's on_resume and on_suspend must be noexcept
+// expect: the FrameMapper's hooks \(place, on_create, on_resume, on_suspend, on_finish, on_destroy, committed, seen_in_use, shrink, release\) must be noexcept
 // SPDX-License-Identifier: BSL-1.0
 #include <ebb/ebb.hpp>
 
-struct throwing_mapper {
-  static constexpr bool moves_frames = false;
-  static void on_resume(ebb::runtime_v1::fiber_context&) {}
-  static void on_suspend(ebb::runtime_v1::fiber_context&) noexcept {}
+struct throwing_mapper : ebb::in_place {
+  void on_resume(const ebb::fiber_view&) {}
 };
 
 int main() {

@@ -37,10 +37,12 @@ struct counting_allocator {
   }
 };
 
-struct counting_mapper {
-  static constexpr bool moves_frames = false;
-  static void on_resume(ebb::runtime_v1::fiber_context&) noexcept {}
-  static void on_suspend(ebb::runtime_v1::fiber_context&) noexcept {}
+struct counting_mapper : ebb::in_place {
+  unsigned resumes = 0;  // per fiber: the mapper lives in the fiber's control block
+  void on_resume(const ebb::fiber_view& f) noexcept {
+    ++resumes;
+    in_place::on_resume(f);
+  }
 };
 
 using custom_fiber = ebb::basic_fiber<tripling_growth, halve_once_shrink, counting_allocator, counting_mapper>;

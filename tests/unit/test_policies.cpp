@@ -49,11 +49,16 @@ struct heap_stack_allocator {
 };
 
 // A user-written FrameMapper: frames stay in place, but it watches every switch.
-struct watching_mapper {
+struct watching_mapper : ebb::in_place {
   static inline int resumes = 0, suspends = 0;
-  static constexpr bool moves_frames = false;
-  static void on_resume(ebb::runtime_v1::fiber_context&) noexcept { ++resumes; }
-  static void on_suspend(ebb::runtime_v1::fiber_context&) noexcept { ++suspends; }
+  void on_resume(const ebb::fiber_view& f) noexcept {
+    ++resumes;
+    in_place::on_resume(f);
+  }
+  void on_suspend(const ebb::fiber_view& f) noexcept {
+    ++suspends;
+    in_place::on_suspend(f);
+  }
 };
 
 }  // namespace

@@ -60,6 +60,9 @@ struct fiber_ops {
   // exception that escaped the function, if any (taken out before the fiber is published: from then
   // on the owner may destroy it).
   void (*publish_finished)(fiber_context&);
+  // The FrameMapper's on_resume, for a fiber that a switch_to runs (resume() calls it directly).
+  // Called only when mapper_sees_switches is set: in_place's hooks do nothing.
+  void (*mapper_resume)(fiber_context&) noexcept;
 };
 
 struct fiber_context {
@@ -75,7 +78,8 @@ struct fiber_context {
   // switch_to the owner may be on another thread than the resumer.
   bool finishing = false;
   bool pin_requested = false;         // fiber_options().pin_to_thread(true)
-  bool ran_since_shrink = true;       // pages below kept_floor may be resident only if it ran since
+  bool mapper_sees_switches = false;  // its FrameMapper's switch hooks are not in_place's (ops->mapper_resume)
+  bool ran_since_shrink = true;       // it ran since its last shrink point (else no page below the kept one is resident)
   // this_fiber::yield_then(f): set by the fiber just before it switches away; resume() calls
   // then_run(then_arg) after all of its own bookkeeping (and clears it first).
   void (*then_run)(void*) noexcept = nullptr;
@@ -99,7 +103,6 @@ struct fiber_context {
   std::size_t signal_margin = 0;      // tripwire mode: room kept below the logical size for a signal frame
   char* stack_top = nullptr;          // frames begin here (just below the control block)
   char* stack_limit = nullptr;        // lowest address frames may reach (top - max_size)
-  char* kept_floor = nullptr;         // lowest page kept at the last shrink point (or creation)
   std::size_t size = 0;               // logical size set by the policies
   std::size_t peak = 0;               // deepest use observed since the last shrink point
   std::uint64_t grows = 0;

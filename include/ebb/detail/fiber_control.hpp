@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 // ebb/detail/fiber_control.hpp — a fiber's control block: the shared context plus what its policies own.
 //
-// It sits at the top of the fiber's own stack reservation (the memory map is drawn in fiber.hpp), so
-// creating a fiber allocates nothing from the heap. Code that knows the fiber only as "the one running
+// It sits where the FrameMapper placed it, for in_place at the top of the fiber's own stack reservation
+// (the memory map is drawn in fiber.hpp), so creating a fiber allocates nothing from the heap. Code that knows the fiber only as "the one running
 // on this thread" sees the fiber_context at its start; everything after it depends on the policies.
 #pragma once
 
@@ -18,11 +18,13 @@
 EBB_NAMESPACE_BEGIN
 namespace detail {
 
-template <class GrowthPolicy, class ShrinkPolicy, class StackAllocator>
+template <class GrowthPolicy, class ShrinkPolicy, class StackAllocator, class FrameMapper>
 struct fiber_control : runtime_v1::fiber_context {
+  using stack_allocator = StackAllocator;
   GrowthPolicy growth;
   ShrinkPolicy shrink;
   StackAllocator allocator;
+  FrameMapper mapper;
   stack_region region;
   void* callable = nullptr;
   void (*drop_callable)(void*) noexcept = nullptr;

@@ -8,7 +8,8 @@
 
 #include "ebb/allocators/stack_region.hpp"
 #include "ebb/config.hpp"
-#include "ebb/detail/context.hpp"
+#include "ebb/policies/detection.hpp"
+#include "ebb/policies/mapper_requirements.hpp"
 #include "ebb/policies/shrink.hpp"
 
 #include <cstddef>
@@ -17,51 +18,6 @@
 
 EBB_NAMESPACE_BEGIN
 namespace detail {
-
-template <class...>
-using void_t = void;
-
-#define EBB_DETECT(trait, expr)                                          \
-  template <class P, class = void>                                       \
-  struct trait : std::false_type {};                                     \
-  template <class P>                                                     \
-  struct trait<P, void_t<decltype(expr)>> : std::true_type {}
-
-EBB_DETECT(has_min_size, std::size_t{P::min_size});
-EBB_DETECT(has_max_size, std::size_t{P::max_size});
-EBB_DETECT(has_initial_size, std::size_t{P::initial_size});
-EBB_DETECT(has_growth_next_size,
-           static_cast<std::size_t>(std::declval<const P&>().next_size(std::size_t{}, std::size_t{})));
-EBB_DETECT(has_shrink_next_size,
-           static_cast<std::size_t>(std::declval<const P&>().next_size(std::declval<const shrink_sample&>())));
-EBB_DETECT(has_allocate,
-           static_cast<stack_region>(std::declval<P&>().allocate(std::declval<const stack_request&>())));
-EBB_DETECT(has_deallocate, std::declval<P&>().deallocate(std::declval<const stack_region&>()));
-EBB_DETECT(has_decommit, static_cast<std::size_t>(std::declval<P&>().decommit(
-                             std::declval<const stack_region&>(), std::declval<void*>(), std::declval<void*>())));
-EBB_DETECT(has_committed,
-           static_cast<std::size_t>(std::declval<const P&>().committed(std::declval<const stack_region&>())));
-EBB_DETECT(has_lowest_committed,
-           static_cast<void*>(std::declval<const P&>().lowest_committed(std::declval<const stack_region&>())));
-EBB_DETECT(has_moves_frames, bool{P::moves_frames});
-EBB_DETECT(has_open_range, static_cast<bool>(std::declval<P&>().open_range(
-                               std::declval<const stack_region&>(), std::declval<void*>(), std::declval<void*>())));
-EBB_DETECT(has_discard, std::declval<P&>().discard(std::declval<const stack_region&>()));
-EBB_DETECT(has_on_resume, P::on_resume(std::declval<runtime_v1::fiber_context&>()));
-EBB_DETECT(has_on_suspend, P::on_suspend(std::declval<runtime_v1::fiber_context&>()));
-// A member of that name under any one signature: an optional member whose signature is slightly off
-// would otherwise just go undetected and silently turn its feature off.
-EBB_DETECT(names_decommit, &P::decommit);
-EBB_DETECT(names_committed, &P::committed);
-EBB_DETECT(names_lowest_committed, &P::lowest_committed);
-
-#undef EBB_DETECT
-
-// Tripwire allocators say so, and provide open_range/close_range (async-signal-safe).
-template <class P, class = void>
-struct has_tripwire : std::false_type {};
-template <class P>
-struct has_tripwire<P, void_t<decltype(bool{P::tripwire})>> : std::bool_constant<P::tripwire> {};
 
 // The rules below as plain predicates (no diagnostics), shared by basic_fiber's checks and the C++20
 // concepts so the two always agree.
@@ -95,15 +51,6 @@ constexpr bool stack_allocator_ok() {
   else
     return false;
 }
-template <class P>
-constexpr bool frame_mapper_ok() {
-  if constexpr (has_moves_frames<P>::value && has_on_resume<P>::value && has_on_suspend<P>::value)
-    return noexcept(P::on_resume(std::declval<runtime_v1::fiber_context&>())) &&
-           noexcept(P::on_suspend(std::declval<runtime_v1::fiber_context&>())) && !P::moves_frames;
-  else
-    return false;
-}
-
 template <class P>
 constexpr bool check_growth_policy() {
   if constexpr (!has_min_size<P>::value) {
@@ -176,34 +123,6 @@ constexpr bool check_stack_allocator() {
   }
 }
 
-template <class P>
-constexpr bool check_frame_mapper() {
-  if constexpr (!has_moves_frames<P>::value) {
-    static_assert(has_moves_frames<P>::value,
-                  "ebb: the FrameMapper lacks `static constexpr bool moves_frames`");
-    return false;
-  } else if constexpr (!has_on_resume<P>::value) {
-    static_assert(has_on_resume<P>::value,
-                  "ebb: the FrameMapper lacks `static void on_resume(ebb::runtime_v1::fiber_context&) "
-                  "noexcept`");
-    return false;
-  } else if constexpr (!has_on_suspend<P>::value) {
-    static_assert(has_on_suspend<P>::value,
-                  "ebb: the FrameMapper lacks `static void on_suspend(ebb::runtime_v1::fiber_context&) "
-                  "noexcept`");
-    return false;
-  } else {
-    static_assert(noexcept(P::on_resume(std::declval<runtime_v1::fiber_context&>())) &&
-                      noexcept(P::on_suspend(std::declval<runtime_v1::fiber_context&>())),
-                  "ebb: the FrameMapper's on_resume and on_suspend must be noexcept (they run inside "
-                  "the switch, where an exception has nowhere to go)");
-    static_assert(!P::moves_frames,
-                  "ebb: this FrameMapper moves frames (moves_frames = true); basic_fiber supports only "
-                  "in-place frames so far");
-    return true;
-  }
-}
-
 }  // namespace detail
 
 #if defined(__cpp_concepts) && __cpp_concepts >= 201907L
@@ -214,8 +133,6 @@ template <class P>
 concept shrink_policy = detail::shrink_policy_ok<P>();
 template <class P>
 concept stack_allocator = detail::stack_allocator_ok<P>();
-template <class P>
-concept frame_mapper = detail::frame_mapper_ok<P>();
 #endif
 
 EBB_NAMESPACE_END

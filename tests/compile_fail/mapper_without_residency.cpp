@@ -1,11 +1,10 @@
-// expect: the FrameMapper lacks `static constexpr bool moves_frames`
+// expect: the FrameMapper lacks `static constexpr ebb::frame_residency residency`
 // SPDX-License-Identifier: BSL-1.0
-// A FrameMapper with both hooks but without saying whether it moves frames.
+// A FrameMapper written from scratch that forgets to say where its frames are.
 #include <ebb/ebb.hpp>
 
 struct silent_mapper {
-  static void on_resume(ebb::runtime_v1::fiber_context&) noexcept {}
-  static void on_suspend(ebb::runtime_v1::fiber_context&) noexcept {}
+  static ebb::frame_placement place(const ebb::stack_region& r) noexcept { return {r.top, nullptr, nullptr}; }
 };
 
 int main() {

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: BSL-1.0
+// ebb/detail/switch_protocol.hpp — what happens around each switch into and out of a fiber.
+//
+// Switching is split so that the resumer does all bookkeeping: resume() installs the fiber as the
+// thread's current one, swaps exception state, switches, and on return (the fiber yielded or
+// finished) undoes both and publishes the new state. yield() only switches. Because the resumer never
+// migrates while it waits inside resume(), nothing there reads thread state across a switch.
+//
+// Also here: the fiber's first frame (fiber_main), the end of a fiber (publishing "finished"), the
+// unwinding of a suspended fiber at destruction, and the fiber_ops table through which code that
+// knows no policies (this_fiber, the registry, the fault handler, switch_to) reaches the typed ones.
+#pragma once
+
+#include "ebb/arch/switch.hpp"
+#include "ebb/config.hpp"
+#include "ebb/detail/context.hpp"
+#include "ebb/detail/fiber_reports.hpp"
+#include "ebb/detail/stack_accounting.hpp"
+#include "ebb/detail/switch_hooks.hpp"
+#include "ebb/detail/tool_hooks.hpp"
+#include "ebb/detail/unwind_report.hpp"
+#include "ebb/fiber_options.hpp"
+#include "ebb/mappers/mapped_stack.hpp"
+#include "ebb/os/stack_fault.hpp"
+
+#include <atomic>
+#include <cstdio>
+#include <exception>
+#include <utility>
+
+EBB_NAMESPACE_BEGIN
+namespace detail {
+
+template <class Control>
+struct switch_protocol {
+  using control = Control;
+  using context = runtime_v1::fiber_context;
+  using state = runtime_v1::fiber_state;
+  using accounting = stack_accounting<Control>;
+
+  // Make the fiber the running one on this thread, switch to it, and undo that when it comes back.
+  // Returns the fiber that came back: c, or (after this_fiber::switch_to) another one, whose
+  // bookkeeping the caller leaves to detail::finish_return_of.
+  EBB_ALWAYS_INLINE static context* switch_in(control& c) {
+    runtime_v1::thread_state* ts = runtime_v1::this_thread();
+    if (EBB_UNLIKELY(!ts->faults_ready)) runtime_v1::os::prepare_thread_for_faults(ts);
+    c.parent = ts->current;
+    // The fault handler walks current -> parent: it must never see the fiber current with a stale
+    // parent. A compiler-only fence (no instruction).
+    std::atomic_signal_fence(std::memory_order_release);
+    ts->current = &c;
+    c.ran_since_shrink = true;
+#if EBB_SWAP_EXCEPTION_STATE
+    runtime_v1::exception_state* eh = ts->eh_globals;
+    if (EBB_UNLIKELY(eh == nullptr)) eh = ts->eh_globals = runtime_v1::thread_exception_state();
+    c.caller_eh = *eh;
+    *eh = c.fiber_eh;
+#endif
+    {
+      auto stack = mapper_access::view(c);
+      c.mapper.on_resume(stack);
+    }
+    note_switch(c.parent, &c);
+    runtime_v1::hooks::before_switch_to_fiber(c);
+    runtime_v1::arch::ebb_switch_context(&c.caller_sp, c.sp);
+    context* back = ts->current;  // the fiber that switched back to us
+    if (EBB_UNLIKELY(back != &c)) return back;
+    runtime_v1::hooks::after_return_from_fiber(c);
+#if EBB_SWAP_EXCEPTION_STATE
+    c.fiber_eh = *eh;
+    *eh = c.caller_eh;
+#endif
+    ts->current = c.parent;
+    note_switch(&c, c.parent);  // before anything publishes c: then it may run elsewhere
+    accounting::note_depth(c);
+    return &c;
+  }
+
+  static void suspended(control& c) noexcept {
+    auto stack = mapper_access::view(c);
+    c.mapper.on_suspend(stack);
+  }
+
+  // The first and only frame of the fiber's own code: runs the callable, records how it ended, and
+  // switches away for the last time.
+  template <class Callable>
+  [[noreturn]] static void fiber_main(void* arg) noexcept {
+    control* c = static_cast<control*>(arg);
+    runtime_v1::hooks::fiber_entered(*c);
+    Callable* fn = static_cast<Callable*>(c->callable);
+#if EBB_HAS_EXCEPTIONS
+    try {
+      if (EBB_UNLIKELY(c->on_top != nullptr)) runtime_v1::run_on_top(*c);
+      (*fn)();
+      if (EBB_UNLIKELY(c->unwind_requested)) report_swallowed_unwind(*c);
+    } catch (const runtime_v1::forced_unwind&) {
+      // destruction unwound the frames; nothing to report
+    } catch (...) {
+      c->error = std::current_exception();
+    }
+#else
+    if (EBB_UNLIKELY(c->on_top != nullptr)) runtime_v1::run_on_top(*c);
+    (*fn)();
+#endif
+    fn->~Callable();
+    c->callable = nullptr;
+    c->finishing = true;  // the resumer publishes "finished" (context.hpp)
+    runtime_v1::hooks::before_switch_to_caller(*c, /*finishing=*/true);
+    runtime_v1::arch::ebb_switch_context(&c->sp, c->caller_sp);
+    fatal("finished fiber '%s' was switched to", display_name(c->name_storage));
+  }
+
+  // The resumer's last step for a fiber whose function ended: the mapper is told, then "finished" is
+  // published and the exception that escaped the function, if any, rethrown (taken out first: from
+  // then on the owner may destroy the fiber).
+  static void publish_finished(context& ctx) {
+    control& c = static_cast<control&>(ctx);
+    {
+      auto stack = mapper_access::view(c);
+      c.mapper.on_finish(stack);
+    }
+#if EBB_HAS_EXCEPTIONS
+    std::exception_ptr error = std::exchange(c.error, nullptr);
+    c.state.store(state::finished, std::memory_order_release);
+    if (error) std::rethrow_exception(std::move(error));
+#else
+    c.state.store(state::finished, std::memory_order_release);
+#endif
+  }
+
+  // Destruction of a suspended fiber, as its options asked: unwind its frames (running destructors),
+  // abandon them, or stop the program.
+  static void unwind_suspended(control& c) noexcept {
+    switch (c.on_destroy) {
+      case destroy_action::unwind:
+#if EBB_HAS_EXCEPTIONS
+        runtime_v1::prepare_unwind_report();
+        c.unwind_requested = true;
+        // The exception is thrown by the fiber's own code (ops), so a suspension point compiled
+        // without exceptions, inside a fiber created with them, unwinds the fiber too.
+        c.on_top = [](context& ctx, void*) { ctx.ops->raise_forced_unwind(ctx); };
+        c.state.store(state::running, std::memory_order_relaxed);
+        (void)switch_in(c);  // always c itself: a fiber being unwound cannot switch_to another
+        {
+          auto stack = mapper_access::view(c);
+          c.mapper.on_finish(stack);
+        }
+        if (c.error) {
+          std::fputs("ebb: an exception escaped while a destroyed fiber unwound; it was dropped\n", stderr);
+          c.error = nullptr;
+        }
+        return;
+#else
+        [[fallthrough]];
+#endif
+      case destroy_action::abandon_and_report:
+        std::fprintf(stderr,
+                     "ebb: fiber '%s' destroyed while suspended; its stack was released without running "
+                     "its destructors\n",
+                     display_name(c.name_storage));
+        return;
+      case destroy_action::abandon:
+        return;
+      case destroy_action::terminate:
+        fatal("fiber '%s' destroyed while suspended (destroy_action::terminate)", display_name(c.name_storage));
+    }
+  }
+
+  // ---- the fiber_ops table: typed code reached through the context alone ----
+  static ebb::stack_stats stats_thunk(context& ctx, void* sp) noexcept {
+    return accounting::collect_stats(static_cast<control&>(ctx), sp);
+  }
+  static std::size_t shrink_thunk(context& ctx, void* sp, bool inside) noexcept {
+    return accounting::shrink_at(static_cast<control&>(ctx), sp, inside);
+  }
+  static void raise_forced_unwind(context& ctx) {
+#if EBB_HAS_EXCEPTIONS
+    throw runtime_v1::forced_unwind{&ctx};
+#else
+    fatal("fiber '%s' cannot be unwound: it was built without exceptions", display_name(ctx.name));
+#endif
+  }
+  // After a switch_to or a yield seen by finish_return_of: a finishing fiber is told on_finish by
+  // publish_finished instead.
+  static void after_switch_out(context& ctx) noexcept {
+    control& c = static_cast<control&>(ctx);
+    accounting::note_depth(c);
+    if (!c.finishing) suspended(c);
+  }
+  static void mapper_resume(context& ctx) noexcept {
+    control& c = static_cast<control&>(ctx);
+    auto stack = mapper_access::view(c);
+    c.mapper.on_resume(stack);
+  }
+
+  static inline const runtime_v1::fiber_ops ops_table{&stats_thunk,      &shrink_thunk,       &accounting::open_window,
+                                                      &raise_forced_unwind, &after_switch_out, &publish_finished,
+                                                      &mapper_resume};
+};
+
+}  // namespace detail
+EBB_NAMESPACE_END
