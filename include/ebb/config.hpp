@@ -132,10 +132,12 @@
 #endif
 // The swap reads the C++ runtime's per-thread exception record through <cxxabi.h>
 // (detail/exception_state.hpp); a runtime without that header (MSVC's) offers no way to do it, so
-// there it is off unless someone turns it on and supplies the access.
+// there it is off, and asking for it is an error (detail/exception_state.hpp).
+#ifndef EBB_HAS_CXXABI
 #if defined(__has_include)
 #if __has_include(<cxxabi.h>)
 #define EBB_HAS_CXXABI 1
+#endif
 #endif
 #endif
 #ifndef EBB_HAS_CXXABI

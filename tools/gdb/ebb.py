@@ -669,7 +669,8 @@ fiber_context pointer, or an ebb::fiber object such as a local variable), or the
 
 The selected thread's registers are pointed at the frame the fiber's last context switch saved
 (as if the switch had just returned into the fiber), `bt` runs, and every register is restored,
-also on error. The backtrace ends at ebb_v1_x86_64_sysv_fiber_start, the fiber's entry.
+also on error. The backtrace ends at the fiber's entry trampoline (ebb_v1_x86_64_sysv_fiber_start
+on x86-64).
 
 Refused for a running fiber (select its thread and use `bt`) and for a finished one."""
 
@@ -712,7 +713,7 @@ Refused for a running fiber (select its thread and use `bt`) and for a finished 
 class EbbResumerBt(gdb.Command):
     """Backtrace of the code that resumed a running fiber: ebb-resumer-bt [FIBER [BT-ARGS...]]
 
-A backtrace taken inside a fiber ends at the fiber's entry (ebb_v1_x86_64_sysv_fiber_start). The
+A backtrace taken inside a fiber ends at the fiber's entry (ebb_v1_<arch>_fiber_start). The
 code that called resume() for it (the thread's own stack, main() or a worker loop, or another fiber
 that resumed this one) waits in that resume(), its registers saved by the context switch at the
 fiber's caller_sp, in the same frame layout as a suspended fiber's. This command shows that

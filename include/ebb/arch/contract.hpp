@@ -72,7 +72,7 @@ static_assert(initial_frame_bytes % stack_alignment == 0,
 // The frame layout: the resume address in the last word (make_initial_frame and debuggers rely on
 // it: the stack pointer after the switch is the saved one plus the frame), every slot inside the
 // frame, no two slots overlapping, and no slot kind unknown to the debugger helper.
-constexpr std::size_t slot_count = sizeof(frame_slots) / sizeof(frame_slots[0]);
+inline constexpr std::size_t slot_count = sizeof(frame_slots) / sizeof(frame_slots[0]);
 
 constexpr bool return_slot_is_last_word() {
   std::size_t returns = 0;
