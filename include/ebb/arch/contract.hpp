@@ -31,6 +31,10 @@
 //   void cpu_relax() noexcept;                        the spin-wait hint (pause, yield, ...)
 #pragma once
 
+// The selected port, when this header is included on its own (switch.hpp includes it last; either
+// order ends with the port declared before the checks below).
+#include "ebb/arch/switch.hpp"
+
 #include "ebb/arch/frame.hpp"
 #include "ebb/config.hpp"
 

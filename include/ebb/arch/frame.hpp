@@ -10,7 +10,7 @@
 // inferior. The object is plain data with a symbol, so it is there in a core file too (it is in the
 // executable's read-only segment) and needs no debug information.
 //
-// Layout object, version 1 (all little-endian fields as the target stores them):
+// Layout object, version 1 (fields in the target's byte order):
 //     u8 version (1), u8 slot count, u16 frame bytes,
 //     NUL-terminated name of the stack-pointer register (its value after the switch is the saved
 //     stack pointer + frame bytes), padded to 4 bytes,
