@@ -13,20 +13,39 @@
 #include <ebb_needs_cplusplus17_or_later>
 #endif
 
+// ---- operating system, architecture, ABI, binary format ------------------------------------------
+// Four separate answers, because a port is chosen by all of them together: the ISA fixes the
+// instructions of the switch, the calling convention (ABI) which registers it must save, the object
+// format how the routine is emitted (ELF sections and COMDAT groups, Mach-O, COFF), and the OS how a
+// signal handler's context is decoded and how memory is reserved. arch/switch.hpp selects the port
+// from the first three; os/ implements the fourth. Each is checked here, so an unsupported target
+// stops at the first line of ebb with a message naming what is supported, not deep inside a header
+// that assumed Linux.
+#if defined(__linux__)
+#define EBB_OS_LINUX 1
+#else
+#error "ebb: unsupported operating system (supported: Linux)"
+#include <ebb_supports_only_linux>  // stop here (see the C++17 check above)
+#endif
+
+#if defined(__x86_64__) && !defined(_WIN32)
+#define EBB_ARCH_X86_64 1
+#define EBB_ABI_SYSV 1
+#else
+#error "ebb: no context-switch routine for this architecture/ABI yet (supported: x86-64 System V)"
+#include <ebb_supports_only_x86_64_sysv>
+#endif
+
+#if defined(__ELF__)
+#define EBB_FORMAT_ELF 1
+#else
+#error "ebb: unsupported object file format (supported: ELF)"
+#include <ebb_supports_only_elf>
+#endif
+
 #include "ebb/version.hpp"
 
 #include <cstddef>
-
-// ---- architecture and ABI -----------------------------------------------------------------------
-#if defined(__x86_64__) && !defined(_WIN32) && (defined(__ELF__) || defined(__linux__))
-#define EBB_ARCH_X86_64_SYSV_ELF 1
-#else
-#error "ebb: no context-switch routine for this architecture/ABI yet (supported: x86-64 System V ELF)"
-#endif
-
-#if defined(__linux__) || defined(__unix__) || defined(__APPLE__)
-#define EBB_OS_POSIX 1
-#endif
 
 // ---- compiler features --------------------------------------------------------------------------
 #if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
@@ -111,8 +130,21 @@
 #ifndef EBB_CHECKS
 #define EBB_CHECKS (!EBB_LEAN)
 #endif
+// The swap reads the C++ runtime's per-thread exception record through <cxxabi.h>
+// (detail/exception_state.hpp); a runtime without that header (MSVC's) offers no way to do it, so
+// there it is off, and asking for it is an error (detail/exception_state.hpp).
+#ifndef EBB_HAS_CXXABI
+#if defined(__has_include)
+#if __has_include(<cxxabi.h>)
+#define EBB_HAS_CXXABI 1
+#endif
+#endif
+#endif
+#ifndef EBB_HAS_CXXABI
+#define EBB_HAS_CXXABI 0
+#endif
 #ifndef EBB_SWAP_EXCEPTION_STATE
-#define EBB_SWAP_EXCEPTION_STATE (!EBB_LEAN && EBB_HAS_EXCEPTIONS)
+#define EBB_SWAP_EXCEPTION_STATE (!EBB_LEAN && EBB_HAS_EXCEPTIONS && EBB_HAS_CXXABI)
 #endif
 
 // EBB_SWITCH_HOOKS=1 compiles in the profiler and tracer hooks (ebb::set_switch_hooks,
@@ -151,7 +183,15 @@
 #define EBB_ASM_VERSION "v1"
 // The one per-thread variable of the runtime, named so assembly can address it.
 #define EBB_THREAD_STATE_SYMBOL "ebb_" EBB_ASM_VERSION "_thread_state"
-#define EBB_THREAD_STATE_BYTES 32
+// Its size: four pointer-sized words (detail/context.hpp asserts thread_state matches). Spelled for
+// the preprocessor, because the assembly that defines the variable (arch/format/) needs it as text.
+#if defined(__SIZEOF_POINTER__)
+#define EBB_THREAD_STATE_BYTES (4 * __SIZEOF_POINTER__)
+#elif defined(_WIN64)
+#define EBB_THREAD_STATE_BYTES (4 * 8)
+#else
+#define EBB_THREAD_STATE_BYTES (4 * 4)
+#endif
 
 // Process-wide runtime: state that must exist once per process however many translation units and
 // shared libraries include ebb, whatever configuration each was built with (the current fiber of each

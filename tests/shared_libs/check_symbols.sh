@@ -55,7 +55,7 @@ for lib in "$@"; do
     fail "$lib: no context-switch routine (ebb_vN_*_switch) found"
 
   # Symbols that must be one per process: exported for interposition where this library defines
-  # them. $4 = required: the library must define it (the thread state is emitted by the arch header's
+  # them. $4 = required: the library must define it (the thread state is emitted by the object-format header's
   # top-level assembly into every library); otherwise a library that never uses the variable may
   # lack it (compilers emit an inline variable only where it is used), or import it.
   check_shared() {  # $1 = awk regex on the name, $2 = description, $3 = wanted type (regex), $4 = required

@@ -23,13 +23,16 @@
 #     set ebb-bt-method auto|registers|unwinder
 #                                      how those two unwind (see below; `help set ebb-bt-method`)
 #
-# How ebb-fiber-bt works: a suspended fiber's saved stack pointer points at the 64-byte frame its
-# context switch left (include/ebb/arch/x86_64_sysv_elf.hpp):
-#     [sp+0] MXCSR / x87 CW   [sp+8] r15   [sp+16] r14   [sp+24] r13   [sp+32] r12
-#     [sp+40] rbx             [sp+48] rbp  [sp+56] return address
+# How ebb-fiber-bt works: a suspended fiber's saved stack pointer points at the frame its context
+# switch left. Its layout belongs to the architecture port (include/ebb/arch/x86_64_sysv.hpp on
+# x86-64: 64 bytes, rbx, rbp, r12–r15 and the return address), and the helper does not hard-code it:
+# every program built with ebb carries a small read-only object, ebb_v1_switch_frame_layout
+# (include/ebb/arch/frame.hpp gives its format), generated from the same definitions the switch's
+# assembly uses; the helper reads it from the inferior (or the executable, for a core file).
 # The command points the selected thread's registers at that frame, exactly as if the switch had just
-# returned into the fiber (rip = return address, rsp = sp + 64, rbp, rbx, r12–r15 from the frame),
-# runs `bt`, and puts every register it changed back — also when `bt` fails or is interrupted. The
+# returned into the fiber (pc = return address, sp = saved sp + frame size, the callee-saved registers
+# from the frame), runs `bt`, and puts every register it changed back — also when `bt` fails or is
+# interrupted. The
 # selected thread must be stopped; the program never runs while its registers are borrowed.
 # Where registers cannot be written (a core file), a Python unwinder presents the saved frame as the
 # caller of the real innermost frame instead, and a frame filter hides that frame: the same frames,
@@ -55,16 +58,99 @@ _EBB_THREAD_STATE_TYPE = "ebb::runtime_v1::thread_state"
 _EBB_THREAD_STATE_SYMBOL = "ebb_v1_thread_state"
 _EBB_STATE_NAMES = {0: "created", 1: "suspended", 2: "running", 3: "finished"}
 _EBB_SHARD_COUNT = 16
-_EBB_FRAME_BYTES = 64
 _EBB_MASK64 = (1 << 64) - 1
-# Saved-frame slot of each callee-saved register (byte offset from the saved sp).
-_EBB_SAVED_SLOTS = (("r15", 8), ("r14", 16), ("r13", 24), ("r12", 32), ("rbx", 40), ("rbp", 48))
-# Every register ebb-fiber-bt changes, restored in this order (pc and sp last).
-_EBB_BORROWED = ("r15", "r14", "r13", "r12", "rbx", "rbp", "rsp", "rip")
+# The switch-frame layout object (include/ebb/arch/frame.hpp), and the version of its format read here.
+_EBB_FRAME_LAYOUT_SYMBOL = "ebb_v1_switch_frame_layout"
+_EBB_FRAME_LAYOUT_VERSION = 1
+_EBB_SLOT_RETURN, _EBB_SLOT_REGISTER, _EBB_SLOT_CONTROL = 0, 1, 2
 
 
 class EbbError(gdb.GdbError):
     pass
+
+
+# ---- the switch frame's layout, from the program ---------------------------------------------------
+
+class EbbFrameLayout(object):
+    """The frame ebb's context switch leaves on a suspended stack, as the program itself describes it.
+
+    frame_bytes: the frame's size (sp after the switch = saved sp + frame_bytes)
+    sp_register: the stack pointer's name; pc_register/return_offset/word: the resume address's slot
+    registers: (name, offset, bytes) of each callee-saved register a debugger restores to unwind
+    borrowed: every register ebb-fiber-bt changes, in restore order (pc and sp last)"""
+
+    def __init__(self, address):
+        inferior = gdb.selected_inferior()
+
+        def read(offset, count):
+            return bytes(inferior.read_memory(address + offset, count))
+
+        def read_name(offset):
+            raw = read(offset, 16)
+            if b"\0" not in raw:
+                raise EbbError("ebb: %s at 0x%x is malformed (a register name is not terminated)"
+                               % (_EBB_FRAME_LAYOUT_SYMBOL, address))
+            name = raw[:raw.index(b"\0")].decode("ascii", "replace")
+            return name, (offset + len(name) + 1 + 3) & ~3
+
+        header = read(0, 4)
+        version, count = header[0], header[1]
+        if version != _EBB_FRAME_LAYOUT_VERSION:
+            raise EbbError("ebb: %s has format version %d; this helper reads version %d "
+                           "(use the tools/gdb/ebb.py of the ebb the program was built with)"
+                           % (_EBB_FRAME_LAYOUT_SYMBOL, version, _EBB_FRAME_LAYOUT_VERSION))
+        self.byteorder = _ebb_target_byteorder()
+        self.frame_bytes = int.from_bytes(header[2:4], self.byteorder)
+        self.sp_register, offset = read_name(4)
+        self.registers, self.control, self.pc_register, self.return_offset, self.word = [], [], None, None, None
+        for _ in range(count):
+            entry = read(offset, 4)
+            slot_offset, slot_bytes, kind = int.from_bytes(entry[0:2], self.byteorder), entry[2], entry[3]
+            name, offset = read_name(offset + 4)
+            if kind == _EBB_SLOT_RETURN:
+                self.pc_register, self.return_offset, self.word = name, slot_offset, slot_bytes
+            elif kind == _EBB_SLOT_REGISTER:
+                self.registers.append((name, slot_offset, slot_bytes))
+            else:
+                self.control.append((name, slot_offset, slot_bytes))
+        if self.pc_register is None or self.frame_bytes == 0:
+            raise EbbError("ebb: %s at 0x%x is malformed (no return-address slot)"
+                           % (_EBB_FRAME_LAYOUT_SYMBOL, address))
+        self.borrowed = tuple(name for name, _, _ in self.registers) + (self.sp_register, self.pc_register)
+
+    def read_word(self, address, size=None):
+        memory = gdb.selected_inferior().read_memory(address, size or self.word)
+        return int.from_bytes(bytes(memory), self.byteorder)
+
+
+def _ebb_target_byteorder():
+    try:
+        return "big" if "big endian" in gdb.execute("show endian", to_string=True) else "little"
+    except gdb.error:
+        return "little"
+
+
+def ebb_frame_layout():
+    """The program's switch-frame layout, read from its ebb_v1_switch_frame_layout object."""
+    try:
+        address = _ebb_u64(gdb.parse_and_eval("(char *) &'%s'" % _EBB_FRAME_LAYOUT_SYMBOL))
+    except gdb.error:
+        raise EbbError("ebb: symbol %s not found: the helper reads the context switch's frame layout "
+                       "from it. Is this an ebb program (of a version with the layout object, and "
+                       "not stripped of its symbol table), and is it running or a core file loaded?"
+                       % _EBB_FRAME_LAYOUT_SYMBOL)
+    try:
+        return EbbFrameLayout(address)
+    except gdb.MemoryError:
+        raise EbbError("ebb: %s at 0x%x cannot be read" % (_EBB_FRAME_LAYOUT_SYMBOL, address))
+
+
+def _ebb_sp_register_name():
+    """The stack pointer's name for reading it (the layout's, else gdb's generic alias)."""
+    try:
+        return ebb_frame_layout().sp_register
+    except EbbError:
+        return "sp"
 
 
 # ---- reading the registry ------------------------------------------------------------------------
@@ -271,13 +357,14 @@ def ebb_attribute_threads(fibers):
         thread_state_pointer = gdb.lookup_type(_EBB_THREAD_STATE_TYPE).pointer()
     except gdb.error:
         thread_state_pointer = None
+    sp_register = _ebb_sp_register_name()
     with _EbbKeepSelection():
         for thread in sorted(inferior.threads(), key=lambda t: t.num):
             try:
                 if not thread.is_valid() or thread.is_running():
                     continue
                 thread.switch()
-                sp = _ebb_u64(gdb.newest_frame().read_register("rsp"))
+                sp = _ebb_u64(gdb.newest_frame().read_register(sp_register))
             except gdb.error:
                 continue
             current = _ebb_thread_current_fiber(thread_state_pointer) if thread_state_pointer else None
@@ -404,52 +491,47 @@ def _ebb_resolve_fiber(spec, fibers):
     raise EbbError("ebb: no fiber %s: %s" % (spec, problem))
 
 
-def _ebb_read_u64(address):
-    memory = gdb.selected_inferior().read_memory(address, 8)
-    return int.from_bytes(bytes(memory), "little")
-
-
 class _EbbRegistersNotWritable(Exception):
     pass
 
 
-def _ebb_backtrace_from_saved_frame(sp, bt_arguments):
-    """Run `bt` as if the switch frame saved at sp had just been switched to: rip = its return
-    address, rsp = sp + 64, rbp, rbx and r12-r15 from the frame."""
+def _ebb_backtrace_from_saved_frame(layout, sp, bt_arguments):
+    """Run `bt` as if the switch frame saved at sp had just been switched to: pc = its return
+    address, sp = saved sp + the frame size, the callee-saved registers from the frame."""
     thread = gdb.selected_thread()
     if thread is None:
         raise EbbError("ebb: no thread selected (is the program running, or a core file loaded?)")
     if not thread.is_stopped():
         raise EbbError("ebb: the selected thread is running; interrupt it first")
     try:
-        saved = {name: _ebb_read_u64(sp + offset) for name, offset in _EBB_SAVED_SLOTS}
-        saved["rip"] = _ebb_read_u64(sp + 56)
+        saved = {name: layout.read_word(sp + offset, size) for name, offset, size in layout.registers}
+        saved[layout.pc_register] = layout.read_word(sp + layout.return_offset)
     except gdb.MemoryError:
         raise EbbError("ebb: the saved frame at 0x%x cannot be read" % sp)
-    saved["rsp"] = sp + _EBB_FRAME_BYTES
+    saved[layout.sp_register] = sp + layout.frame_bytes
     method = _ebb_bt_method.value
     if method == "unwinder":
-        _ebb_bt_with_unwinder(saved, bt_arguments)
+        _ebb_bt_with_unwinder(layout, saved, bt_arguments)
         return
     try:
-        _ebb_bt_with_borrowed_registers(thread, saved, bt_arguments)
+        _ebb_bt_with_borrowed_registers(thread, layout.borrowed, saved, bt_arguments)
     except _EbbRegistersNotWritable:
         if method == "registers":
             raise EbbError("ebb: the registers of thread %d cannot be written here "
                            "(set ebb-bt-method auto or unwinder)" % thread.num)
         # A core file (or a replay target) has registers gdb cannot write: unwind from the saved
         # frame with a Python unwinder instead, hiding the real innermost frame.
-        _ebb_bt_with_unwinder(saved, bt_arguments)
+        _ebb_bt_with_unwinder(layout, saved, bt_arguments)
 
 
-def _ebb_bt_with_borrowed_registers(thread, borrowed, bt_arguments):
+def _ebb_bt_with_borrowed_registers(thread, names, borrowed, bt_arguments):
     level = gdb.selected_frame().level()
     gdb.newest_frame().select()  # a write in an outer frame would go to that frame's save slot
     frame = gdb.newest_frame()
-    original = {name: _ebb_u64(frame.read_register(name)) for name in _EBB_BORROWED}
+    original = {name: _ebb_u64(frame.read_register(name)) for name in names}
     failure = None
     try:
-        for name in _EBB_BORROWED:
+        for name in names:
             try:
                 gdb.execute("set $%s = 0x%x" % (name, borrowed[name]), to_string=True)
             except gdb.error:
@@ -461,17 +543,17 @@ def _ebb_bt_with_borrowed_registers(thread, borrowed, bt_arguments):
     finally:
         # Put everything back, even after an error or a Ctrl-C in the middle of `bt`.
         gdb.newest_frame().select()
-        for name in _EBB_BORROWED:
+        for name in names:
             try:
                 gdb.execute("set $%s = 0x%x" % (name, original[name]), to_string=True)
             except gdb.error as error:
                 failure = "could not restore $%s: %s" % (name, error)
         frame = gdb.newest_frame()
-        wrong = [name for name in _EBB_BORROWED if _ebb_u64(frame.read_register(name)) != original[name]]
+        wrong = [name for name in names if _ebb_u64(frame.read_register(name)) != original[name]]
         if wrong or failure:
             gdb.write("ebb: ERROR: registers of thread %d not restored (%s); their values were: %s\n"
                       % (thread.num, failure or ", ".join(wrong),
-                         ", ".join("$%s = 0x%x" % (n, original[n]) for n in _EBB_BORROWED)), gdb.STDERR)
+                         ", ".join("$%s = 0x%x" % (n, original[n]) for n in names)), gdb.STDERR)
         try:
             _ebb_select_level(level)
         except gdb.error:
@@ -492,15 +574,17 @@ class _EbbSavedFrameUnwinder(Unwinder if "Unwinder" in globals() else object):
     def __init__(self):
         super(_EbbSavedFrameUnwinder, self).__init__("ebb-saved-frame")
         self.saved = None
+        self.layout = None
 
     def __call__(self, pending_frame):
         if self.saved is None or pending_frame.level() != 0:
             return None
-        sp = pending_frame.read_register("rsp")
-        pc = pending_frame.read_register("rip")
+        sp = pending_frame.read_register(self.layout.sp_register)
+        pc = pending_frame.read_register(self.layout.pc_register)
         info = pending_frame.create_unwind_info(_EbbFrameId(sp, pc))
         for name, value in self.saved.items():
-            info.add_saved_register(name, gdb.Value(value).cast(sp.type if name != "rip" else pc.type))
+            info.add_saved_register(name, gdb.Value(value).cast(
+                sp.type if name != self.layout.pc_register else pc.type))
         return info
 
 
@@ -520,7 +604,7 @@ _ebb_saved_frame_unwinder = None
 _ebb_skip_innermost = _EbbSkipInnermostFrame()
 
 
-def _ebb_bt_with_unwinder(saved, bt_arguments):
+def _ebb_bt_with_unwinder(layout, saved, bt_arguments):
     global _ebb_saved_frame_unwinder
     level = gdb.selected_frame().level()  # registering an unwinder resets the selection
     if _ebb_saved_frame_unwinder is None:
@@ -531,6 +615,7 @@ def _ebb_bt_with_unwinder(saved, bt_arguments):
         gdb.frame_filters[_ebb_skip_innermost.name] = _ebb_skip_innermost
     gdb.write("(unwound without writing registers: frames are numbered from #1)\n")
     try:
+        _ebb_saved_frame_unwinder.layout = layout
         _ebb_saved_frame_unwinder.saved = {name: value for name, value in saved.items()}
         _ebb_skip_innermost.enabled = True
         gdb.invalidate_cached_frames()
@@ -584,7 +669,8 @@ fiber_context pointer, or an ebb::fiber object such as a local variable), or the
 
 The selected thread's registers are pointed at the frame the fiber's last context switch saved
 (as if the switch had just returned into the fiber), `bt` runs, and every register is restored,
-also on error. The backtrace ends at ebb_v1_x86_64_sysv_fiber_start, the fiber's entry.
+also on error. The backtrace ends at the fiber's entry trampoline (ebb_v1_x86_64_sysv_fiber_start
+on x86-64).
 
 Refused for a running fiber (select its thread and use `bt`) and for a finished one."""
 
@@ -599,6 +685,7 @@ Refused for a running fiber (select its thread and use `bt`) and for a finished 
         spec, bt_arguments = argv[0], " ".join(argv[1:])
         fibers, _ = ebb_registry_fibers()
         fiber = _ebb_resolve_fiber(spec, fibers)
+        layout = ebb_frame_layout()
         what = "fiber 0x%x %s" % (fiber.address, fiber.label())
         if fiber.state == "running":
             ebb_attribute_threads(fibers)
@@ -613,19 +700,20 @@ Refused for a running fiber (select its thread and use `bt`) and for a finished 
             raise EbbError("ebb: %s has finished: it has no frames" % what)
         if fiber.state not in ("suspended", "created"):
             raise EbbError("ebb: %s is in an unknown state (%s)" % (what, fiber.state))
-        if fiber.sp % 8 != 0 or not fiber.holds(fiber.sp) or fiber.stack_top - fiber.sp < _EBB_FRAME_BYTES:
+        if (fiber.sp % layout.word != 0 or not fiber.holds(fiber.sp)
+                or fiber.stack_top - fiber.sp < layout.frame_bytes):
             raise EbbError("ebb: %s: saved stack pointer 0x%x lies outside its stack [0x%x, 0x%x]"
                            % (what, fiber.sp, fiber.guard_lo or fiber.stack_limit, fiber.stack_top))
         gdb.write("%s %s, saved sp 0x%x, %d bytes in use%s:\n"
                   % (what, fiber.state, fiber.sp, fiber.stack_top - fiber.sp,
                      " (not started yet)" if fiber.state == "created" else ""))
-        _ebb_backtrace_from_saved_frame(fiber.sp, bt_arguments)
+        _ebb_backtrace_from_saved_frame(layout, fiber.sp, bt_arguments)
 
 
 class EbbResumerBt(gdb.Command):
     """Backtrace of the code that resumed a running fiber: ebb-resumer-bt [FIBER [BT-ARGS...]]
 
-A backtrace taken inside a fiber ends at the fiber's entry (ebb_v1_x86_64_sysv_fiber_start). The
+A backtrace taken inside a fiber ends at the fiber's entry (ebb_v1_<arch>_fiber_start). The
 code that called resume() for it (the thread's own stack, main() or a worker loop, or another fiber
 that resumed this one) waits in that resume(), its registers saved by the context switch at the
 fiber's caller_sp, in the same frame layout as a suspended fiber's. This command shows that
@@ -655,18 +743,19 @@ resume() for a fiber it resumed). "-" as FIBER means that default, to pass BT-AR
         if fiber.state != "running":
             raise EbbError("ebb: %s is %s, not running: nothing waits in resume() for it"
                            % (what, fiber.state))
+        layout = ebb_frame_layout()
         sp = fiber.caller_sp
         by_address = {f.address: f for f in fibers}
         parent = by_address.get(fiber.parent) if fiber.parent else None
-        if sp == 0 or sp % 8 != 0 or (parent is not None and not parent.holds(sp)):
+        if sp == 0 or sp % layout.word != 0 or (parent is not None and not parent.holds(sp)):
             raise EbbError("ebb: %s: its resumer's saved stack pointer 0x%x is not usable" % (what, sp))
         try:
-            _ebb_read_u64(sp + 56)
+            layout.read_word(sp + layout.return_offset)
         except gdb.MemoryError:
             raise EbbError("ebb: %s: its resumer's saved frame at 0x%x is unreadable" % (what, sp))
         resumer = ("fiber 0x%x %s" % (parent.address, parent.label())) if parent else "the thread's own stack"
         gdb.write("resumer of %s: %s, saved sp 0x%x:\n" % (what, resumer, sp))
-        _ebb_backtrace_from_saved_frame(sp, bt_arguments)
+        _ebb_backtrace_from_saved_frame(layout, sp, bt_arguments)
 
 
 InfoEbbFibers()

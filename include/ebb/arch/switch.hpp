@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: BSL-1.0
-// ebb/arch/switch.hpp — picks the context-switch routine for the target.
+// ebb/arch/switch.hpp — picks the architecture port for the target, and checks it keeps the contract.
 //
-// Every arch header provides, in ebb::runtime_v1::arch:
-//   void ebb_switch_context(void** save_sp, void* target_sp);   save here, resume there
-//   void* make_initial_frame(void* top, void (*entry)(void*), void* arg);
-//   void* stack_pointer();
-//   std::uintptr_t shadow_stack_pointer();   0 unless hardware shadow stacks are active
-//   initial_frame_bytes
+// Everything in ebb that needs the context switch includes this header, never a port: a port is
+// chosen by instruction set, calling convention and object format together (config.hpp detects
+// each), and adding one must not touch its users. What every port provides is arch/contract.hpp;
+// how its routines are emitted into the object file is arch/format/<format>.hpp, which the port
+// includes; the vocabulary its frame layout is written in is arch/frame.hpp.
+//
+// To add a port: one header, arch/<isa>_<abi>.hpp, and one line below (docs/design.md, "Adding an
+// architecture").
 #pragma once
 
 #include "ebb/config.hpp"
@@ -14,6 +16,10 @@
 #include <cstddef>
 #include <cstdint>
 
-#if defined(EBB_ARCH_X86_64_SYSV_ELF)
-#include "ebb/arch/x86_64_sysv_elf.hpp"
+#if defined(EBB_ARCH_X86_64) && defined(EBB_ABI_SYSV) && defined(EBB_FORMAT_ELF)
+#include "ebb/arch/x86_64_sysv.hpp"
+#else
+#error "ebb: no architecture port for this target (supported: x86-64 System V ELF)"
 #endif
+
+#include "ebb/arch/contract.hpp"

@@ -12,12 +12,20 @@
 // __cxa_get_globals(), which glibc reaches through TLS; caching its address per thread brings that
 // to about 2.4 ns. The cache is only read through the opaque thread accessor (thread_state.hpp),
 // never across a switch, so a fiber that migrates to another thread never uses a stale address.
-// MSVC keeps this state in undocumented runtime data: nothing is promised there.
+// MSVC keeps this state in undocumented runtime data: nothing is promised there. So the record's
+// accessor exists only where <cxxabi.h> does (config.hpp's EBB_HAS_CXXABI), and elsewhere
+// EBB_SWAP_EXCEPTION_STATE defaults to 0; the record type stays, because fiber_context has fields of
+// it in every configuration (its layout must not depend on the build's settings).
 #pragma once
 
 #include "ebb/config.hpp"
 
+#if EBB_HAS_CXXABI
 #include <cxxabi.h>
+#endif
+#if EBB_SWAP_EXCEPTION_STATE && !EBB_HAS_CXXABI
+#error "ebb: EBB_SWAP_EXCEPTION_STATE=1 needs the C++ ABI header <cxxabi.h>, which this library lacks"
+#endif
 
 EBB_RUNTIME_BEGIN
 
@@ -31,8 +39,10 @@ struct exception_state {
 #endif
 };
 
+#if EBB_SWAP_EXCEPTION_STATE
 inline exception_state* thread_exception_state() noexcept {
   return reinterpret_cast<exception_state*>(abi::__cxa_get_globals());
 }
+#endif
 
 EBB_RUNTIME_END

@@ -2,11 +2,11 @@
 // ebb/detail/spin_wait.hpp — short waits for the few locks and hand-shakes ebb spins on.
 #pragma once
 
+#include "ebb/arch/switch.hpp"
 #include "ebb/config.hpp"
 
 #include <atomic>
-
-#include <sched.h>
+#include <thread>
 
 EBB_RUNTIME_BEGIN
 
@@ -17,11 +17,9 @@ struct spinner {
   unsigned spins = 0;
   void pause() noexcept {
     if (++spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
+      arch::cpu_relax();  // the port's spin hint: each ISA spells it differently
     } else {
-      ::sched_yield();
+      std::this_thread::yield();  // portable; on Linux it is sched_yield()
     }
   }
 };
