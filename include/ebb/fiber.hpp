@@ -51,7 +51,7 @@
 #include "ebb/os/stack_budget.hpp"
 #include "ebb/os/stack_fault.hpp"
 #include "ebb/registry.hpp"
-#include "ebb/os/virtual_memory.hpp"
+#include "ebb/os/memory.hpp"
 #include "ebb/policies/growth.hpp"
 #include "ebb/policies/requirements.hpp"
 #include "ebb/policies/shrink.hpp"

@@ -10,8 +10,8 @@
 
 #include "ebb/allocators/thread_stack_cache.hpp"
 #include "ebb/config.hpp"
-#include "ebb/os/residency.hpp"
-#include "ebb/os/virtual_memory.hpp"
+#include "ebb/os/memory.hpp"
+#include "ebb/os/process_wide.hpp"
 #include "ebb/registry.hpp"
 
 #include <atomic>
@@ -37,7 +37,7 @@ inline void unlock_after_fork(bool in_child) noexcept {
 struct fork_handlers_state {
   std::atomic<int> registered{0};  // 0: no, 1: being registered, 2: yes
 };
-EBB_VISIBLE inline fork_handlers_state process_fork_handlers;
+EBB_PROCESS_WIDE(fork_handlers_state, process_fork_handlers);
 
 // Once per process, before the first fiber: later forks leave the child usable.
 inline void ensure_fork_handlers() noexcept {
@@ -45,10 +45,10 @@ inline void ensure_fork_handlers() noexcept {
   if (EBB_LIKELY(state.registered.load(std::memory_order_acquire) == 2)) return;
   int expected = 0;
   if (!state.registered.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return;
-  // Now, not later under the pool's locks: opening it registers an atfork handler of its own, which
-  // waits for glibc's atfork lock, which a fork in progress holds while our prepare handler waits for
-  // the pool's locks.
-  (void)os::pagemap_fd();
+  // Now, not later under the pool's locks: on Linux what the residency queries open registers an
+  // atfork handler of its own, which waits for glibc's atfork lock, which a fork in progress holds
+  // while our prepare handler waits for the pool's locks.
+  os::prepare_residency_queries();
   ::pthread_atfork(&lock_for_fork, [] { unlock_after_fork(false); }, [] { unlock_after_fork(true); });
   state.registered.store(2, std::memory_order_release);
 }
