@@ -4,19 +4,18 @@
 // fork() copies one thread; every lock another thread held at that instant stays held in the child
 // forever. The registry's shard locks and pass mutex and the pool's locks are taken by passes and by
 // every fiber creation and destruction, so a pre-forking server whose other threads run fibers would
-// fork children that hang at their first fiber. pthread_atfork handlers take them all before the fork
-// (in the order every other path takes them) and release them on both sides.
+// fork children that hang at their first fiber. Handlers run around fork() (os/fork.hpp) take them
+// all before the fork (in the order every other path takes them) and release them on both sides.
 #pragma once
 
 #include "ebb/allocators/thread_stack_cache.hpp"
 #include "ebb/config.hpp"
+#include "ebb/os/fork.hpp"
 #include "ebb/os/memory.hpp"
 #include "ebb/os/process_wide.hpp"
 #include "ebb/registry.hpp"
 
 #include <atomic>
-
-#include <pthread.h>
 
 EBB_RUNTIME_BEGIN
 
@@ -49,7 +48,7 @@ inline void ensure_fork_handlers() noexcept {
   // atfork handler of its own, which waits for glibc's atfork lock, which a fork in progress holds
   // while our prepare handler waits for the pool's locks.
   os::prepare_residency_queries();
-  ::pthread_atfork(&lock_for_fork, [] { unlock_after_fork(false); }, [] { unlock_after_fork(true); });
+  os::run_around_fork(&lock_for_fork, [] { unlock_after_fork(false); }, [] { unlock_after_fork(true); });
   state.registered.store(2, std::memory_order_release);
 }
 

@@ -43,8 +43,10 @@
 //   os/asymmetric_fence.hpp   heavy_fence(): every thread of the process executes a full fence
 //   os/stack_fault.hpp        prepare_thread_for_faults, signal_frame_margin, and the OS's fault
 //                             delivery feeding the portable classification
+//   os/signal_frame.hpp       minimum_signal_frame_bytes: the largest frame fault delivery pushes
 //   os/thread_exit.hpp        run_at_thread_exit: clean-up after every thread_local destructor
-//   os/diagnostics.hpp        write_to_stderr (async-signal-safe)
+//   os/fork.hpp               run_around_fork: handlers around fork() where the system has one
+//   os/fault_classification.hpp  write_stderr (async-signal-safe), for the one-line reports
 //   os/runtime_copies.hpp     other_runtime_runs_a_fiber: another copy of the runtime in the process
 //   os/process_wide.hpp       how an object is one per process
 //
