@@ -28,8 +28,8 @@ namespace os {
 inline void* reserve(std::size_t guard_bytes, std::size_t stack_bytes, std::size_t count = 1) noexcept {
   const std::size_t each = guard_bytes + stack_bytes;
   const std::size_t total = each * count;
-  void* base = map_reservation(total);
-  if (base == nullptr) return nullptr;
+  void* base = nullptr;
+  if (!map_reservation(total, base)) return nullptr;
   for (std::size_t i = 0; i < count; ++i) {
     if (!install_guard(static_cast<char*>(base) + i * each, guard_bytes)) {
       const int saved = errno;

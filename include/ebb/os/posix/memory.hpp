@@ -26,8 +26,9 @@ inline std::uintptr_t page_ceil_of(void* p) noexcept { return round_up(reinterpr
 
 // A slab of reservations: address space readable and writable, each page committed by the kernel when
 // first touched. MAP_NORESERVE keeps untouched stacks out of the overcommit accounting; MAP_STACK
-// says what it is for. nullptr (errno set) on failure.
-inline void* map_reservation(std::size_t total) noexcept {
+// says what it is for. False (errno set) on failure. (A flag, not a null pointer: mmap may return
+// address 0, so testing for null would cost reserve a branch it did not have.)
+inline bool map_reservation(std::size_t total, void*& base) noexcept {
   int flags = MAP_PRIVATE | MAP_ANONYMOUS;
 #ifdef MAP_NORESERVE
   flags |= MAP_NORESERVE;
@@ -35,13 +36,13 @@ inline void* map_reservation(std::size_t total) noexcept {
 #ifdef MAP_STACK
   flags |= MAP_STACK;
 #endif
-  void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, flags, -1, 0);
-  if (base == MAP_FAILED) return nullptr;
+  base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, flags, -1, 0);
+  if (base == MAP_FAILED) return false;
 #ifdef MADV_NOHUGEPAGE
   // Under transparent huge pages one touched byte could otherwise become 2 MiB of RSS.
   ::madvise(base, total, MADV_NOHUGEPAGE);
 #endif
-  return base;
+  return true;
 }
 
 inline void release(void* base, std::size_t total) noexcept { ::munmap(base, total); }

@@ -142,7 +142,7 @@ inline void free_signal_stack(void* p) noexcept {
 }
 
 inline std::size_t signal_stack_bytes() noexcept {
-  // Room for several signal frames: AT_MINSIGSTKSZ is about 3.4 KiB with AVX-512, more with AMX.
+  // Room for several signal frames (Linux's AT_MINSIGSTKSZ: about 3.4 KiB with AVX-512, more with AMX).
   std::size_t minimum = minimum_signal_frame_bytes();
   std::size_t bytes = 64 * 1024;
   if (minimum * 8 > bytes) bytes = minimum * 8;
