@@ -23,6 +23,7 @@
 
 #include "ebb/allocators/thread_stack_cache.hpp"
 #include "ebb/config.hpp"
+#include "ebb/os/process_wide.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/never_destroyed.hpp"
 #include "ebb/detail/spin_wait.hpp"
@@ -78,7 +79,7 @@ struct registry_state {
   void (*visit_hook)(fiber_context&) noexcept = nullptr;
 };
 
-EBB_NO_DESTROY EBB_VISIBLE inline never_destroyed<registry_state> process_registry_storage;
+EBB_NO_DESTROY EBB_PROCESS_WIDE(never_destroyed<registry_state>, process_registry_storage);
 inline registry_state& process_registry() noexcept { return process_registry_storage.value; }
 
 inline void register_fiber(fiber_context& c, thread_state* ts) noexcept {

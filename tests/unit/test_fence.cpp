@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
-// The heavy side of the resume/pass handshake (os/asymmetric_fence.hpp) when the system refuses it.
+// The heavy side of the resume/pass handshake (os/asymmetric_fence.hpp; on Linux
+// os/linux/membarrier_fence.hpp) when the system refuses it.
 #include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 

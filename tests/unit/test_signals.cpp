@@ -102,6 +102,23 @@ TEST_CASE("child: a host handler installed later calls try_handle_stack_fault", 
   f.resume();
 }
 
+TEST_CASE("child: a host handler that decodes the fault itself calls try_handle_stack_fault_at", "[.child]") {
+  run_one_fiber();
+  struct sigaction action {};
+  action.sa_sigaction = [](int, siginfo_t* info, void*) {
+    // As a system without signals would: only the address, no stack pointer, not kernel-raised.
+    if (ebb::try_handle_stack_fault_at(info->si_addr, nullptr, false)) return;
+    const char msg[] = "decoding host handler: not an ebb overflow\n";
+    if (::write(2, msg, sizeof msg - 1) < 0) _exit(99);
+    _exit(44);
+  };
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGSEGV, &action, nullptr);
+  ebb::fiber f(ebb::fiber_options().name("decoded-runaway").max_size(32 * 1024), [] { runaway(0); });
+  f.resume();
+}
+
 // ---- the tests -------------------------------------------------------------------------------------
 
 TEST_CASE("a stack overflow prints one line naming the fiber and the limit, then aborts", "[signals][overflow]") {
@@ -134,6 +151,20 @@ TEST_CASE("a handler installed after ebb's can delegate overflows to ebb", "[sig
   CHECK(child.signal == SIGABRT);
   CHECK_THAT(child.err, has_text("stack overflow in fiber 'late-runaway'") &&
                             has_text("limit 32768 bytes"));
+}
+
+TEST_CASE("try_handle_stack_fault_at: the same decision from decoded facts", "[signals][chain]") {
+  auto child = run_child_test("child: a host handler that decodes the fault itself calls try_handle_stack_fault_at");
+  CHECK(child.signal == SIGABRT);
+  CHECK_THAT(child.err, has_text("stack overflow in fiber 'decoded-runaway'") && has_text("limit 32768 bytes"));
+
+  // Not a fiber's guard: outside any fiber, and inside one at an address far from its stack.
+  static char elsewhere[16];
+  CHECK_FALSE(ebb::try_handle_stack_fault_at(elsewhere, nullptr, false));
+  bool inside = true;
+  ebb::fiber f([&] { inside = ebb::try_handle_stack_fault_at(elsewhere, nullptr, false); });
+  f.resume();
+  CHECK_FALSE(inside);
 }
 
 TEST_CASE("the kernel can write into untouched stack pages: read() into a fresh fiber's buffer", "[signals][kernel]") {

@@ -20,9 +20,9 @@
 #pragma once
 
 #include "ebb/config.hpp"
+#include "ebb/os/process_wide.hpp"
 #include "ebb/detail/never_destroyed.hpp"
-#include "ebb/os/residency.hpp"
-#include "ebb/os/virtual_memory.hpp"
+#include "ebb/os/memory.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -163,7 +163,7 @@ class reservation_pool {
 
 // One pool per process: default visibility so every shared library's copy of these inline variables
 // binds to the same object.
-EBB_NO_DESTROY EBB_VISIBLE inline never_destroyed<reservation_pool> process_pool_storage;
+EBB_NO_DESTROY EBB_PROCESS_WIDE(never_destroyed<reservation_pool>, process_pool_storage);
 inline reservation_pool& process_pool() noexcept { return process_pool_storage.value; }
 
 EBB_RUNTIME_END

@@ -20,10 +20,11 @@
 
 #include "ebb/allocators/reservation_pool.hpp"
 #include "ebb/config.hpp"
+#include "ebb/os/process_wide.hpp"
 #include "ebb/detail/spin_wait.hpp"
 #include "ebb/os/asymmetric_fence.hpp"
 #include "ebb/os/thread_exit.hpp"
-#include "ebb/os/virtual_memory.hpp"
+#include "ebb/os/memory.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -51,7 +52,7 @@ struct reservation_cache_list {
 
 // One list per process, one cache per thread: default visibility, so every shared library's copy of
 // these inline variables binds to the same object.
-EBB_VISIBLE inline reservation_cache_list process_reservation_caches;
+EBB_PROCESS_WIDE(reservation_cache_list, process_reservation_caches);
 EBB_VISIBLE inline thread_local reservation_cache thread_reservations;
 
 // The owner's side of the handshake, out of line: a cleaner holds the cache. Step aside until it is done.
@@ -261,7 +262,7 @@ inline std::size_t clean_pooled_reservations() noexcept {
 // its own locks in the child before the handlers run).
 // Without a working fence the other caches cannot be held: in the child their entries, possibly
 // half-written, are then dropped (their address space stays reserved, unused).
-EBB_VISIBLE inline bool pool_fenced_for_fork = false;
+EBB_PROCESS_WIDE(bool, pool_fenced_for_fork) = false;
 inline void lock_pool_for_fork() noexcept {
   auto& list = process_reservation_caches;
   list.lock.lock();

@@ -12,8 +12,7 @@
 #include "ebb/allocators/stack_region.hpp"
 #include "ebb/config.hpp"
 #include "ebb/error.hpp"
-#include "ebb/os/residency.hpp"
-#include "ebb/os/virtual_memory.hpp"
+#include "ebb/os/memory.hpp"
 
 #include <cerrno>
 #include <cstddef>
@@ -39,10 +38,7 @@ inline stack_region reserve_stack_region(std::size_t guard_bytes, std::size_t st
     const int error = errno;
     std::string why = "cannot reserve " + std::to_string(guard_bytes + stack_bytes) +
                       " bytes of address space: " + std::strerror(error);
-    if (error == ENOMEM && runtime_v1::os::guard_method_in_use().load() ==
-                               static_cast<int>(runtime_v1::os::guard_method::mprotect))
-      why += " (this kernel lacks guard install, so each stack's mprotect guard costs two memory "
-             "mappings, and vm.max_map_count is " + std::to_string(runtime_v1::os::max_map_count()) + ")";
+    why += runtime_v1::os::reserve_failure_hint(error);
     throw fiber_error(fiber_errc::out_of_memory, why);
 #else
     return {};

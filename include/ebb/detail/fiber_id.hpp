@@ -7,6 +7,7 @@
 #pragma once
 
 #include "ebb/config.hpp"
+#include "ebb/os/process_wide.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -18,7 +19,7 @@ struct fiber_id_block {
   std::uint64_t end = 0;
 };
 // Default visibility: one counter for every library of the process. 0 is never handed out.
-EBB_VISIBLE inline std::atomic<std::uint64_t> process_fiber_ids{1};
+EBB_PROCESS_WIDE(std::atomic<std::uint64_t>, process_fiber_ids){1};
 EBB_VISIBLE inline thread_local fiber_id_block thread_fiber_ids;
 
 inline std::uint64_t next_fiber_id() noexcept {

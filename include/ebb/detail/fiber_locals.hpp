@@ -17,6 +17,7 @@
 #pragma once
 
 #include "ebb/config.hpp"
+#include "ebb/os/process_wide.hpp"
 #include "ebb/os/thread_exit.hpp"
 
 #include <atomic>
@@ -39,7 +40,7 @@ struct local_table {
 
 // Slot 0 is never handed out: a fiber_local whose slot is still 0 (never used, or not yet constructed
 // when a static initialiser elsewhere reaches it) always falls through to the slow path that assigns one.
-EBB_VISIBLE inline std::atomic<std::size_t> process_local_slots{1};
+EBB_PROCESS_WIDE(std::atomic<std::size_t>, process_local_slots){1};
 
 inline std::size_t assign_local_slot(std::atomic<std::size_t>& slot) noexcept {
   std::size_t seen = slot.load(std::memory_order_acquire);
@@ -101,7 +102,7 @@ inline void destroy_locals(void*& home) noexcept {
 // re-arms the key (glibc calls key destructors again while values remain, up to four rounds). The main
 // thread runs no key destructors: its values stay with the process at exit().
 EBB_VISIBLE inline thread_local void* thread_locals = nullptr;
-EBB_VISIBLE inline os::thread_exit_key thread_locals_exit_key;
+EBB_PROCESS_WIDE(os::thread_exit_key, thread_locals_exit_key);
 
 inline void release_thread_locals(void*) noexcept { destroy_locals(thread_locals); }
 

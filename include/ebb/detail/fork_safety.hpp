@@ -4,19 +4,18 @@
 // fork() copies one thread; every lock another thread held at that instant stays held in the child
 // forever. The registry's shard locks and pass mutex and the pool's locks are taken by passes and by
 // every fiber creation and destruction, so a pre-forking server whose other threads run fibers would
-// fork children that hang at their first fiber. pthread_atfork handlers take them all before the fork
-// (in the order every other path takes them) and release them on both sides.
+// fork children that hang at their first fiber. Handlers run around fork() (os/fork.hpp) take them
+// all before the fork (in the order every other path takes them) and release them on both sides.
 #pragma once
 
 #include "ebb/allocators/thread_stack_cache.hpp"
 #include "ebb/config.hpp"
-#include "ebb/os/residency.hpp"
-#include "ebb/os/virtual_memory.hpp"
+#include "ebb/os/fork.hpp"
+#include "ebb/os/memory.hpp"
+#include "ebb/os/process_wide.hpp"
 #include "ebb/registry.hpp"
 
 #include <atomic>
-
-#include <pthread.h>
 
 EBB_RUNTIME_BEGIN
 
@@ -37,7 +36,7 @@ inline void unlock_after_fork(bool in_child) noexcept {
 struct fork_handlers_state {
   std::atomic<int> registered{0};  // 0: no, 1: being registered, 2: yes
 };
-EBB_VISIBLE inline fork_handlers_state process_fork_handlers;
+EBB_PROCESS_WIDE(fork_handlers_state, process_fork_handlers);
 
 // Once per process, before the first fiber: later forks leave the child usable.
 inline void ensure_fork_handlers() noexcept {
@@ -45,11 +44,11 @@ inline void ensure_fork_handlers() noexcept {
   if (EBB_LIKELY(state.registered.load(std::memory_order_acquire) == 2)) return;
   int expected = 0;
   if (!state.registered.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return;
-  // Now, not later under the pool's locks: opening it registers an atfork handler of its own, which
-  // waits for glibc's atfork lock, which a fork in progress holds while our prepare handler waits for
-  // the pool's locks.
-  (void)os::pagemap_fd();
-  ::pthread_atfork(&lock_for_fork, [] { unlock_after_fork(false); }, [] { unlock_after_fork(true); });
+  // Now, not later under the pool's locks: on Linux what the residency queries open registers an
+  // atfork handler of its own, which waits for glibc's atfork lock, which a fork in progress holds
+  // while our prepare handler waits for the pool's locks.
+  os::prepare_residency_queries();
+  os::run_around_fork(&lock_for_fork, [] { unlock_after_fork(false); }, [] { unlock_after_fork(true); });
   state.registered.store(2, std::memory_order_release);
 }
 

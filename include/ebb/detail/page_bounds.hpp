@@ -5,7 +5,7 @@
 
 #include "ebb/arch/switch.hpp"
 #include "ebb/config.hpp"
-#include "ebb/os/virtual_memory.hpp"
+#include "ebb/os/memory.hpp"
 
 #include <cstdint>
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "ebb/config.hpp"
+#include "ebb/os/process_wide.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -15,7 +16,7 @@ EBB_RUNTIME_BEGIN
 
 // Default visibility: one counter and one serial per thread for every library of the process (a fiber
 // pinned by one library may be resumed through another). 0 means "not asked yet".
-EBB_VISIBLE inline std::atomic<std::uint64_t> process_thread_serials{1};
+EBB_PROCESS_WIDE(std::atomic<std::uint64_t>, process_thread_serials){1};
 EBB_VISIBLE inline thread_local std::uint64_t thread_serial = 0;
 
 // Out of line: callers sit in resume() paths whose surrounding code may run on a fiber, and a

@@ -6,28 +6,16 @@
 // mark; the other side publishes its claim and then checks the state.
 // That store-then-load handshake (Dekker's) needs a full fence on both sides, and a locked instruction
 // on the resume path would cost about as much as the switch itself. So the resume side uses only a
-// compiler barrier and the pass, which runs rarely and covers many fibers at once, makes every thread
-// of the process execute a full fence: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED). Where that is
-// missing (kernels before 4.14, or filtered by seccomp), changing the protection of a page the process
-// has touched forces the same: the kernel must interrupt every CPU running one of its threads to
-// flush their TLBs, which serialises them. membarrier can also start failing later (a seccomp filter
-// installed after ebb registered): then the fallback takes over for good. If neither works there is no
-// fence, and heavy_fence() says so: the caller must then leave every fiber alone (and ebb reports it
-// once on stderr), because without the fence its check of a fiber's state proves nothing.
+// compiler barrier (light_fence, below, portable) and the pass, which runs rarely and covers many
+// fibers at once, makes every thread of the process execute a full fence: heavy_fence(), which each
+// system provides (Linux: membarrier, os/linux/membarrier_fence.hpp; Windows, later:
+// FlushProcessWriteBuffers). If no way works, heavy_fence() returns false: the caller must then leave
+// every fiber alone, because without the fence its check of a fiber's state proves nothing.
 #pragma once
 
 #include "ebb/config.hpp"
-#include "ebb/os/virtual_memory.hpp"
 
 #include <atomic>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-
-#include <linux/membarrier.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 EBB_RUNTIME_BEGIN
 namespace os {
@@ -54,93 +42,16 @@ inline constexpr std::memory_order handshake_store = std::memory_order_relaxed;
 inline constexpr std::memory_order handshake_load = std::memory_order_acquire;
 #endif
 
-enum class fence_method : int { unchosen, membarrier, page, none };
-
-struct heavy_fence_state {
-  std::atomic<int> method{static_cast<int>(fence_method::unchosen)};
-  std::atomic<void*> page{nullptr};  // for the mprotect fallback
-  std::atomic<bool> reported{false};
-};
-EBB_VISIBLE inline heavy_fence_state process_heavy_fence;
-
-// Test hooks: membarrier fails (as under a seccomp filter), the fallback page cannot be had.
-EBB_VISIBLE inline std::atomic<bool> injected_membarrier_failure{false};
-EBB_VISIBLE inline std::atomic<bool> injected_fence_page_failure{false};
-
-inline bool membarrier_call(int command) noexcept {
-  if (EBB_UNLIKELY(injected_membarrier_failure.load(std::memory_order_relaxed))) {
-    errno = EPERM;
-    return false;
-  }
-  return ::syscall(SYS_membarrier, command, 0, 0) == 0;
-}
-
-// Touch the page, then drop and restore write access: the TLB shootdown reaches every CPU in our mm.
-inline bool page_fence(heavy_fence_state& state) noexcept {
-  void* page = state.page.load(std::memory_order_acquire);
-  if (page == nullptr) {
-    if (injected_fence_page_failure.load(std::memory_order_relaxed)) return false;
-    void* fresh = ::mmap(nullptr, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (fresh == MAP_FAILED) return false;
-    if (!state.page.compare_exchange_strong(page, fresh, std::memory_order_acq_rel)) ::munmap(fresh, page_size());
-    page = state.page.load(std::memory_order_acquire);
-  }
-  *static_cast<volatile char*>(page) = 1;
-  if (::mprotect(page, page_size(), PROT_READ) != 0) return false;
-  if (::mprotect(page, page_size(), PROT_READ | PROT_WRITE) != 0) {
-    state.page.store(nullptr, std::memory_order_release);  // read-only now: never touch it again
-    return false;
-  }
-  return true;
-}
-
-inline void report_no_fence(heavy_fence_state& state, int error) noexcept {
-  if (state.reported.exchange(true, std::memory_order_relaxed)) return;
-  char line[256];
-  const int n = std::snprintf(line, sizeof line,
-                              "ebb: no process-wide memory fence (membarrier and the mprotect fallback both "
-                              "failed: %s); shrink passes and profiles leave every fiber alone\n",
-                              std::strerror(error));
-  if (n > 0) (void)!::write(2, line, static_cast<std::size_t>(n) < sizeof line ? static_cast<std::size_t>(n) : sizeof line - 1);
-}
-
 // Make every thread of the process execute a full fence. False if no way to do so works: the caller
-// must then not rely on the handshake.
-inline bool heavy_fence() noexcept {
-#if EBB_TSAN
-  return true;  // under ThreadSanitizer both sides of the handshake are sequentially consistent instead
-#endif
-  auto& state = process_heavy_fence;
-  int method = state.method.load(std::memory_order_acquire);
-  if (EBB_UNLIKELY(method == static_cast<int>(fence_method::unchosen))) {
-    const int chosen = static_cast<int>(membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)
-                                            ? fence_method::membarrier
-                                            : fence_method::page);
-    state.method.compare_exchange_strong(method, chosen, std::memory_order_acq_rel);
-    method = state.method.load(std::memory_order_acquire);
-  }
-  full_fence();
-  bool fenced = false;
-  int error = 0;
-  if (method == static_cast<int>(fence_method::membarrier)) {
-    fenced = membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
-    if (!fenced) {
-      error = errno;
-      method = static_cast<int>(fence_method::page);
-      state.method.store(method, std::memory_order_release);
-    }
-  }
-  if (!fenced && method == static_cast<int>(fence_method::page)) {
-    fenced = page_fence(state);
-    if (!fenced) {
-      error = errno;
-      state.method.store(static_cast<int>(fence_method::none), std::memory_order_release);
-    }
-  }
-  if (!fenced) report_no_fence(state, error ? error : ENOSYS);
-  full_fence();
-  return fenced;
-}
+// must then not rely on the handshake. Defined by the system's header, included below.
+inline bool heavy_fence() noexcept;
 
 }  // namespace os
 EBB_RUNTIME_END
+
+// After the portable half: the implementation uses full_fence().
+#if defined(__linux__)
+#include "ebb/os/linux/membarrier_fence.hpp"
+#else
+#error "ebb: no process-wide fence for this system (see ebb/os/asymmetric_fence.hpp)"
+#endif

@@ -1,49 +1,29 @@
 // SPDX-License-Identifier: BSL-1.0
-// ebb/os/virtual_memory.hpp — the operating system's calls that map, guard and release memory.
-// (Which pages hold memory is asked in os/residency.hpp.)
+// ebb/os/linux/guard_install.hpp — guards inside one mapping where the kernel can, mprotect where not.
 //
-// Stacks are reserved address space whose pages the kernel commits one by one as they are first
-// touched. That is the only scheme under which the kernel's own writes into a stack work (a read()
-// into a stack buffer, a signal frame): they never fault into a handler of ours, so every byte of
-// the stack proper must be mapped readable and writable up front. Memory comes back with
-// MADV_DONTNEED, which drops the pages from RSS at once (MADV_FREE would leave RSS up until memory
-// pressure, the reason Go went back to DONTNEED).
-#pragma once
-
-#include "ebb/config.hpp"
-
-#include <atomic>
-#include <cerrno>
-#include <cstddef>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-
-#include <sys/mman.h>
-#include <unistd.h>
-
-EBB_RUNTIME_BEGIN
-namespace os {
-
-inline std::size_t page_size() noexcept {
-  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  return size;
-}
-
-constexpr std::size_t round_up(std::size_t n, std::size_t align) noexcept {
-  return (n + align - 1) / align * align;
-}
-constexpr std::size_t round_down(std::size_t n, std::size_t align) noexcept {
-  return n / align * align;
-}
-
 // Linux 6.13 added guard pages inside one mapping (MADV_GUARD_INSTALL). They do not split the
 // mapping, so a million guarded stacks fit under the default vm.max_map_count of 65530, where
 // mprotect guards (two mappings per stack) stop near 32,700. Chosen once per process by a probe on a
 // page of ebb's own: EINVAL there means the kernel lacks guard install. An EINVAL on a stack later
 // means something else (a locked mapping refuses guard install too) and is a plain failure: switching
 // methods then would leave guards installed one way and removed the other.
+#pragma once
+
+#include "ebb/config.hpp"
+#include "ebb/os/posix/memory.hpp"
+#include "ebb/os/process_wide.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+
+#include <sys/mman.h>
+
+EBB_RUNTIME_BEGIN
+namespace os {
+
 inline constexpr int madv_guard_install = 102;
 inline constexpr int madv_guard_remove = 103;
 
@@ -56,7 +36,7 @@ enum class guard_method : int { unknown, guard_install, mprotect };
 struct guard_method_state {
   std::atomic<int> method{-1};  // -1: the environment not read yet
 };
-EBB_VISIBLE inline guard_method_state process_guard_method;
+EBB_PROCESS_WIDE(guard_method_state, process_guard_method);
 
 inline std::atomic<int>& guard_method_in_use() noexcept {
   std::atomic<int>& method = process_guard_method.method;
@@ -88,18 +68,9 @@ inline guard_method chosen_guard_method() noexcept {
   return static_cast<guard_method>(method.load(std::memory_order_relaxed));
 }
 
-inline long max_map_count() noexcept {
-  long value = -1;
-  if (std::FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
-    if (std::fscanf(f, "%ld", &value) != 1) value = -1;
-    std::fclose(f);
-  }
-  return value;
-}
-
 // Test hook: the next N guard installs or removals fail with ENOMEM, as guard install does under a
 // memory cgroup at its limit (it allocates page tables). One relaxed load per call when unused.
-EBB_VISIBLE inline std::atomic<int> injected_guard_failures{0};
+EBB_PROCESS_WIDE(std::atomic<int>, injected_guard_failures){0};
 inline bool injected_guard_failure() noexcept {
   int left = injected_guard_failures.load(std::memory_order_relaxed);
   while (EBB_UNLIKELY(left > 0)) {
@@ -117,7 +88,7 @@ inline bool install_guard(void* lo, std::size_t bytes) noexcept {
   if (bytes == 0) return true;
   if (injected_guard_failure()) return false;
   if (chosen_guard_method() == guard_method::guard_install) return ::madvise(lo, bytes, madv_guard_install) == 0;
-  return ::mprotect(lo, bytes, PROT_NONE) == 0;
+  return protect_guard(lo, bytes);
 }
 
 // Make a guarded range accessible again (the memory behind it starts out empty). Async-signal-safe.
@@ -125,7 +96,7 @@ inline bool remove_guard(void* lo, std::size_t bytes) noexcept {
   if (bytes == 0) return true;
   if (injected_guard_failure()) return false;
   if (chosen_guard_method() == guard_method::guard_install) return ::madvise(lo, bytes, madv_guard_remove) == 0;
-  return ::mprotect(lo, bytes, PROT_READ | PROT_WRITE) == 0;
+  return unprotect_guard(lo, bytes);
 }
 
 // Guard a range that may hold memory and free that memory. Guard install discards the pages itself;
@@ -135,49 +106,12 @@ inline bool remove_guard(void* lo, std::size_t bytes) noexcept {
 inline bool guard_and_free(void* lo, std::size_t bytes, bool& stuck) noexcept {
   stuck = false;
   if (bytes == 0) return true;
-  if (chosen_guard_method() == guard_method::mprotect && ::madvise(lo, bytes, MADV_DONTNEED) != 0) return false;
+  if (chosen_guard_method() == guard_method::mprotect && !discard_pages(lo, bytes)) return false;
   if (install_guard(lo, bytes)) return true;
   const int error = errno;
   stuck = !remove_guard(lo, bytes);
   errno = error;
   return false;
-}
-
-// Reserve `count` adjacent [guard | stack] reservations in one mapping (a slab) and return the lowest
-// address, or nullptr with errno set. One mmap per stack costs 12–20 µs; one per slab, plus a guard
-// install per stack, is a fraction of that. With guard install the slab stays one mapping; with
-// mprotect guards each stack adds two, which is what vm.max_map_count (65530 by default) limits.
-inline void* reserve(std::size_t guard_bytes, std::size_t stack_bytes, std::size_t count = 1) noexcept {
-  const std::size_t each = guard_bytes + stack_bytes;
-  const std::size_t total = each * count;
-  void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  if (base == MAP_FAILED) return nullptr;
-#ifdef MADV_NOHUGEPAGE
-  // Under transparent huge pages one touched byte could otherwise become 2 MiB of RSS.
-  ::madvise(base, total, MADV_NOHUGEPAGE);
-#endif
-  for (std::size_t i = 0; i < count; ++i) {
-    if (!install_guard(static_cast<char*>(base) + i * each, guard_bytes)) {
-      const int saved = errno;
-      ::munmap(base, total);
-      errno = saved;
-      return nullptr;
-    }
-  }
-  return base;
-}
-
-inline void release(void* base, std::size_t total) noexcept { ::munmap(base, total); }
-
-// Give the pages wholly inside [lo, hi) back to the OS. Returns the bytes of address range covered.
-inline std::size_t decommit(void* lo, void* hi) noexcept {
-  const std::size_t page = page_size();
-  auto first = round_up(reinterpret_cast<std::uintptr_t>(lo), page);
-  auto last = round_down(reinterpret_cast<std::uintptr_t>(hi), page);
-  if (last <= first) return 0;
-  if (::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) != 0) return 0;
-  return last - first;
 }
 
 }  // namespace os

@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: BSL-1.0
+// ebb/os/fork.hpp — handlers the system runs around fork(), where it has fork().
+//
+// detail/fork_safety.hpp takes every lock of the runtime before a fork and releases them on both
+// sides, so that a child forked while other threads held them can still create fibers. Each system
+// provides, in namespace ebb::runtime_v1::os:
+//   void run_around_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)())
+//                            register the three, once per process
+// POSIX: pthread_atfork (posix/fork.hpp). Windows, later: no fork(), so nothing to register.
+#pragma once
+
+#if defined(__unix__) || defined(__APPLE__)
+#include "ebb/os/posix/fork.hpp"
+#else
+#error "ebb: no fork handling for this system (see ebb/os/fork.hpp)"
+#endif

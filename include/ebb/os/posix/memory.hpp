@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: BSL-1.0
+// ebb/os/posix/memory.hpp — the pieces of os/memory.hpp's contract that any POSIX system provides:
+// mappings, protection, discarding pages and mincore. Which of them serve a given operation (and
+// what a system has that is better) is decided by that system's own header, e.g. os/linux/memory.hpp.
+#pragma once
+
+#include "ebb/config.hpp"
+#include "ebb/os/memory_units.hpp"
+
+#include <cstddef>
+#include <cstdint>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+EBB_RUNTIME_BEGIN
+namespace os {
+
+inline std::size_t page_size() noexcept {
+  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+inline std::uintptr_t page_floor_of(void* p) noexcept { return round_down(reinterpret_cast<std::uintptr_t>(p), page_size()); }
+inline std::uintptr_t page_ceil_of(void* p) noexcept { return round_up(reinterpret_cast<std::uintptr_t>(p), page_size()); }
+
+// A slab of reservations: address space readable and writable, each page committed by the kernel when
+// first touched. MAP_NORESERVE keeps untouched stacks out of the overcommit accounting; MAP_STACK
+// says what it is for. False (errno set) on failure. (A flag, not a null pointer: mmap may return
+// address 0, so testing for null would cost reserve a branch it did not have.)
+inline bool map_reservation(std::size_t total, void*& base) noexcept {
+  int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+#ifdef MAP_NORESERVE
+  flags |= MAP_NORESERVE;
+#endif
+#ifdef MAP_STACK
+  flags |= MAP_STACK;
+#endif
+  base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, flags, -1, 0);
+  if (base == MAP_FAILED) return false;
+#ifdef MADV_NOHUGEPAGE
+  // Under transparent huge pages one touched byte could otherwise become 2 MiB of RSS.
+  ::madvise(base, total, MADV_NOHUGEPAGE);
+#endif
+  return true;
+}
+
+inline void release(void* base, std::size_t total) noexcept { ::munmap(base, total); }
+
+// Guards by protection: every call splits the mapping (a guarded range becomes a mapping of its own),
+// which is what a per-process limit on mappings counts. Async-signal-safe.
+inline bool protect_guard(void* lo, std::size_t bytes) noexcept { return ::mprotect(lo, bytes, PROT_NONE) == 0; }
+inline bool unprotect_guard(void* lo, std::size_t bytes) noexcept {
+  return ::mprotect(lo, bytes, PROT_READ | PROT_WRITE) == 0;
+}
+
+// Memory comes back with MADV_DONTNEED: on Linux it drops the pages from RSS at once, and the next
+// touch maps a fresh zero page. MADV_FREE would leave RSS up until memory pressure (the reason Go went
+// back to DONTNEED). Systems where DONTNEED is only advice (the BSDs, macOS) need their own choice
+// here (MADV_FREE, or macOS's MADV_FREE_REUSABLE), made in their header. Async-signal-safe.
+inline bool discard_pages(void* lo, std::size_t bytes) noexcept { return ::madvise(lo, bytes, MADV_DONTNEED) == 0; }
+
+// Calls run(start, end) for each resident page in [first, last), lowest first, until run returns
+// false. mincore answers one byte per page and cannot see swapped-out pages (see memory_held).
+template <class Run>
+void scan_present_mincore(std::uintptr_t first, std::uintptr_t last, Run&& run) noexcept {
+  const std::size_t page = page_size();
+  unsigned char vec[256];
+  for (auto at = first; at < last;) {
+    std::size_t pages = (last - at) / page;
+    if (pages > sizeof vec) pages = sizeof vec;
+    if (::mincore(reinterpret_cast<void*>(at), pages * page, vec) != 0) return;
+    for (std::size_t i = 0; i < pages; ++i)
+      if ((vec[i] & 1u) && !run(at + i * page, at + (i + 1) * page)) return;
+    at += pages * page;
+  }
+}
+
+}  // namespace os
+EBB_RUNTIME_END
