@@ -149,10 +149,11 @@ struct thread_state {
 };
 
 // One per thread for the whole process, whichever library touches it: the variable is defined in
-// assembly by the arch header (arch::thread_state_address), in a COMDAT group with default visibility,
-// so the dynamic linker binds every library's references to one definition. It lives in the static
-// TLS block (initial-exec model; a shared library that is dlopen'ed draws on glibc's reserve for that,
-// which these few bytes easily fit), so its address is the thread pointer plus a constant offset.
+// assembly by the binary-format header (arch/format/elf.hpp; arch::thread_state_address reads it), in
+// a COMDAT group with default visibility, so the dynamic linker binds every library's references to
+// one definition. It lives in the static TLS block (initial-exec model; a shared library that is
+// dlopen'ed draws on glibc's reserve for that, which these few bytes easily fit), so its address is
+// the thread pointer plus a constant offset.
 static_assert(sizeof(thread_state) == EBB_THREAD_STATE_BYTES, "ebb: thread_state must match its assembly definition");
 
 // The only way ebb's code reaches its thread state. A fiber can be suspended on one thread and
