@@ -33,7 +33,7 @@
 #include "ebb/policies/growth.hpp"
 #include "ebb/policies/requirements.hpp"
 #include "ebb/policies/shrink.hpp"
-#include "ebb/registry.hpp"
+#include "ebb/detail/registry_shards.hpp"
 #include "ebb/stack_stats.hpp"
 
 #include <cstddef>

@@ -22,7 +22,7 @@
 #include "ebb/detail/tool_hooks.hpp"
 #include "ebb/error.hpp"
 #include "ebb/os/asymmetric_fence.hpp"
-#include "ebb/registry.hpp"
+#include "ebb/detail/registry_shards.hpp"
 
 #include <atomic>
 

@@ -35,7 +35,7 @@
 #include "ebb/mappers/mapped_stack.hpp"
 #include "ebb/os/runtime_copies.hpp"
 #include "ebb/os/stack_budget.hpp"
-#include "ebb/registry.hpp"
+#include "ebb/detail/registry_shards.hpp"
 
 #include <cerrno>
 #include <cstddef>

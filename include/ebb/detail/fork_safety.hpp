@@ -13,7 +13,7 @@
 #include "ebb/os/fork.hpp"
 #include "ebb/os/memory.hpp"
 #include "ebb/os/process_wide.hpp"
-#include "ebb/registry.hpp"
+#include "ebb/detail/registry_shards.hpp"
 
 #include <atomic>
 

@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: BSL-1.0
+// ebb/detail/registry_shards.hpp — the registry's machinery: shards of live fibers, and the claim
+// handshake that lets a pass visit a suspended fiber while its owner may resume it on any thread.
+//
+// Fibers join a shard of the registry when they are created (chosen by the creating thread, so
+// threads rarely contend on a shard's spin lock) and leave it when destroyed. A pass never races a
+// resume and never blocks one for longer than one fiber's visit: it claims at most 512 fibers at a
+// time, makes every thread execute a full fence once (os/asymmetric_fence.hpp), then visits those
+// whose state is still suspended, one by one. resume() stores "running" and then, after a
+// compiler-only fence, checks the mark (detail/context.hpp, inspect_mark): a fiber that is only
+// claimed it takes back and runs; one being visited it waits for. Either the pass sees "running" and
+// skips the fiber, or the resumer sees the mark: never both proceed.
+//
+// Within a shard, fibers visited by the current pass move to the back of the list, so an incremental
+// pass finds the next unvisited fiber at the front without rescanning. No allocation happens while a
+// shard lock or a claim is held.
+#pragma once
+
+#include "ebb/config.hpp"
+#include "ebb/os/process_wide.hpp"
+#include "ebb/detail/context.hpp"
+#include "ebb/detail/never_destroyed.hpp"
+#include "ebb/detail/spin_wait.hpp"
+#include "ebb/detail/tool_hooks.hpp"
+#include "ebb/os/asymmetric_fence.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+EBB_RUNTIME_BEGIN
+
+struct registry_shard : spin_lock {
+  fiber_context* head = nullptr;
+  fiber_context* tail = nullptr;
+  std::size_t count = 0;
+  fiber_context* cursor = nullptr;  // where a walk over the whole shard (profile()) continues
+
+  void push_front(fiber_context& c) noexcept {
+    c.registry_prev = nullptr;
+    c.registry_next = head;
+    if (head) head->registry_prev = &c; else tail = &c;
+    head = &c;
+    ++count;
+  }
+  void unlink(fiber_context& c) noexcept {
+    if (cursor == &c) cursor = c.registry_next;
+    if (c.registry_prev) c.registry_prev->registry_next = c.registry_next; else head = c.registry_next;
+    if (c.registry_next) c.registry_next->registry_prev = c.registry_prev; else tail = c.registry_prev;
+    c.registry_prev = c.registry_next = nullptr;
+    --count;
+  }
+  void push_back(fiber_context& c) noexcept {
+    c.registry_next = nullptr;
+    c.registry_prev = tail;
+    if (tail) tail->registry_next = &c; else head = &c;
+    tail = &c;
+    ++count;
+  }
+};
+
+struct registry_state {
+  static constexpr std::size_t shard_count = 16;
+  registry_shard shards[shard_count];
+  std::atomic<std::uint32_t> next_shard{0};
+  std::mutex pass_mutex;      // one pass or profile walk at a time; guards the fields below
+  std::uint64_t pass = 1;     // the current pass; a fiber with registry_pass == pass was visited
+  std::size_t pass_shard = 0; // where an incremental pass continues
+  // For tests: called inside every visit of a pass, while the fiber is held for it.
+  void (*visit_hook)(fiber_context&) noexcept = nullptr;
+};
+
+EBB_NO_DESTROY EBB_PROCESS_WIDE(never_destroyed<registry_state>, process_registry_storage);
+inline registry_state& process_registry() noexcept { return process_registry_storage.value; }
+
+inline void register_fiber(fiber_context& c, thread_state* ts) noexcept {
+  registry_state& registry = process_registry();
+  if (ts->registry_shard == 0)
+    ts->registry_shard = 1 + registry.next_shard.fetch_add(1, std::memory_order_relaxed) % registry_state::shard_count;
+  c.registry_shard = static_cast<std::uint32_t>(ts->registry_shard - 1);
+  registry_shard& shard = registry.shards[c.registry_shard];
+  shard.lock();
+  shard.push_front(c);
+  shard.unlock();
+}
+
+// After this returns no pass can reach the fiber, and none is still looking at it.
+inline void unregister_fiber(fiber_context& c) noexcept {
+  registry_shard& shard = process_registry().shards[c.registry_shard];
+  shard.lock();
+  shard.unlink(c);
+  shard.unlock();
+  spinner wait;
+  while (c.inspecting.load(std::memory_order_acquire) != mark_free) wait.pause();
+}
+
+// resume() found a mark: take the fiber back if the holder has only claimed it, wait if it is
+// visiting it now (one visit). Out of line: the resume path only tests the mark.
+EBB_NOINLINE inline void wait_for_visit(fiber_context& c) noexcept {
+  for (spinner wait;;) {
+    std::uint8_t mark = c.inspecting.load(std::memory_order_acquire);
+    if (mark == mark_free || mark == mark_cancelled) return;
+    if (mark == mark_claimed) {
+      if (c.inspecting.compare_exchange_weak(mark, mark_cancelled, std::memory_order_acq_rel)) return;
+      continue;
+    }
+    wait.pause();
+  }
+}
+
+// resume()'s side of the handshake, after it stored "running" (with handshake_store).
+EBB_ALWAYS_INLINE void wait_if_inspected(fiber_context& c) noexcept {
+  os::light_fence();
+  if (EBB_UNLIKELY(c.inspecting.load(os::handshake_load) != mark_free)) wait_for_visit(c);
+}
+
+// Claim the fiber; false if someone else holds it now.
+inline bool try_claim(fiber_context& c) noexcept {
+  std::uint8_t expected = mark_free;
+  return c.inspecting.compare_exchange_strong(expected, mark_claimed, std::memory_order_seq_cst);
+}
+// After the fence and the state check: take the claimed fiber for the visit, unless a resume took it
+// back meanwhile.
+inline bool begin_visit(fiber_context& c) noexcept {
+  std::uint8_t expected = mark_claimed;
+  return c.inspecting.compare_exchange_strong(expected, mark_visiting, std::memory_order_acquire);
+}
+// Whatever became of the claim, the holder ends it (and never touches the fiber afterwards).
+inline void release_claim(fiber_context& c) noexcept { c.inspecting.store(mark_free, std::memory_order_release); }
+
+// fiber::shrink_stack() and stack_stats() from outside the fiber: a pass's handshake for one fiber,
+// since its owner may resume it on another thread at any moment. True when the caller may touch the
+// fiber (then it calls release_claim); false, with nothing held, when the fiber is running.
+inline bool claim_one(fiber_context& c) noexcept {
+  for (spinner wait; !try_claim(c);) wait.pause();  // a pass holds it for at most one batch
+  // Without a fence nothing proves the fiber is not running on another thread: leave it alone.
+  if (EBB_LIKELY(os::heavy_fence()) && c.state.load(std::memory_order_seq_cst) != fiber_state::running &&
+      begin_visit(c))
+    return true;
+  release_claim(c);
+  return false;
+}
+
+// Fibers claimed together behind one fence. A pass holds at most this many claims at once, in this
+// fixed array: nothing is allocated while a claim or a shard lock is held, so running out of memory
+// can never leave either behind.
+struct claim_batch {
+  // Large, because each batch costs a process-wide fence (a membarrier, 1.3 µs measured here: with
+  // batches of 64, the fences doubled the time of a pass over 1000 idle fibers, 29 -> 49 µs), and
+  // free for resumes, which never wait for a claim, only for a visit. Small enough for a fiber's
+  // stack (4 KiB here, as much again in profile()).
+  static constexpr std::size_t capacity = 512;
+  fiber_context* fibers[capacity];
+  std::size_t count = 0;
+  bool full() const noexcept { return count == capacity; }
+  void add(fiber_context& c) noexcept { fibers[count++] = &c; }
+};
+
+// Visit the batch's fibers that are still suspended (or never started), with one fence for all:
+// from the fence on, a resume either is visible as "running" or finds its fiber's mark. A resume
+// that comes before the pass reaches its fiber takes the claim back and does not wait; one that
+// comes during the visit waits for that visit alone.
+template <class Visit>
+void inspect_claimed(claim_batch& batch, Visit& visit) noexcept {
+  if (batch.count == 0) return;
+  if (EBB_UNLIKELY(!os::heavy_fence())) {  // nothing proves a fiber is not running: leave them all
+    for (std::size_t i = 0; i < batch.count; ++i) release_claim(*batch.fibers[i]);
+    batch.count = 0;
+    return;
+  }
+  void (*hook)(fiber_context&) noexcept = process_registry().visit_hook;
+  for (std::size_t i = 0; i < batch.count; ++i) {
+    fiber_context& c = *batch.fibers[i];
+    const fiber_state s = c.state.load(std::memory_order_seq_cst);
+    if ((s == fiber_state::suspended || s == fiber_state::created) && begin_visit(c)) {
+      if (EBB_UNLIKELY(hook != nullptr)) hook(c);
+      visit(c);
+    }
+    release_claim(c);
+  }
+  batch.count = 0;
+}
+
+// Visit every suspended or never-started fiber once, outside any shrink pass, a batch at a time;
+// after_batch() runs after each batch, with no claim or lock held (where allocating is safe).
+template <class Visit, class AfterBatch>
+void visit_all_suspended(Visit&& visit, AfterBatch&& after_batch) {
+  registry_state& registry = process_registry();
+  std::lock_guard<std::mutex> pass_lock(registry.pass_mutex);  // the shards' cursors are ours
+  claim_batch batch;
+  for (registry_shard& shard : registry.shards) {
+    shard.lock();
+    shard.cursor = shard.head;
+    for (;;) {
+      while (!batch.full() && shard.cursor != nullptr) {
+        fiber_context* c = shard.cursor;
+        shard.cursor = c->registry_next;
+        if (try_claim(*c)) batch.add(*c);  // else its owner is inspecting it right now
+      }
+      const bool shard_done = shard.cursor == nullptr;
+      shard.unlock();
+      if (batch.full()) {
+        inspect_claimed(batch, visit);
+        after_batch();
+      }
+      if (shard_done) break;
+      shard.lock();  // unlink() kept the cursor on a live fiber meanwhile
+    }
+  }
+  inspect_claimed(batch, visit);
+  after_batch();
+}
+
+struct pass_progress {
+  std::size_t visited = 0;
+  bool complete = false;
+};
+
+// Visit up to `budget` fibers that the current pass has not seen, calling visit(fiber) for each
+// one that is suspended (or created and never run) while no resume can start on it.
+template <class Visit>
+pass_progress visit_suspended(std::size_t budget, Visit&& visit, bool fresh_pass = false) {
+  registry_state& registry = process_registry();
+  std::lock_guard<std::mutex> pass_lock(registry.pass_mutex);
+  if (fresh_pass) {
+    // A pass of its own, abandoning any that shrink_some() left unfinished: every fiber is unvisited.
+    ++registry.pass;
+    registry.pass_shard = 0;
+  }
+  pass_progress progress;
+  claim_batch batch;
+  // Under each shard's lock, claim unvisited fibers from the front and move them to the back as
+  // visited; visit them a batch at a time.
+  while (progress.visited < budget && registry.pass_shard < registry_state::shard_count) {
+    registry_shard& shard = registry.shards[registry.pass_shard];
+    shard.lock();
+    while (!batch.full() && progress.visited < budget && shard.head &&
+           shard.head->registry_pass != registry.pass) {
+      fiber_context* c = shard.head;
+      shard.unlink(*c);
+      c->registry_pass = registry.pass;
+      shard.push_back(*c);
+      if (try_claim(*c)) batch.add(*c);  // else its owner is shrinking it right now
+      ++progress.visited;
+    }
+    const bool shard_done = !shard.head || shard.head->registry_pass == registry.pass;
+    shard.unlock();
+    if (shard_done) ++registry.pass_shard;
+    if (batch.full()) inspect_claimed(batch, visit);
+  }
+  inspect_claimed(batch, visit);
+  if (registry.pass_shard == registry_state::shard_count) {
+    progress.complete = true;
+    ++registry.pass;
+    registry.pass_shard = 0;
+  }
+  return progress;
+}
+
+EBB_RUNTIME_END
