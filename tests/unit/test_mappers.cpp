@@ -207,6 +207,20 @@ TEST_CASE("child: a mapper places the control block outside the reservation", "[
   f.resume();
 }
 
+namespace {
+struct template_resume_mapper : ebb::in_place {
+  template <class A>
+  void on_resume(ebb::mapped_stack<A>&) noexcept {}
+};
+}  // namespace
+
+// switch_to reaches a mapper's on_resume through the ops table only when the mapper has its own; the
+// trait that decides must see every way of having one (recording_mapper's is the tested path).
+static_assert(ebb::detail::keeps_in_place_on_resume<ebb::in_place>::value, "in_place's own");
+static_assert(ebb::detail::keeps_in_place_on_resume<own_page_mapper>::value, "derived, on_resume not hidden");
+static_assert(!ebb::detail::keeps_in_place_on_resume<recording_mapper>::value, "its own, non-template");
+static_assert(!ebb::detail::keeps_in_place_on_resume<template_resume_mapper>::value, "its own, a template");
+
 TEST_CASE("mappers: a placement outside the reservation is refused with the fiber's name", "[mappers][reports]") {
   auto child = test_support::run_child_test("child: a mapper places the control block outside the reservation");
   CHECK(child.signal == SIGABRT);

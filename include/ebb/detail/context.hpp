@@ -61,7 +61,7 @@ struct fiber_ops {
   // on the owner may destroy it).
   void (*publish_finished)(fiber_context&);
   // The FrameMapper's on_resume, for a fiber that a switch_to runs (resume() calls it directly).
-  // Called only when mapper_sees_switches is set: in_place's hooks do nothing.
+  // Null for a mapper that keeps in_place's, which does nothing.
   void (*mapper_resume)(fiber_context&) noexcept;
 };
 
@@ -78,7 +78,6 @@ struct fiber_context {
   // switch_to the owner may be on another thread than the resumer.
   bool finishing = false;
   bool pin_requested = false;         // fiber_options().pin_to_thread(true)
-  bool mapper_sees_switches = false;  // its FrameMapper's switch hooks are not in_place's (ops->mapper_resume)
   bool ran_since_shrink = true;       // it ran since its last shrink point (else no page below the kept one is resident)
   // this_fiber::yield_then(f): set by the fiber just before it switches away; resume() calls
   // then_run(then_arg) after all of its own bookkeeping (and clears it first).

@@ -112,7 +112,7 @@ inline void switch_to(runtime_v1::fiber_context& a, runtime_v1::fiber_context& b
   a.fiber_eh = *eh;
   *eh = b.fiber_eh;
 #endif
-  if (EBB_UNLIKELY(b.mapper_sees_switches)) b.ops->mapper_resume(b);
+  if (EBB_UNLIKELY(b.ops->mapper_resume != nullptr)) b.ops->mapper_resume(b);
   std::atomic_signal_fence(std::memory_order_release);  // the fault handler walks current -> parent
   ts->current = &b;
   note_switch(&a, &b);

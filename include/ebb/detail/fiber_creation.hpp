@@ -212,7 +212,6 @@ struct fiber_creation {
     c->id = runtime_v1::next_fiber_id();
     c->user_data = options.user_data();
     c->pin_requested = options.pin_to_thread();
-    c->mapper_sees_switches = !std::is_same<FrameMapper, in_place>::value;
     c->name = c->name_storage.c_str();
     c->ops = &protocol::ops_table;
     c->runtime = &runtime_v1::runtime_identity;

@@ -94,13 +94,16 @@ struct stack_accounting {
     }
   }
 
-  // Bring peak and size up to date with what the memory shows (the mapper's evidence: for in_place,
-  // which pages are resident).
-  static void observe_memory(control& c) noexcept {
+  // Bring peak and size up to date with the stack pointer sp and with what the memory shows (the
+  // mapper's evidence: for in_place, which pages are resident). Returns the bytes in use at sp.
+  static std::size_t observe(control& c, void* sp) noexcept {
+    const std::size_t used = c.used_at(sp);
+    if (used > c.peak) c.peak = used;
     auto stack = mapper_access::view(c);
     const std::size_t seen = c.mapper.seen_in_use(stack);
     if (seen > c.peak) c.peak = seen;
     if (c.peak > c.size) grow_to(c, c.peak);
+    return used;
   }
 
   static ebb::stack_stats collect_stats(control& c, void* sp) noexcept {
@@ -109,9 +112,7 @@ struct stack_accounting {
     // further (and move size and peak), so size and peak are read only after it.
     auto stack = mapper_access::view(c);
     s.committed = c.mapper.committed(stack);
-    const std::size_t used = c.used_at(sp);
-    if (used > c.peak) c.peak = used;
-    observe_memory(c);
+    const std::size_t used = observe(c, sp);
     s.size = c.size;
     s.used = used;
     s.peak = c.peak;
@@ -125,9 +126,7 @@ struct stack_accounting {
   // A shrink point at stack pointer sp: the ShrinkPolicy picks the new logical size (never below what
   // is in use, nor the minimum), and the mapper releases what it no longer covers.
   static std::size_t shrink_at(control& c, void* sp, bool inside) noexcept {
-    const std::size_t used = c.used_at(sp);
-    if (used > c.peak) c.peak = used;
-    observe_memory(c);
+    const std::size_t used = observe(c, sp);
     const std::size_t floor = used > growth_policy::min_size ? used : growth_policy::min_size;
     std::size_t next = c.shrink.next_size(shrink_sample{c.size, used, c.peak, growth_policy::min_size});
     if (next < floor) next = floor;

@@ -20,16 +20,27 @@
 #include "ebb/detail/tool_hooks.hpp"
 #include "ebb/detail/unwind_report.hpp"
 #include "ebb/fiber_options.hpp"
+#include "ebb/mappers/in_place.hpp"
 #include "ebb/mappers/mapped_stack.hpp"
 #include "ebb/os/stack_fault.hpp"
 
 #include <atomic>
 #include <cstdio>
 #include <exception>
+#include <type_traits>
 #include <utility>
 
 EBB_NAMESPACE_BEGIN
 namespace detail {
+
+// Does mapper M keep in_place's on_resume (in_place itself, or derived without hiding it)? A mapper
+// with its own, template or not, does not.
+template <class M, class = void>
+struct keeps_in_place_on_resume : std::false_type {};
+template <class M>
+struct keeps_in_place_on_resume<
+    M, std::enable_if_t<std::is_same<decltype(&M::on_resume), void (in_place::*)(const fiber_view&) noexcept>::value>>
+    : std::true_type {};
 
 template <class Control>
 struct switch_protocol {
@@ -56,10 +67,7 @@ struct switch_protocol {
     c.caller_eh = *eh;
     *eh = c.fiber_eh;
 #endif
-    {
-      auto stack = mapper_access::view(c);
-      c.mapper.on_resume(stack);
-    }
+    resuming(c);
     note_switch(c.parent, &c);
     runtime_v1::hooks::before_switch_to_fiber(c);
     runtime_v1::arch::ebb_switch_context(&c.caller_sp, c.sp);
@@ -76,9 +84,18 @@ struct switch_protocol {
     return &c;
   }
 
+  // The FrameMapper's switch hooks (in_place's are empty: these compile to nothing for it).
+  static void resuming(control& c) noexcept {
+    auto stack = mapper_access::view(c);
+    c.mapper.on_resume(stack);
+  }
   static void suspended(control& c) noexcept {
     auto stack = mapper_access::view(c);
     c.mapper.on_suspend(stack);
+  }
+  static void finished(control& c) noexcept {
+    auto stack = mapper_access::view(c);
+    c.mapper.on_finish(stack);
   }
 
   // The first and only frame of the fiber's own code: runs the callable, records how it ended, and
@@ -115,10 +132,7 @@ struct switch_protocol {
   // then on the owner may destroy the fiber).
   static void publish_finished(context& ctx) {
     control& c = static_cast<control&>(ctx);
-    {
-      auto stack = mapper_access::view(c);
-      c.mapper.on_finish(stack);
-    }
+    finished(c);
 #if EBB_HAS_EXCEPTIONS
     std::exception_ptr error = std::exchange(c.error, nullptr);
     c.state.store(state::finished, std::memory_order_release);
@@ -141,10 +155,7 @@ struct switch_protocol {
         c.on_top = [](context& ctx, void*) { ctx.ops->raise_forced_unwind(ctx); };
         c.state.store(state::running, std::memory_order_relaxed);
         (void)switch_in(c);  // always c itself: a fiber being unwound cannot switch_to another
-        {
-          auto stack = mapper_access::view(c);
-          c.mapper.on_finish(stack);
-        }
+        finished(c);
         if (c.error) {
           std::fputs("ebb: an exception escaped while a destroyed fiber unwound; it was dropped\n", stderr);
           c.error = nullptr;
@@ -187,15 +198,14 @@ struct switch_protocol {
     accounting::note_depth(c);
     if (!c.finishing) suspended(c);
   }
-  static void mapper_resume(context& ctx) noexcept {
-    control& c = static_cast<control&>(ctx);
-    auto stack = mapper_access::view(c);
-    c.mapper.on_resume(stack);
-  }
+  static void mapper_resume(context& ctx) noexcept { resuming(static_cast<control&>(ctx)); }
 
-  static inline const runtime_v1::fiber_ops ops_table{&stats_thunk,      &shrink_thunk,       &accounting::open_window,
-                                                      &raise_forced_unwind, &after_switch_out, &publish_finished,
-                                                      &mapper_resume};
+  // switch_to calls the mapper's on_resume through the table only if the mapper has its own: one that
+  // keeps in_place's (derived from it or in_place itself) gets a null entry and costs a test.
+  static inline const runtime_v1::fiber_ops ops_table{
+      &stats_thunk,      &shrink_thunk,     &accounting::open_window,
+      &raise_forced_unwind, &after_switch_out, &publish_finished,
+      keeps_in_place_on_resume<decltype(Control::mapper)>::value ? nullptr : &mapper_resume};
 };
 
 }  // namespace detail

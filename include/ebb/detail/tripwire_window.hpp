@@ -72,22 +72,22 @@ struct tripwire_window {
     return runtime_v1::trip_refusal::none;
   }
 
-  // A shrink point: guard again what lies below `lo` (which also frees its pages) and hand those bytes
-  // back to the budget. What it held is measured by releasing it through the allocator first, so the
-  // figure is the allocator's, as for any other shrink. Returns the bytes released.
+  // A shrink point: guard again what lies below `lo`, which also frees its pages, and hand those bytes
+  // back to the budget. Guarding is the release, so what the range held is asked of the OS first (a
+  // residency query; releasing it through the allocator as well would cost a second TLB shootdown).
+  // Returns the bytes released.
   EBB_NOINLINE static std::size_t close_below(context& c, StackAllocator& allocator, const stack_region& region,
                                               char* lo, bool inside) noexcept {
     if (inside) lo = below_running_frames(lo);
     if (lo <= c.window_lo) return 0;
     runtime_v1::hooks::stack_released(c.window_lo, lo);
-    const std::size_t released = allocator.decommit(region, c.window_lo, lo);
-    // If the range cannot be guarded it stays open, and the window and its grant stay as they are.
-    if (allocator.close_range(region, c.window_lo, lo)) {
-      runtime_v1::return_stack_bytes(static_cast<std::size_t>(lo - c.window_lo));
-      c.window_lo = lo;
-      runtime_v1::hooks::stack_bounds_changed(c, lo);
-    }
-    return released;
+    const std::size_t held = runtime_v1::os::memory_held(c.window_lo, lo).bytes();
+    if (!allocator.close_range(region, c.window_lo, lo))
+      return allocator.decommit(region, c.window_lo, lo);  // still open: window and grant stay as they are
+    runtime_v1::return_stack_bytes(static_cast<std::size_t>(lo - c.window_lo));
+    c.window_lo = lo;
+    runtime_v1::hooks::stack_bounds_changed(c, lo);
+    return held;
   }
 
   // The fiber is gone: open the guarded part again so the reservation can serve any fiber, and return

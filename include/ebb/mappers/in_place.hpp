@@ -10,7 +10,7 @@
 // call is safe, and a fiber may resume on another thread.
 //
 // The FrameMapper contract (checked at compile time with one message per missing member, see
-// policies/requirements.hpp). S is ebb::mapped_stack<StackAllocator> (mappers/mapped_stack.hpp); a
+// policies/mapper_requirements.hpp). S is ebb::mapped_stack<StackAllocator> (mappers/mapped_stack.hpp); a
 // hook that needs no memory may take ebb::fiber_view instead, and a template over S is fine.
 //
 //   static constexpr ebb::frame_residency residency;
