@@ -1051,8 +1051,8 @@ TEST_CASE("random operations on thousands of fibers keep every invariant", "[ran
   const std::uint64_t soak_seconds = env_u64("EBB_SOAK_SECONDS", 0);
   // Under a sanitizer or Valgrind every operation costs 5-50 times more: a shorter run.
   const bool tool = under_memory_tool();
-  const std::uint64_t ops = env_u64("EBB_RANDOM_OPS", tool ? 4000 : 20000);
-  const std::size_t fibers = static_cast<std::size_t>(env_u64("EBB_RANDOM_FIBERS", tool ? 400 : 2000));
+  const std::uint64_t ops = env_u64("EBB_RANDOM_OPS", scaled(tool ? 4000 : 20000));
+  const std::size_t fibers = static_cast<std::size_t>(env_u64("EBB_RANDOM_FIBERS", scaled(tool ? 400 : 2000)));
   constexpr int worker_threads = 2;
   WARN("random operations: seed " << seed << " (replay with EBB_RANDOM_SEED=" << seed << ")");
   INFO("seed " << seed);

@@ -21,7 +21,7 @@ long mappings() {
 }  // namespace
 
 TEST_CASE("100,000 suspended default fibers: RSS and page tables per fiber", "[scale]") {
-  constexpr long count = 100000;
+  const long count = test_support::scaled(100000L);  // emulated: fewer (EBB_TEST_SCALE)
   if (EBB_TSAN) {
     WARN("skipped: ThreadSanitizer tracks each fiber like a thread and stops at 8128 of them");
     return;

@@ -11,7 +11,6 @@
 #include <map>
 #include <string>
 #include <unordered_map>
-#include <xmmintrin.h>
 
 #include "deep_stack.hpp"
 #include "tool_support.hpp"
@@ -155,22 +154,22 @@ TEST_CASE("a fiber shrinks its own stack while it runs", "[stack][shrink]") {
 
 TEST_CASE("the switch preserves each side's floating-point control", "[stack][switch]") {
   const int main_rounding = std::fegetround();
-  const unsigned main_csr = _mm_getcsr();
+  const std::uint64_t main_csr = test_support::fp_control_register();
   int fiber_rounding_after_yield = -1;
-  unsigned fiber_csr_after_yield = 0;
+  std::uint64_t fiber_csr_after_yield = 0;
   ebb::fiber f([&] {
     std::fesetround(FE_UPWARD);
-    _mm_setcsr(_mm_getcsr() | _MM_FLUSH_ZERO_ON);
+    test_support::set_fp_control_register(test_support::fp_control_register() | test_support::fp_flush_to_zero);
     ebb::this_fiber::yield();
     fiber_rounding_after_yield = std::fegetround();
-    fiber_csr_after_yield = _mm_getcsr();
+    fiber_csr_after_yield = test_support::fp_control_register();
   });
   f.resume();
   CHECK(std::fegetround() == main_rounding);  // the fiber's settings did not leak out
-  CHECK(_mm_getcsr() == main_csr);
+  CHECK(test_support::fp_control_register() == main_csr);
   f.resume();
   CHECK(fiber_rounding_after_yield == FE_UPWARD);  // and they were restored for the fiber
   if (!test_support::under_memory_tool() || EBB_ASAN || EBB_TSAN)  // Valgrind ignores flush-to-zero
-    CHECK((fiber_csr_after_yield & _MM_FLUSH_ZERO_ON) != 0);
+    CHECK((fiber_csr_after_yield & test_support::fp_flush_to_zero) != 0);
   CHECK(std::fegetround() == main_rounding);
 }

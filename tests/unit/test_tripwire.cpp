@@ -113,7 +113,18 @@ namespace {
 // read(2) as the bare system call: no libc wrapper frame below the buffer touches the stack first.
 long raw_read(int fd, void* buffer, std::size_t bytes) {
   long result;
+#if defined(EBB_ARCH_X86_64)
   __asm__ volatile("syscall" : "=a"(result) : "a"(0L), "D"(long(fd)), "S"(buffer), "d"(bytes) : "rcx", "r11", "memory");
+#elif defined(EBB_ARCH_AARCH64)
+  register long x0 __asm__("x0") = fd;
+  register void* x1 __asm__("x1") = buffer;
+  register std::size_t x2 __asm__("x2") = bytes;
+  register long x8 __asm__("x8") = 63;  // __NR_read in the generic syscall table
+  __asm__ volatile("svc #0" : "+r"(x0) : "r"(x1), "r"(x2), "r"(x8) : "memory");
+  result = x0;
+#else
+#error "test_tripwire.cpp: add this architecture's bare read(2)"
+#endif
   return result;
 }
 }  // namespace
@@ -247,4 +258,32 @@ TEST_CASE("tripwire: guards the kernel refuses leave every fiber and the pool co
     f.resume();
     CHECK(f.done());
   }
+}
+
+// ---- issue 11: an emulator that accepts MADV_GUARD_INSTALL and installs nothing ---------------------
+// qemu-user 7.2 answers 0 to every madvise advice it does not know (docs/reliability.md). The probe must
+// see that the guard does not fault and choose mprotect, or every stack would run without a guard. In
+// a child process: the guard method is chosen once per process.
+TEST_CASE("child: guard probe against an install that is accepted and ignored", "[.child]") {
+  os::guard_probe_ignores_install.store(true);
+  if (os::chosen_guard_method() != os::guard_method::mprotect) ::_exit(3);
+  // And the guard below a fiber's stack really faults: a kernel write(2) from it answers EFAULT.
+  ebb::fiber f([] {});
+  f.resume();
+  ::_exit(0);
+}
+
+TEST_CASE("guard install is believed only once a guard is seen to fault", "[tripwire][guard]") {
+  auto child = test_support::run_child_test("child: guard probe against an install that is accepted and ignored");
+  INFO(child.err);
+  CHECK(child.exited);
+  CHECK(child.exit_code == 0);  // 3: the probe believed a guard that was never installed
+  // The check the probe relies on tells a guard from an ordinary page, here, with each method.
+  const std::size_t page = os::page_size();
+  char* p = static_cast<char*>(::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  REQUIRE(p != MAP_FAILED);
+  CHECK_FALSE(os::guard_faults(p));
+  REQUIRE(::mprotect(p + page, page, PROT_NONE) == 0);
+  CHECK(os::guard_faults(p + page));
+  ::munmap(p, 2 * page);
 }

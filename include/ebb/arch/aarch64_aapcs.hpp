@@ -161,18 +161,27 @@
 #define EBB_AARCH64_BTI_BYTES 0
 #define EBB_AARCH64_RETURN "br x30\n"
 #endif
+// *_INSN: the instruction alone (for routines without unwind information, e.g. the contract test's
+// deliberately broken copies); SIGN_LR/AUTH_LR add the CFI that says x30 is now signed / raw again.
 #if defined(__ARM_FEATURE_PAC_DEFAULT) && (__ARM_FEATURE_PAC_DEFAULT & 2)  // key B
 #define EBB_AARCH64_PAC_SIGNED 1
-#define EBB_AARCH64_SIGN_LR "hint #27\n.cfi_negate_ra_state\n"          // pacibsp
-#define EBB_AARCH64_AUTH_LR "hint #31\n.cfi_negate_ra_state\n"          // autibsp
-#define EBB_AARCH64_SIGN_1716 "hint #10\n"                              // pacib1716
+#define EBB_AARCH64_SIGN_LR_INSN "hint #27\n"                             // pacibsp
+#define EBB_AARCH64_AUTH_LR_INSN "hint #31\n"                             // autibsp
+#define EBB_AARCH64_SIGN_1716 "hint #10\n"                                // pacib1716
 #elif defined(__ARM_FEATURE_PAC_DEFAULT) && (__ARM_FEATURE_PAC_DEFAULT & 1)  // key A
 #define EBB_AARCH64_PAC_SIGNED 1
-#define EBB_AARCH64_SIGN_LR "hint #25\n.cfi_negate_ra_state\n"          // paciasp
-#define EBB_AARCH64_AUTH_LR "hint #29\n.cfi_negate_ra_state\n"          // autiasp
-#define EBB_AARCH64_SIGN_1716 "hint #8\n"                               // pacia1716
+#define EBB_AARCH64_SIGN_LR_INSN "hint #25\n"                             // paciasp
+#define EBB_AARCH64_AUTH_LR_INSN "hint #29\n"                             // autiasp
+#define EBB_AARCH64_SIGN_1716 "hint #8\n"                                 // pacia1716
 #else
 #define EBB_AARCH64_PAC_SIGNED 0
+#define EBB_AARCH64_SIGN_LR_INSN ""
+#define EBB_AARCH64_AUTH_LR_INSN ""
+#endif
+#if EBB_AARCH64_PAC_SIGNED
+#define EBB_AARCH64_SIGN_LR EBB_AARCH64_SIGN_LR_INSN ".cfi_negate_ra_state\n"
+#define EBB_AARCH64_AUTH_LR EBB_AARCH64_AUTH_LR_INSN ".cfi_negate_ra_state\n"
+#else
 #define EBB_AARCH64_SIGN_LR ""
 #define EBB_AARCH64_AUTH_LR ""
 #endif
