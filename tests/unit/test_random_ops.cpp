@@ -780,7 +780,9 @@ class driver {
     if (r.kind != fiber_kind::fixed_stack) expect(st.max_size == wanted_max, "max_size is not the one asked for");
     std::size_t start = initial ? initial : s.fiber->min_size();
     if (start > st.max_size) start = st.max_size;
-    expect(st.size == start, "a new fiber's size is not its initial size (" + std::to_string(st.size) + ")");
+    expect(st.size == start, "a new fiber's size is not its initial size (" + std::to_string(st.size) + ", want " +
+                                 std::to_string(start) + "; kind " + std::to_string(static_cast<int>(r.kind)) +
+                                 ", initial " + std::to_string(initial) + ", max " + std::to_string(max) + ")");
     r.start_size = start;
     r.max_size = st.max_size;
     check_stats(s, st, "after create");
