@@ -941,7 +941,7 @@ class driver {
   // Right after a shrink point, nothing below the kept size may be resident: the stack's top part (the
   // control block and the callable) and page rounding aside.
   void check_shrunk(const slot& s, const ebb::stack_stats& st, const char* when) {
-    const std::size_t page = 4096;
+    const std::size_t page = ebb::runtime_v1::os::page_size();
     const std::size_t slack = s.rec->kind == fiber_kind::tripwire ? 8 * page : 2 * page;  // + signal margin
     if (st.committed > st.size + slack)
       expect(false, std::string(when) + ": " + std::to_string(st.committed) + " bytes committed for a " +

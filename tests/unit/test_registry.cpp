@@ -70,7 +70,7 @@ TEST_CASE("shrink_all gives a shrink point to every suspended fiber", "[registry
     CHECK(s.shrinks == 7);
     committed_after += s.committed;
   }
-  CHECK(committed_after <= 20 * 2 * 4096);
+  CHECK(committed_after <= 20 * 2 * test_support::page());
   CHECK(committed_before - committed_after <= released);  // other tests' parked fibers may add some
   CHECK(ebb::stack_registry::profile().by_size[256 * 1024] == 0);
 }

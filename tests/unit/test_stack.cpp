@@ -32,7 +32,7 @@ TEST_CASE("statistics follow the fiber down and match the kernel", "[stack][stat
   auto fresh = f.stack_stats();
   CHECK(fresh.size == ebb::default_min_stack);
   CHECK(fresh.grows == 0);
-  CHECK(fresh.committed <= 2 * 4096);  // a pooled stack keeps at most its top page
+  CHECK(fresh.committed <= 2 * test_support::page());  // a pooled stack keeps at most its top page
   CHECK(fresh.reserved >= ebb::default_max_stack + ebb::default_guard_size);
 
   f.resume();  // parked ~300 KiB deep
@@ -43,7 +43,7 @@ TEST_CASE("statistics follow the fiber down and match the kernel", "[stack][stat
   CHECK(deep.size == 512 * 1024);
   CHECK(deep.grows == 8);  // 2 KiB doubled 8 times
   CHECK(deep.committed >= deep.used);
-  CHECK(deep.committed <= deep.used + 3 * 4096);
+  CHECK(deep.committed <= deep.used + 3 * test_support::page());
 
   f.resume();  // back at the top: used small, peak remembers the depth
   auto parked = f.stack_stats();
@@ -67,7 +67,7 @@ TEST_CASE("a reused stack's leftover pages count as committed until the first sh
   CHECK(inherited.peak < 4096);
   const std::size_t released = reuse.shrink_stack();
   CHECK(released >= 480 * 1024);
-  CHECK(reuse.stack_stats().committed <= 2 * 4096);
+  CHECK(reuse.stack_stats().committed <= 2 * test_support::page());
 }
 
 TEST_CASE("a fiber seen deep releases its pages when destroyed, so its stack is pooled clean", "[stack][pool]") {
@@ -79,7 +79,7 @@ TEST_CASE("a fiber seen deep releases its pages when destroyed, so its stack is 
   }
   ebb::fiber reuse([] { ebb::this_fiber::yield(); });
   reuse.resume();
-  CHECK(reuse.stack_stats().committed <= 2 * 4096);
+  CHECK(reuse.stack_stats().committed <= 2 * test_support::page());
 }
 
 TEST_CASE("shrinking a suspended fiber returns its pages to the OS", "[stack][shrink]") {
@@ -98,7 +98,7 @@ TEST_CASE("shrinking a suspended fiber returns its pages to the OS", "[stack][sh
   auto after = f.stack_stats();
   CHECK(released >= 780 * 1024);
   CHECK(after.committed + released == committed_before);  // what it says it released is gone
-  CHECK(after.committed <= 2 * 4096);
+  CHECK(after.committed <= 2 * test_support::page());
   // And the process really got smaller (less visibly under a memory tool, whose own allocations
   // move RSS too).
   CHECK(rss_before - rss_after >= (test_support::under_memory_tool() ? 400 : 700) * 1024);

@@ -49,7 +49,7 @@ TEST_CASE("tripwire: the window grows by policy steps as the fiber touches below
     });
     auto fresh = f.stack_stats();
     CHECK(fresh.size == ebb::default_min_stack);
-    CHECK(ebb::stack_budget_granted() - granted_before <= 4 * 4096);  // size + signal margin + top page
+    CHECK(ebb::stack_budget_granted() - granted_before <= 4 * test_support::page());  // size + signal margin + top page
 
     f.resume();
     auto deep = f.stack_stats();
@@ -58,7 +58,7 @@ TEST_CASE("tripwire: the window grows by policy steps as the fiber touches below
     CHECK(deep.used >= 300 * 1024);
     const std::size_t granted = ebb::stack_budget_granted() - granted_before;
     CHECK(deep.committed <= granted);  // nothing outside the window can hold memory
-    CHECK(granted <= deep.size + 4 * 4096);
+    CHECK(granted <= deep.size + 4 * test_support::page());
 
     f.resume();  // parked at the top
     std::size_t released = 0;
@@ -66,8 +66,8 @@ TEST_CASE("tripwire: the window grows by policy steps as the fiber touches below
     auto shrunk = f.stack_stats();
     CHECK(shrunk.size == ebb::default_min_stack);
     CHECK(released >= 290 * 1024);
-    CHECK(ebb::stack_budget_granted() - granted_before <= 4 * 4096);  // the budget got its bytes back
-    CHECK(shrunk.committed <= 4 * 4096);
+    CHECK(ebb::stack_budget_granted() - granted_before <= 4 * test_support::page());  // the budget got its bytes back
+    CHECK(shrunk.committed <= 4 * test_support::page());
     f.resume();
     CHECK(f.done());
   }
@@ -183,10 +183,10 @@ TEST_CASE("child: tripwire shrink with mprotect guards", "[.child]") {
   for (int i = 0; i < 10; ++i) released += f.shrink_stack();
   const auto shrunk = f.stack_stats();
   const std::size_t granted = ebb::stack_budget_granted() - granted_before;
-  CHECK(shrunk.committed <= 4 * 4096);                 // gone, not merely inaccessible
+  CHECK(shrunk.committed <= 4 * test_support::page());                 // gone, not merely inaccessible
   CHECK(released + shrunk.committed >= committed_deep);  // what was reported released is gone
   CHECK(shrunk.committed <= granted);                  // nothing resident beyond the grant
-  CHECK(granted <= 4 * 4096);
+  CHECK(granted <= 4 * test_support::page());
   CHECK(test_support::status_kib("RssAnon:") <= rss_deep - 300);
   f.resume();
   CHECK(f.done());
@@ -221,7 +221,7 @@ TEST_CASE("tripwire: guards the kernel refuses leave every fiber and the pool co
     const std::size_t released = f.shrink_stack();
     CHECK(os::injected_guard_failures.load() == 0);
     CHECK(released >= 250 * 1024);
-    CHECK(f.stack_stats().committed <= 4 * 4096);
+    CHECK(f.stack_stats().committed <= 4 * test_support::page());
     CHECK(ebb::stack_budget_granted() - granted_before == granted_deep);
     f.resume();  // deep again inside the window it kept
     f.resume();

@@ -90,6 +90,11 @@ inline bool emulated() {
     }                                                                                           \
   } while (false)
 
+// The page size the tests' bounds are written in: read at run time, as ebb does (AArch64 Linux runs
+// with 4, 16 or 64 KiB pages; cross/aarch64-64k runs the suite with 64 KiB).
+inline std::size_t page() { return ebb::runtime_v1::os::page_size(); }
+inline std::size_t round_up_to_page(std::size_t bytes) { return (bytes + page() - 1) / page() * page(); }
+
 // The floating-point control bit a test flips to see that the switch keeps it per side:
 // flush-to-zero, in MXCSR (bit 15) on x86-64 and in FPCR (bit 24) on AArch64.
 inline std::uint64_t fp_control_register() {
