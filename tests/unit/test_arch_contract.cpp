@@ -626,6 +626,13 @@ void* enclosing_function(std::uintptr_t ip) {
 void* trampoline_of(void* initial_sp) {
   std::uintptr_t resume;
   std::memcpy(&resume, static_cast<char*>(initial_sp) + arch::frame_return_offset, sizeof resume);
+#if defined(EBB_ARCH_AARCH64)
+  // Under pac-ret the saved address is signed (arch/aarch64_aapcs.hpp): strip the code as an unwinder
+  // does (xpaclri, a hint: a no-op without pointer authentication).
+  register std::uintptr_t lr __asm__("x30") = resume;
+  __asm__("hint #7" : "+r"(lr));
+  resume = lr;
+#endif
   return _Unwind_FindEnclosingFunction(reinterpret_cast<void*>(resume));
 }
 
