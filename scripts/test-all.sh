@@ -339,7 +339,9 @@ run_cross_64k_stage() {
     record cross/aarch64-64k 1 "$start" "no cross/aarch64 build (that stage must run first)"
     return
   fi
-  (cd "$dir" && QEMU_PAGESIZE=65536 ctest --output-on-failure --parallel "$jobs" --timeout 900) 2>&1 | tee "$log"
+  # compile_fail and consumer compile on the build machine: the guest page size changes nothing there.
+  (cd "$dir" && QEMU_PAGESIZE=65536 ctest --output-on-failure --parallel "$jobs" --timeout 900 \
+     -LE "compile_fail|consumer") 2>&1 | tee "$log"
   local status=${PIPESTATUS[0]} detail n
   detail=$(ctest_detail <"$log")
   n=$(printf '%s\n' "$detail" | sed -n 's/.* out of \([0-9][0-9]*\).*/\1/p')
