@@ -5,7 +5,9 @@
 #   test:    those, plus Catch2 (v2 or v3, whichever the distribution ships: the tests take both),
 #            meson, ninja-build, pkg-config (meson finds Catch2 through it), gdb, binutils (readelf),
 #            valgrind, clang++ with its sanitizer runtimes, and llvm (llvm-symbolizer: sanitizer
-#            reports name functions only when it is on the PATH) — everything any stage of
+#            reports name functions only when it is on the PATH), and for the cross stages
+#            g++-aarch64-linux-gnu and qemu-user (qemu-aarch64 runs the AArch64 tests; no binfmt
+#            registration, no dpkg --add-architecture) — everything any stage of
 #            scripts/test-all.sh uses, checked on a fresh Debian 12 with only g++, cmake and git.
 # Uses apt-get (Debian/Ubuntu); runs it through sudo when not root. Does nothing when all is present.
 set -euo pipefail
@@ -30,6 +32,8 @@ if [ "$what" = test ]; then
   need_cmd readelf binutils
   need_cmd valgrind valgrind
   need_cmd clang++ clang
+  need_cmd aarch64-linux-gnu-g++ g++-aarch64-linux-gnu
+  need_cmd qemu-aarch64 qemu-user
   if command -v clang++ >/dev/null 2>&1 || [[ " ${missing[*]} " == *" clang "* ]]; then
     # clang's ASan/TSan/UBSan runtimes (Debian: libclang-rt-NN-dev, NN = clang's major version)
     major=$( (clang++ --version 2>/dev/null || echo "version 14") | sed -n 's/.*version \([0-9][0-9]*\).*/\1/p' | head -n 1)

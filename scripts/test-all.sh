@@ -17,6 +17,10 @@
 #   cmake/gcc-catch2-v3  the unit tests against Catch2 v3 (from the distribution's backports, fetched
 #                        into the build directory with apt-get download) when the system has v2
 #   meson                g++ debugoptimized (-O2 -g), meson test
+#   cross/aarch64        aarch64-linux-gnu-g++ -O2 (cmake/toolchains/aarch64-linux-gnu.cmake): the whole
+#                        suite but gdb, run by ctest under qemu-aarch64 (4 KiB pages), counts scaled
+#                        by EBB_TEST_SCALE=8
+#   cross/aarch64-64k    the same binaries again with QEMU_PAGESIZE=65536 (64 KiB guest pages)
 # all with -Wall -Wextra -Wpedantic -Werror. A failing stage does not stop the others; the last line
 # is the summary, and the exit status is non-zero if anything failed.
 #
@@ -320,6 +324,31 @@ run_valgrind_stage
 run_install_stage
 run_catch2_v3_stage
 run_meson_stage
+
+# AArch64 under qemu-user. The 64 KiB-page stage reruns the 4 KiB stage's binaries (the page size is
+# read at run time, so nothing is rebuilt): qemu takes QEMU_PAGESIZE from the environment, and the
+# emulator command of the toolchain file passes the environment on (also to re-executed children).
+run_cmake_stage cross/aarch64 aarch64-linux-gnu-g++ Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
+  -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/aarch64-linux-gnu.cmake" -DEBB_BUILD_BENCH=OFF
+run_cross_64k_stage() {
+  wanted cross/aarch64-64k || return 0
+  local start dir=$build_root/cross/aarch64 log=$build_root/cross/aarch64-64k.ctest.log
+  start=$(date +%s)
+  banner "cross/aarch64-64k: the cross/aarch64 binaries under qemu-aarch64 with 64 KiB pages"
+  if [ ! -f "$dir/CTestTestfile.cmake" ]; then
+    record cross/aarch64-64k 1 "$start" "no cross/aarch64 build (that stage must run first)"
+    return
+  fi
+  # compile_fail and consumer compile on the build machine: the guest page size changes nothing there.
+  (cd "$dir" && QEMU_PAGESIZE=65536 ctest --output-on-failure --parallel "$jobs" --timeout 900 \
+     -LE "compile_fail|consumer") 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]} detail n
+  detail=$(ctest_detail <"$log")
+  n=$(printf '%s\n' "$detail" | sed -n 's/.* out of \([0-9][0-9]*\).*/\1/p')
+  total_tests=$((total_tests + ${n:-0}))
+  record cross/aarch64-64k "$status" "$start" "${detail:-no tests ran}"
+}
+run_cross_64k_stage
 
 printf '\n==== summary ====\n'
 for r in "${results[@]}"; do

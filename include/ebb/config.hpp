@@ -31,8 +31,11 @@
 #if defined(__x86_64__) && !defined(_WIN32)
 #define EBB_ARCH_X86_64 1
 #define EBB_ABI_SYSV 1
+#elif defined(__aarch64__) && !defined(_WIN32) && !defined(__ILP32__)
+#define EBB_ARCH_AARCH64 1
+#define EBB_ABI_AAPCS64 1
 #else
-#error "ebb: no context-switch routine for this architecture/ABI yet (supported: x86-64 System V)"
+#error "ebb: no context-switch routine for this architecture/ABI yet (supported: x86-64 System V, AArch64 AAPCS64)"
 #include <ebb_supports_only_x86_64_sysv>
 #endif
 

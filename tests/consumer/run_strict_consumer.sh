@@ -54,7 +54,7 @@ for configuration in "${configurations[@]}"; do
 done
 # The first source is a complete program: it must also link and run.
 if ! "$compiler" -std=c++17 -O2 "${warnings[@]}" -I"$include_dir" -pthread "$1" -o "$work_dir/strict_consumer" ||
-   ! "$work_dir/strict_consumer"; then
+   ! ${EBB_TEST_RUNNER:-} "$work_dir/strict_consumer"; then  # cross builds: the emulator (tests/CMakeLists.txt)
   echo "FAIL: $(basename "$1") did not build or run" >&2
   status=1
 fi

@@ -40,8 +40,17 @@ inline child_result run_child_test(const std::string& test_name, std::initialize
     ssize_t length = ::readlink("/proc/self/exe", self, sizeof self - 1);
     if (length <= 0) ::_exit(126);
     self[length] = '\0';
-    const char* argv[] = {self, test_name.c_str(), nullptr};
-    ::execv(self, const_cast<char* const*>(argv));
+    // Under qemu-user (the cross targets' CMAKE_CROSSCOMPILING_EMULATOR / meson exe_wrapper set
+    // EBB_TEST_EMULATOR) the binary is not native: execve of it fails, so run it through the emulator,
+    // which takes its other settings (library prefix, page size) from the inherited environment.
+    const char* emulator = std::getenv("EBB_TEST_EMULATOR");
+    if (emulator != nullptr && *emulator != '\0') {
+      const char* argv[] = {emulator, self, test_name.c_str(), nullptr};
+      ::execvp(emulator, const_cast<char* const*>(argv));
+    } else {
+      const char* argv[] = {self, test_name.c_str(), nullptr};
+      ::execv(self, const_cast<char* const*>(argv));
+    }
     ::_exit(127);
   }
   ::close(pipe_fds[1]);

@@ -60,6 +60,28 @@ TEST_CASE("fiber creation consults the shadow-stack pointer", "[cet]") {
 }
 #endif
 
+#if defined(EBB_ARCH_AARCH64)
+// AArch64's counterpart: `bti c` (0xd503245f) heads both routines exactly when -mbranch-protection asks
+// for BTI landing pads (the compiler then marks the object BTI in its GNU property note).
+template <class Function>
+bool starts_with_bti_c(Function* function) {
+  const unsigned char bti_c[] = {0x5f, 0x24, 0x03, 0xd5};
+  std::uintptr_t address;
+  std::memcpy(&address, &function, sizeof address);
+  return std::memcmp(reinterpret_cast<const void*>(address), bti_c, sizeof bti_c) == 0;
+}
+
+TEST_CASE("the switch routines begin with bti c exactly when BTI is compiled in", "[cet][bti]") {
+#if defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT
+  const bool want = true;
+#else
+  const bool want = false;
+#endif
+  CHECK(starts_with_bti_c(&ebb::runtime_v1::arch::ebb_switch_context) == want);
+  CHECK(starts_with_bti_c(&ebb::runtime_v1::arch::ebb_fiber_start) == want);
+}
+#endif
+
 TEST_CASE("the switch routines begin with endbr64 exactly when IBT is compiled in", "[cet]") {
 #if defined(__CET__) && (__CET__ & 1)
   const bool want = true;

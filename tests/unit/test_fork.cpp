@@ -50,7 +50,7 @@ TEST_CASE("fork: children can use fibers while other threads create, destroy and
     }
   };
   std::thread first(hammer, 0), second(hammer, 1);
-  const int children = test_support::under_memory_tool() ? 8 : 40;
+  const int children = test_support::under_memory_tool() ? 8 : test_support::scaled(40);
   int failed = 0;
   for (int i = 0; i < children && failed < 3; ++i) {  // a hung child costs its 10 s alarm: stop early
     const pid_t pid = ::fork();

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "tool_support.hpp"
+
 namespace {
 
 ebb::generator<int> count_to(int n) {
@@ -293,7 +295,7 @@ TEST_CASE("generator: yielding references hands out the producer's own objects",
 }
 
 TEST_CASE("generator: a producer yields 100000 values", "[generator]") {
-  constexpr long long n = 100000;
+  static const long long n = test_support::scaled(100000LL);
   ebb::generator<long long> g([](ebb::yield_sink<long long>& yield) {
     for (long long i = 0; i < n; ++i) yield(i);
   });

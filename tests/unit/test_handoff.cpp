@@ -29,7 +29,7 @@ TEST_CASE("yield_then: two threads bounce one fiber, each resuming it the moment
   // worker spins on its slot and resumes it at once, racing with whatever the resumer still does.
   // Publishing before a plain yield() instead fails here: already_running in checked builds.
   // Fewer under the tools: a TSan switch costs tens of microseconds, Valgrind runs one thread at a time.
-  const long rounds = EBB_TSAN ? 5000 : test_support::under_memory_tool() ? 20000 : 1000000;
+  const long rounds = EBB_TSAN ? 5000 : test_support::under_memory_tool() ? 20000 : test_support::scaled(1000000L);
   std::atomic<ebb::fiber*> slots[2] = {{nullptr}, {nullptr}};
   std::atomic<bool> finished{false}, give_up{false};
   std::atomic<long> resume_errors{0};

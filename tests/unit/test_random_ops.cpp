@@ -780,7 +780,9 @@ class driver {
     if (r.kind != fiber_kind::fixed_stack) expect(st.max_size == wanted_max, "max_size is not the one asked for");
     std::size_t start = initial ? initial : s.fiber->min_size();
     if (start > st.max_size) start = st.max_size;
-    expect(st.size == start, "a new fiber's size is not its initial size (" + std::to_string(st.size) + ")");
+    expect(st.size == start, "a new fiber's size is not its initial size (" + std::to_string(st.size) + ", want " +
+                                 std::to_string(start) + "; kind " + std::to_string(static_cast<int>(r.kind)) +
+                                 ", initial " + std::to_string(initial) + ", max " + std::to_string(max) + ")");
     r.start_size = start;
     r.max_size = st.max_size;
     check_stats(s, st, "after create");
@@ -939,7 +941,7 @@ class driver {
   // Right after a shrink point, nothing below the kept size may be resident: the stack's top part (the
   // control block and the callable) and page rounding aside.
   void check_shrunk(const slot& s, const ebb::stack_stats& st, const char* when) {
-    const std::size_t page = 4096;
+    const std::size_t page = ebb::runtime_v1::os::page_size();
     const std::size_t slack = s.rec->kind == fiber_kind::tripwire ? 8 * page : 2 * page;  // + signal margin
     if (st.committed > st.size + slack)
       expect(false, std::string(when) + ": " + std::to_string(st.committed) + " bytes committed for a " +
@@ -1051,8 +1053,8 @@ TEST_CASE("random operations on thousands of fibers keep every invariant", "[ran
   const std::uint64_t soak_seconds = env_u64("EBB_SOAK_SECONDS", 0);
   // Under a sanitizer or Valgrind every operation costs 5-50 times more: a shorter run.
   const bool tool = under_memory_tool();
-  const std::uint64_t ops = env_u64("EBB_RANDOM_OPS", tool ? 4000 : 20000);
-  const std::size_t fibers = static_cast<std::size_t>(env_u64("EBB_RANDOM_FIBERS", tool ? 400 : 2000));
+  const std::uint64_t ops = env_u64("EBB_RANDOM_OPS", scaled(tool ? 4000 : 20000));
+  const std::size_t fibers = static_cast<std::size_t>(env_u64("EBB_RANDOM_FIBERS", scaled(tool ? 400 : 2000)));
   constexpr int worker_threads = 2;
   WARN("random operations: seed " << seed << " (replay with EBB_RANDOM_SEED=" << seed << ")");
   INFO("seed " << seed);

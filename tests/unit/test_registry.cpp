@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "deep_stack.hpp"
+#include "tool_support.hpp"
 
 namespace {
 // Fibers that go `bytes` deep once, yielding at the bottom, then park shallow until told to finish.
@@ -69,7 +70,7 @@ TEST_CASE("shrink_all gives a shrink point to every suspended fiber", "[registry
     CHECK(s.shrinks == 7);
     committed_after += s.committed;
   }
-  CHECK(committed_after <= 20 * 2 * 4096);
+  CHECK(committed_after <= 20 * 2 * test_support::page());
   CHECK(committed_before - committed_after <= released);  // other tests' parked fibers may add some
   CHECK(ebb::stack_registry::profile().by_size[256 * 1024] == 0);
 }
@@ -149,7 +150,7 @@ TEST_CASE("shrink_stack() and stack_stats() from a monitoring thread while the o
   // The owner resumes the fiber in a loop; each run goes 48 KiB below its suspension point. The
   // monitor shrinks and measures it from outside all the while: each call must either see it
   // suspended (and no resume may start until the call is done) or refuse with not_suspended.
-  const int rounds = test_support::under_memory_tool() ? 3000 : 100000;
+  const int rounds = test_support::under_memory_tool() ? 3000 : test_support::scaled(100000);
   std::atomic<long> damaged{0}, refused{0}, shrunk{0}, measured{0}, bad_stats{0}, other_errors{0};
   std::atomic<bool> owner_done{false};
   ebb::fiber f(ebb::fiber_options().name("watched"), [&] {

@@ -11,7 +11,6 @@
 #include <map>
 #include <string>
 #include <unordered_map>
-#include <xmmintrin.h>
 
 #include "deep_stack.hpp"
 #include "tool_support.hpp"
@@ -33,7 +32,7 @@ TEST_CASE("statistics follow the fiber down and match the kernel", "[stack][stat
   auto fresh = f.stack_stats();
   CHECK(fresh.size == ebb::default_min_stack);
   CHECK(fresh.grows == 0);
-  CHECK(fresh.committed <= 2 * 4096);  // a pooled stack keeps at most its top page
+  CHECK(fresh.committed <= 2 * test_support::page());  // a pooled stack keeps at most its top page
   CHECK(fresh.reserved >= ebb::default_max_stack + ebb::default_guard_size);
 
   f.resume();  // parked ~300 KiB deep
@@ -44,7 +43,7 @@ TEST_CASE("statistics follow the fiber down and match the kernel", "[stack][stat
   CHECK(deep.size == 512 * 1024);
   CHECK(deep.grows == 8);  // 2 KiB doubled 8 times
   CHECK(deep.committed >= deep.used);
-  CHECK(deep.committed <= deep.used + 3 * 4096);
+  CHECK(deep.committed <= deep.used + 3 * test_support::page());
 
   f.resume();  // back at the top: used small, peak remembers the depth
   auto parked = f.stack_stats();
@@ -68,7 +67,7 @@ TEST_CASE("a reused stack's leftover pages count as committed until the first sh
   CHECK(inherited.peak < 4096);
   const std::size_t released = reuse.shrink_stack();
   CHECK(released >= 480 * 1024);
-  CHECK(reuse.stack_stats().committed <= 2 * 4096);
+  CHECK(reuse.stack_stats().committed <= 2 * test_support::page());
 }
 
 TEST_CASE("a fiber seen deep releases its pages when destroyed, so its stack is pooled clean", "[stack][pool]") {
@@ -80,7 +79,7 @@ TEST_CASE("a fiber seen deep releases its pages when destroyed, so its stack is 
   }
   ebb::fiber reuse([] { ebb::this_fiber::yield(); });
   reuse.resume();
-  CHECK(reuse.stack_stats().committed <= 2 * 4096);
+  CHECK(reuse.stack_stats().committed <= 2 * test_support::page());
 }
 
 TEST_CASE("shrinking a suspended fiber returns its pages to the OS", "[stack][shrink]") {
@@ -99,7 +98,7 @@ TEST_CASE("shrinking a suspended fiber returns its pages to the OS", "[stack][sh
   auto after = f.stack_stats();
   CHECK(released >= 780 * 1024);
   CHECK(after.committed + released == committed_before);  // what it says it released is gone
-  CHECK(after.committed <= 2 * 4096);
+  CHECK(after.committed <= 2 * test_support::page());
   // And the process really got smaller (less visibly under a memory tool, whose own allocations
   // move RSS too).
   CHECK(rss_before - rss_after >= (test_support::under_memory_tool() ? 400 : 700) * 1024);
@@ -155,22 +154,22 @@ TEST_CASE("a fiber shrinks its own stack while it runs", "[stack][shrink]") {
 
 TEST_CASE("the switch preserves each side's floating-point control", "[stack][switch]") {
   const int main_rounding = std::fegetround();
-  const unsigned main_csr = _mm_getcsr();
+  const std::uint64_t main_csr = test_support::fp_control_register();
   int fiber_rounding_after_yield = -1;
-  unsigned fiber_csr_after_yield = 0;
+  std::uint64_t fiber_csr_after_yield = 0;
   ebb::fiber f([&] {
     std::fesetround(FE_UPWARD);
-    _mm_setcsr(_mm_getcsr() | _MM_FLUSH_ZERO_ON);
+    test_support::set_fp_control_register(test_support::fp_control_register() | test_support::fp_flush_to_zero);
     ebb::this_fiber::yield();
     fiber_rounding_after_yield = std::fegetround();
-    fiber_csr_after_yield = _mm_getcsr();
+    fiber_csr_after_yield = test_support::fp_control_register();
   });
   f.resume();
   CHECK(std::fegetround() == main_rounding);  // the fiber's settings did not leak out
-  CHECK(_mm_getcsr() == main_csr);
+  CHECK(test_support::fp_control_register() == main_csr);
   f.resume();
   CHECK(fiber_rounding_after_yield == FE_UPWARD);  // and they were restored for the fiber
   if (!test_support::under_memory_tool() || EBB_ASAN || EBB_TSAN)  // Valgrind ignores flush-to-zero
-    CHECK((fiber_csr_after_yield & _MM_FLUSH_ZERO_ON) != 0);
+    CHECK((fiber_csr_after_yield & test_support::fp_flush_to_zero) != 0);
   CHECK(std::fegetround() == main_rounding);
 }

@@ -172,7 +172,7 @@ TEST_CASE("a registry pass loops while three threads create, resume, hand on and
   const std::uint64_t seed = random_seed();
   WARN("stress: seed " << seed << " (replay with EBB_RANDOM_SEED=" << seed << ")");
   constexpr int workers = 3;
-  const std::size_t limit = static_cast<std::size_t>(env_u64("EBB_STRESS_FIBERS", under_memory_tool() ? 150 : 600));
+  const std::size_t limit = static_cast<std::size_t>(env_u64("EBB_STRESS_FIBERS", scaled(under_memory_tool() ? 150 : 600)));
 
   const std::size_t registry_before = ebb::stack_registry::size();
   const std::size_t budget_before = ebb::stack_budget_granted();

@@ -124,7 +124,7 @@ TEST_CASE("switch_to: the switcher is published suspended only after its registe
   // take turns resuming `a` the moment it reads as suspended, so the next resume often runs on one
   // thread while the other is still finishing the previous resume — a crash if `a` were published
   // before its registers were saved.
-  const long rounds = EBB_TSAN ? 2000 : test_support::under_memory_tool() ? 5000 : 100000;
+  const long rounds = EBB_TSAN ? 2000 : test_support::under_memory_tool() ? 5000 : test_support::scaled(100000L);
   std::atomic<int> turn{0};
   long switches = 0;
   std::atomic<long> resumes[2] = {{0}, {0}};

@@ -314,6 +314,7 @@ TEST_CASE("try_create: running out of address space is reported as a value", "[t
     WARN("skipped: the sanitizer's own shadow memory cannot live under a small RLIMIT_AS");
     return;
   }
+  EBB_TEST_NOT_UNDER_EMULATION("RLIMIT_AS limits the emulator's own allocations too");
   auto child = test_support::run_child_test("child: try_create until the address space runs out");
   INFO(child.err);
   CHECK(child.exit_code == 0);

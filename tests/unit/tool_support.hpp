@@ -1,11 +1,20 @@
 // SPDX-License-Identifier: BSL-1.0
-// Test helper: what changes when the suite runs under ASan, TSan or Valgrind.
+// Test helper: what changes when the suite runs under ASan, TSan, Valgrind or an emulator.
 #pragma once
 
 #include <ebb/ebb.hpp>
 
+#include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <string>
+
+// Divides the long tests' iteration and fiber counts (test_support::scaled). The build sets it:
+// 1 natively, 8 for targets run under qemu-user (cmake/toolchains/cross-common.cmake, the meson cross
+// files' test_scale option); the environment variable of the same name overrides it at run time.
+#ifndef EBB_TEST_SCALE
+#define EBB_TEST_SCALE 1
+#endif
 
 #if EBB_VALGRIND
 #include <valgrind/valgrind.h>
@@ -47,5 +56,72 @@ inline bool under_memory_tool() {
   return false;
 #endif
 }
+
+// The one setting for emulation (see EBB_TEST_SCALE above): every test keeps running, the ones that
+// loop or spawn many fibers do less of it. Never below 1.
+inline std::uint64_t test_scale() {
+  static const std::uint64_t scale = [] {
+    const char* text = std::getenv("EBB_TEST_SCALE");
+    const std::uint64_t v = text != nullptr && *text != '\0' ? std::strtoull(text, nullptr, 0) : EBB_TEST_SCALE;
+    return v == 0 ? std::uint64_t{1} : v;
+  }();
+  return scale;
+}
+template <class T>
+T scaled(T count) {
+  const T v = static_cast<T>(static_cast<std::uint64_t>(count) / test_scale());
+  return v < 1 ? T{1} : v;
+}
+
+// True when the tests run under an emulator (qemu-user): the cross targets' test commands set
+// EBB_TEST_EMULATOR. What the emulator cannot reproduce is listed in docs/reliability.md, and a test
+// that cannot hold there says why with EBB_TEST_NOT_UNDER_EMULATION.
+inline bool emulated() {
+  const char* text = std::getenv("EBB_TEST_EMULATOR");
+  return text != nullptr && *text != '\0';
+}
+// Leaves the current test case with a warning naming the reason (visible in every run's output, and
+// each use is listed in docs/reliability.md, "Under emulation").
+#define EBB_TEST_NOT_UNDER_EMULATION(reason)                                                   \
+  do {                                                                                          \
+    if (::test_support::emulated()) {                                                           \
+      WARN("not run under emulation (docs/reliability.md): " << reason);                        \
+      return;                                                                                   \
+    }                                                                                           \
+  } while (false)
+
+// The page size the tests' bounds are written in: read at run time, as ebb does (AArch64 Linux runs
+// with 4, 16 or 64 KiB pages; cross/aarch64-64k runs the suite with 64 KiB).
+inline std::size_t page() { return ebb::runtime_v1::os::page_size(); }
+inline std::size_t round_up_to_page(std::size_t bytes) { return (bytes + page() - 1) / page() * page(); }
+
+// The floating-point control bit a test flips to see that the switch keeps it per side:
+// flush-to-zero, in MXCSR (bit 15) on x86-64 and in FPCR (bit 24) on AArch64.
+inline std::uint64_t fp_control_register() {
+  std::uint64_t value;
+#if defined(EBB_ARCH_X86_64)
+  std::uint32_t mxcsr;
+  __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+  value = mxcsr;
+#elif defined(EBB_ARCH_AARCH64)
+  __asm__ volatile("mrs %0, fpcr" : "=r"(value));
+#else
+#error "tool_support.hpp: add this architecture's FP control register"
+#endif
+  return value;
+}
+inline void set_fp_control_register(std::uint64_t value) {
+#if defined(EBB_ARCH_X86_64)
+  const std::uint32_t mxcsr = static_cast<std::uint32_t>(value);
+  __asm__ volatile("ldmxcsr %0" : : "m"(mxcsr));
+#elif defined(EBB_ARCH_AARCH64)
+  __asm__ volatile("msr fpcr, %0" : : "r"(value));
+#endif
+}
+#if defined(EBB_ARCH_X86_64)
+constexpr std::uint64_t fp_flush_to_zero = 1u << 15;
+#elif defined(EBB_ARCH_AARCH64)
+constexpr std::uint64_t fp_flush_to_zero = 1u << 24;
+#endif
 
 }  // namespace test_support

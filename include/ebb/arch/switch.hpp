@@ -18,8 +18,10 @@
 
 #if defined(EBB_ARCH_X86_64) && defined(EBB_ABI_SYSV) && defined(EBB_FORMAT_ELF)
 #include "ebb/arch/x86_64_sysv.hpp"
+#elif defined(EBB_ARCH_AARCH64) && defined(EBB_ABI_AAPCS64) && defined(EBB_FORMAT_ELF)
+#include "ebb/arch/aarch64_aapcs.hpp"
 #else
-#error "ebb: no architecture port for this target (supported: x86-64 System V ELF)"
+#error "ebb: no architecture port for this target (supported: x86-64 System V ELF, AArch64 AAPCS64 ELF)"
 #endif
 
 #include "ebb/arch/contract.hpp"

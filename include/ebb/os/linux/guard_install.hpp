@@ -19,7 +19,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 EBB_RUNTIME_BEGIN
 namespace os {
@@ -51,6 +53,23 @@ inline std::atomic<int>& guard_method_in_use() noexcept {
   return method;
 }
 
+// Test hook: the probe behaves as under qemu-user, whose madvise accepts MADV_GUARD_INSTALL and does
+// nothing (the probe must then choose mprotect).
+EBB_PROCESS_WIDE(std::atomic<bool>, guard_probe_ignores_install){false};
+
+// Whether reading `page` faults, asked without taking a signal: the kernel reads it for write(2) into
+// a pipe and answers EFAULT when the page is a guard (or not readable); an emulator that checks its own
+// view of the guest's page protections answers the same way for what it knows is protected.
+inline bool guard_faults(void* page) noexcept {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return false;  // cannot tell: do not believe it
+  const ssize_t wrote = ::write(fds[1], page, 1);
+  const bool faulted = wrote < 0 && errno == EFAULT;
+  ::close(fds[0]);
+  ::close(fds[1]);
+  return faulted;
+}
+
 inline guard_method chosen_guard_method() noexcept {
   auto& method = guard_method_in_use();
   int m = method.load(std::memory_order_relaxed);
@@ -60,7 +79,13 @@ inline guard_method chosen_guard_method() noexcept {
   void* page = ::mmap(nullptr, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (page != MAP_FAILED) {
     // Under mlockall(MCL_FUTURE) this page is locked and refuses too: mprotect then serves every stack.
-    if (::madvise(page, page_size(), madv_guard_install) == 0) probed = static_cast<int>(guard_method::guard_install);
+    // Success is not believed until the guard is seen to fault: qemu-user (7.2, and any emulator or
+    // sandbox that treats madvise as the hint it mostly is) answers 0 to every advice it does not know
+    // and installs nothing, which would leave every stack without its guard.
+    const bool accepted = guard_probe_ignores_install.load(std::memory_order_relaxed)
+                              ? true  // test hook: an emulator that accepts and ignores the advice
+                              : ::madvise(page, page_size(), madv_guard_install) == 0;
+    if (accepted && guard_faults(page)) probed = static_cast<int>(guard_method::guard_install);
     ::munmap(page, page_size());
   }
   errno = saved;

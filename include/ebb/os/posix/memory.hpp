@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <cstring>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -60,18 +61,47 @@ inline bool unprotect_guard(void* lo, std::size_t bytes) noexcept {
 // here (MADV_FREE, or macOS's MADV_FREE_REUSABLE), made in their header. Async-signal-safe.
 inline bool discard_pages(void* lo, std::size_t bytes) noexcept { return ::madvise(lo, bytes, MADV_DONTNEED) == 0; }
 
+// How many bytes mincore writes for one page of page_size(): 1 on every kernel, but qemu-user run
+// with a guest page size larger than the host's (`qemu-aarch64 -p 65536` on a 4 KiB host) passes the
+// call through and the host kernel writes one byte per *host* page, 16 per guest page, past the end
+// of a vector sized by the guest's page count. Measured once on a page of our own (at most 64 bytes
+// are written: a 4 KiB host page inside a guest page up to 256 KiB; more would not fit our vectors,
+// and then mincore serves as if it answered for whole pages, overflow-free: see the probe).
+inline std::size_t mincore_entries_per_page() noexcept {
+  static const std::size_t entries = [] {
+    const std::size_t page = page_size();
+    void* p = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return std::size_t{1};
+    unsigned char vec[256];
+    std::memset(vec, 0xee, sizeof vec);
+    std::size_t written = 1;
+    if (page <= 64 * 4096 && ::mincore(p, page, vec) == 0) {
+      written = 0;
+      while (written < sizeof vec && vec[written] != 0xee) ++written;
+      if (written == 0 || written > 64) written = 1;
+    }
+    ::munmap(p, page);
+    return written;
+  }();
+  return entries;
+}
+
 // Calls run(start, end) for each resident page in [first, last), lowest first, until run returns
 // false. mincore answers one byte per page and cannot see swapped-out pages (see memory_held).
 template <class Run>
 void scan_present_mincore(std::uintptr_t first, std::uintptr_t last, Run&& run) noexcept {
   const std::size_t page = page_size();
+  const std::size_t per_page = mincore_entries_per_page();
   unsigned char vec[256];
   for (auto at = first; at < last;) {
     std::size_t pages = (last - at) / page;
-    if (pages > sizeof vec) pages = sizeof vec;
+    if (pages > sizeof vec / per_page) pages = sizeof vec / per_page;
     if (::mincore(reinterpret_cast<void*>(at), pages * page, vec) != 0) return;
-    for (std::size_t i = 0; i < pages; ++i)
-      if ((vec[i] & 1u) && !run(at + i * page, at + (i + 1) * page)) return;
+    for (std::size_t i = 0; i < pages; ++i) {
+      bool present = false;
+      for (std::size_t j = 0; j < per_page; ++j) present = present || (vec[i * per_page + j] & 1u) != 0;
+      if (present && !run(at + i * page, at + (i + 1) * page)) return;
+    }
     at += pages * page;
   }
 }
