@@ -247,6 +247,12 @@ inline const std::vector<broken_routine>& broken_routines() {
 
 }  // namespace contract_port
 
+#elif defined(EBB_ARCH_RISCV64) && defined(EBB_ABI_LP64D)
+#include "arch_contract_riscv64_lp64d.hpp"
+#elif defined(EBB_ARCH_ARM32) && defined(EBB_ABI_AAPCS_HF)
+#include "arch_contract_arm32_aapcs_hf.hpp"
+#elif defined(EBB_ARCH_I386) && defined(EBB_ABI_SYSV)
+#include "arch_contract_i386_sysv.hpp"
 #else
 #error "test_arch_contract.cpp: add this architecture's block (registers, probe, FP control, broken routines)"
 #endif
@@ -268,7 +274,11 @@ const char* register_name(std::size_t i) {
 // (or left as a neighbour's) is told apart.
 register_values pattern(word side, word round) {
   register_values v{};
-  for (std::size_t i = 0; i < probe_words; ++i) v[i] = 0x1000000000000000ull * side + 0x10000ull * round + i + 1;
+  // The side in the top nibble of a word of any width (a 32-bit port's word would drop a 2^60 factor
+  // and make both sides' patterns equal), the round above the index.
+  constexpr unsigned side_shift = 8 * sizeof(word) - 4;
+  for (std::size_t i = 0; i < probe_words; ++i)
+    v[i] = (static_cast<word>(side) << side_shift) + (static_cast<word>(round) << 16) + static_cast<word>(i + 1);
   return v;
 }
 
