@@ -35,14 +35,17 @@
 
 // Open and close a function `name` (a string literal). Between the two the port writes .cfi_startproc,
 // its instructions and .cfi_endproc. `align` is the log2 alignment as a string.
-#define EBB_ASM_FUNCTION_BEGIN(name, log2_align)                                  \
+// `before_label` is a directive the ISA needs right before the label (ARM's .thumb_func), or "".
+#define EBB_ASM_FUNCTION_BEGIN_ISA(name, log2_align, before_label)                \
   ".ifndef " name "\n"                                                            \
   ".pushsection .text." name ",\"axG\",%progbits," name ",comdat\n"               \
   ".weak " name "\n"                                                              \
   ".hidden " name "\n"                                                            \
   ".type " name ",%function\n"                                                    \
   ".p2align " log2_align "\n"                                                     \
+  before_label                                                                    \
   name ":\n"
+#define EBB_ASM_FUNCTION_BEGIN(name, log2_align) EBB_ASM_FUNCTION_BEGIN_ISA(name, log2_align, "")
 #define EBB_ASM_FUNCTION_END(name) \
   ".size " name ", .-" name "\n"   \
   ".popsection\n"                  \
