@@ -19,7 +19,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 EBB_RUNTIME_BEGIN
 namespace os {
@@ -51,6 +53,20 @@ inline std::atomic<int>& guard_method_in_use() noexcept {
   return method;
 }
 
+// Whether `page` (one page, readable and writable to the process unless guarded) really is a guard:
+// the kernel then refuses to copy from it (write(2) fails with EFAULT) exactly as user code faults on
+// it. An emulator that answers madvise(MADV_GUARD_INSTALL) with success without installing anything
+// (qemu-user 7.2 returns 0 for advice it does not know) leaves the page readable: trusting it would
+// turn every stack overflow into silent corruption of whatever lies below, so the probe checks.
+inline bool guard_is_enforced(const void* page) noexcept {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return false;  // cannot tell: do not trust it
+  const bool refused = ::write(fds[1], page, 1) == -1 && errno == EFAULT;
+  ::close(fds[0]);
+  ::close(fds[1]);
+  return refused;
+}
+
 inline guard_method chosen_guard_method() noexcept {
   auto& method = guard_method_in_use();
   int m = method.load(std::memory_order_relaxed);
@@ -60,7 +76,8 @@ inline guard_method chosen_guard_method() noexcept {
   void* page = ::mmap(nullptr, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (page != MAP_FAILED) {
     // Under mlockall(MCL_FUTURE) this page is locked and refuses too: mprotect then serves every stack.
-    if (::madvise(page, page_size(), madv_guard_install) == 0) probed = static_cast<int>(guard_method::guard_install);
+    if (::madvise(page, page_size(), madv_guard_install) == 0 && guard_is_enforced(page))
+      probed = static_cast<int>(guard_method::guard_install);
     ::munmap(page, page_size());
   }
   errno = saved;
