@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include "child_process.hpp"
@@ -62,4 +63,28 @@ TEST_CASE("with mprotect guards, vm.max_map_count is reached with a clear error"
   auto child = test_support::run_child_test("child: memory mappings exhausted", {"EBB_GUARD_METHOD=mprotect"});
   CHECK(child.exit_code == 0);
   CHECK_THAT(child.err, has_text("cannot create fiber") && has_text("vm.max_map_count is"));
+}
+
+// The guard-install probe trusts madvise(MADV_GUARD_INSTALL) only when the page then really refuses
+// access: qemu-user answers that madvise with success and installs nothing, and believing it made
+// every overflow under emulation silent corruption instead of a report. The check it relies on must
+// tell a plain page from a guarded one (PROT_NONE is a guard every kernel enforces).
+TEST_CASE("guard install is trusted only where a guarded page really refuses access", "[guards]") {
+  namespace os = ebb::runtime_v1::os;
+  const std::size_t page = os::page_size();
+  void* p = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(p != MAP_FAILED);
+  static_cast<volatile char*>(p)[0] = 1;
+  CHECK_FALSE(os::guard_is_enforced(p));  // what a no-op "guard install" leaves
+  REQUIRE(::mprotect(p, page, PROT_NONE) == 0);
+  CHECK(os::guard_is_enforced(p));
+  ::munmap(p, page);
+  if (os::chosen_guard_method() == os::guard_method::guard_install) {
+    // Chosen: then a page guarded with it refuses too.
+    void* q = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(q != MAP_FAILED);
+    REQUIRE(::madvise(q, page, os::madv_guard_install) == 0);
+    CHECK(os::guard_is_enforced(q));
+    ::munmap(q, page);
+  }
 }

@@ -113,7 +113,27 @@ namespace {
 // read(2) as the bare system call: no libc wrapper frame below the buffer touches the stack first.
 long raw_read(int fd, void* buffer, std::size_t bytes) {
   long result;
+#if defined(__x86_64__)
   __asm__ volatile("syscall" : "=a"(result) : "a"(0L), "D"(long(fd)), "S"(buffer), "d"(bytes) : "rcx", "r11", "memory");
+#elif defined(__riscv)
+  register long a0 __asm__("a0") = fd;
+  register void* a1 __asm__("a1") = buffer;
+  register std::size_t a2 __asm__("a2") = bytes;
+  register long a7 __asm__("a7") = 63;  // __NR_read
+  __asm__ volatile("ecall" : "+r"(a0) : "r"(a1), "r"(a2), "r"(a7) : "memory");
+  result = a0;
+#elif defined(__arm__)
+  register long r0 __asm__("r0") = fd;
+  register void* r1 __asm__("r1") = buffer;
+  register std::size_t r2 __asm__("r2") = bytes;
+  register long r7 __asm__("r7") = 3;  // __NR_read (EABI)
+  __asm__ volatile("svc 0" : "+r"(r0) : "r"(r1), "r"(r2), "r"(r7) : "memory");
+  result = r0;
+#elif defined(__i386__)
+  __asm__ volatile("int $0x80" : "=a"(result) : "a"(3L), "b"(long(fd)), "c"(buffer), "d"(bytes) : "memory");
+#else
+#error "raw_read: add this architecture's read(2) system call"
+#endif
   return result;
 }
 }  // namespace
