@@ -17,7 +17,10 @@
 #include "tool_support.hpp"
 
 namespace {
-using tripwire_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::tripwire_stack_allocator<>>;
+// A 1 MiB maximum, the 64-bit default, on every target: the depths below are written for it, and
+// 32-bit targets default to 256 KiB.
+using tripwire_fiber = ebb::basic_fiber<ebb::doubling_growth<ebb::default_min_stack, 1024 * 1024>, ebb::quarter_shrink<>,
+                                        ebb::tripwire_stack_allocator<>>;
 
 // Valgrind cannot run tripwire fibers: resuming after the fault that opens the window (with guard
 // install or with mprotect) crashes the process under it. docs/tripwire.md says so.
@@ -217,7 +220,7 @@ TEST_CASE("tripwire: guards the kernel refuses leave every fiber and the pool co
 
   // A shrink whose guard install fails keeps the window (and its grant) and still frees the pages.
   {
-    using fitting_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::shrink_to_fit<>, ebb::tripwire_stack_allocator<>>;
+    using fitting_fiber = ebb::basic_fiber<ebb::doubling_growth<ebb::default_min_stack, 1024 * 1024>, ebb::shrink_to_fit<>, ebb::tripwire_stack_allocator<>>;
     fitting_fiber f([] {
       test_support::go_deep(300 * 1024);
       ebb::this_fiber::yield();
