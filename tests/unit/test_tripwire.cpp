@@ -21,6 +21,9 @@ namespace {
 // 32-bit targets default to 256 KiB.
 using tripwire_fiber = ebb::basic_fiber<ebb::doubling_growth<ebb::default_min_stack, 1024 * 1024>, ebb::quarter_shrink<>,
                                         ebb::tripwire_stack_allocator<>>;
+// A default fiber (default allocator and mapper) with the same 1 MiB maximum, so it takes the same
+// size of reservation from the pool as tripwire_fiber (ebb::fiber itself, on 64-bit targets).
+using mib_fiber = ebb::basic_fiber<ebb::doubling_growth<ebb::default_min_stack, 1024 * 1024>>;
 
 // Valgrind cannot run tripwire fibers: resuming after the fault that opens the window (with guard
 // install or with mprotect) crashes the process under it. docs/tripwire.md says so.
@@ -265,7 +268,7 @@ TEST_CASE("tripwire: guards the kernel refuses leave every fiber and the pool co
   CHECK(os::injected_guard_failures.load() == 0);
   CHECK(ebb::stack_budget_granted() == granted_before);
   for (int i = 0; i < 4; ++i) {
-    ebb::fiber f([] { test_support::go_deep(700 * 1024); });
+    mib_fiber f([] { test_support::go_deep(700 * 1024); });
     f.resume();
     f.resume();
     CHECK(f.done());
