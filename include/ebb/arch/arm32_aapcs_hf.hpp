@@ -42,8 +42,10 @@
 // feet, and every transfer is interworking: the switch returns with `bx`, the trampoline calls the
 // entry with `blx`, and the saved resume address carries the Thumb bit (a function pointer to Thumb
 // code has bit 0 set; `bx` uses it to select the state). A fiber created by ARM-state code may be
-// resumed by Thumb code and the other way round. The one instruction whose form differs is the nop
-// that pads the trampoline (2 bytes in Thumb, 4 in ARM).
+// resumed by Thumb code and the other way round, and units of both states may be linked together
+// (each emits its own COMDAT copy of the routines; the linker keeps one, of either state), so
+// nothing outside the routines may depend on the state they were assembled in: the frame is the
+// same, and the trampoline's leading nop is 4 bytes in both (nop.w in Thumb).
 //
 // Returning: `bx lr` is predicted as a function return (it pops the return stack), and would be
 // mispredicted after every switch; the resume address is popped into ip (r12, the intra-procedure
@@ -117,16 +119,19 @@
 #define EBB_ARM32_FPSCR_CONTROL_LO "0x9f00"
 #define EBB_ARM32_FPSCR_CONTROL_HI "0x07ff"
 
+// The trampoline's nop is 4 bytes in both states (Thumb-2's wide nop.w): a program may link units of
+// both states, and the linker then keeps ONE copy of the COMDAT trampoline, of either state, while
+// make_initial_frame in every unit adds the nop's width to its address. With a 2-byte Thumb nop, an
+// ARM-state unit resuming the Thumb copy would enter it mid-instruction.
+#define EBB_ARM32_NOP_BYTES 4
 #if defined(__thumb__)
 #define EBB_ARM32_MODE ".thumb\n"
 #define EBB_ARM32_FUNC ".thumb_func\n"
-#define EBB_ARM32_NOP "nop.n\n"
-#define EBB_ARM32_NOP_BYTES 2
+#define EBB_ARM32_NOP "nop.w\n"
 #else
 #define EBB_ARM32_MODE ".arm\n"
 #define EBB_ARM32_FUNC ""
 #define EBB_ARM32_NOP "nop\n"
-#define EBB_ARM32_NOP_BYTES 4
 #endif
 
 // The CFA-relative offset of a slot (.cfi_offset's operand).
