@@ -34,8 +34,20 @@
 #elif defined(__aarch64__) && !defined(_WIN32) && !defined(__ILP32__)
 #define EBB_ARCH_AARCH64 1
 #define EBB_ABI_AAPCS64 1
+#elif defined(__riscv) && __riscv_xlen == 64 && defined(__riscv_float_abi_double)
+// lp64d: doubles passed in FP registers, so fs0-fs11 are callee-saved (lp64/lp64f would differ).
+#define EBB_ARCH_RISCV64 1
+#define EBB_ABI_LP64D 1
+#elif defined(__arm__) && !defined(__aarch64__) && defined(__ARM_EABI__) && defined(__ARM_PCS_VFP) && \
+    defined(__ARM_FP) && (__ARM_FP & 8)
+// AAPCS with the VFP variant (armhf): d8-d15 callee-saved; needs double-precision VFP (__ARM_FP bit 3).
+#define EBB_ARCH_ARM32 1
+#define EBB_ABI_AAPCS_HF 1
+#elif defined(__i386__) && !defined(_WIN32)
+#define EBB_ARCH_I386 1
+#define EBB_ABI_SYSV 1
 #else
-#error "ebb: no context-switch routine for this architecture/ABI yet (supported: x86-64 System V, AArch64 AAPCS64)"
+#error "ebb: no context-switch routine for this architecture/ABI yet (supported: x86-64 System V, AArch64 AAPCS64, RISC-V 64 lp64d, ARM32 AAPCS hard-float, i386 System V)"
 #include <ebb_supports_only_x86_64_sysv>
 #endif
 

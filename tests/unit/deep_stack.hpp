@@ -11,6 +11,13 @@
 
 namespace test_support {
 
+// Depths in the tests are written for the 1 MiB default maximum of 64-bit targets; 32-bit targets
+// default to 256 KiB (policies/growth.hpp: a 4 GiB address space), where the same depth would be a
+// stack overflow. This scales a depth chosen for 1 MiB to the target's default maximum.
+constexpr std::size_t scaled_to_default_max(std::size_t bytes_at_1mib) {
+  return bytes_at_1mib / (std::size_t{1024 * 1024} / ebb::default_max_stack);
+}
+
 // Hand the frame to an opaque asm so the compiler must keep it, in memory, for the whole call.
 inline void keep(void* p) { __asm__ volatile("" : : "r"(p) : "memory"); }
 

@@ -121,7 +121,8 @@ TEST_CASE("run-time options clamp into the policy's bounds", "[basics][options]"
   CHECK(tiny.stack_stats().size == ebb::default_min_stack);
   CHECK(tiny.stack_stats().max_size == ebb::default_min_stack);
 
-  ebb::fiber huge(ebb::fiber_options().max_size(std::size_t(1) << 40), [] {});
+  // Far above any default maximum (1 TiB; 1 GiB where size_t has 32 bits, and `1 << 40` would not fit).
+  ebb::fiber huge(ebb::fiber_options().max_size(std::size_t(1) << (sizeof(std::size_t) >= 8 ? 40 : 30)), [] {});
   CHECK(huge.stack_stats().max_size == ebb::default_max_stack);
 }
 

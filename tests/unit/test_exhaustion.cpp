@@ -66,3 +66,4 @@ TEST_CASE("with mprotect guards, vm.max_map_count is reached with a clear error"
   CHECK(child.exit_code == 0);
   CHECK_THAT(child.err, has_text("cannot create fiber") && has_text("vm.max_map_count is"));
 }
+

@@ -14,7 +14,7 @@ namespace os = ebb::runtime_v1::os;
 
 ebb::fiber deep_then_parked() {
   ebb::fiber f([] {
-    test_support::go_deep(300 * 1024);
+    test_support::go_deep(test_support::scaled_to_default_max(300 * 1024));
     ebb::this_fiber::yield();
   });
   f.resume();  // at the bottom

@@ -96,7 +96,7 @@ TEST_CASE("fixed-increment growth", "[policies][growth]") {
 
 TEST_CASE("shipped shrink policies", "[policies][shrink]") {
   auto deep_then_park = [] {
-    dig(2000);  // ~500 KiB, returns
+    dig(static_cast<int>(test_support::scaled_to_default_max(2000)));  // ~500 KiB (64-bit), returns
     ebb::this_fiber::yield();
   };
   SECTION("quarter_shrink halves once per point") {
@@ -141,8 +141,8 @@ TEST_CASE("shipped shrink policies", "[policies][shrink]") {
 }
 
 TEST_CASE("a user-written ShrinkPolicy cannot release live frames", "[policies][shrink]") {
-  ebb::basic_fiber<ebb::doubling_growth<>, halve_every_time> f([] { dig(1000); });
-  f.resume();  // parked ~250 KiB deep
+  ebb::basic_fiber<ebb::doubling_growth<>, halve_every_time> f([] { dig(static_cast<int>(test_support::scaled_to_default_max(1000))); });
+  f.resume();  // parked ~250 KiB deep (64-bit)
   auto before = f.stack_stats();
   for (int i = 0; i < 10; ++i) f.shrink_stack();
   auto after = f.stack_stats();

@@ -33,7 +33,7 @@ std::size_t pooled_dirty_bytes() {
 }
 
 constexpr int deep_fibers = 200;
-constexpr std::size_t depth = 400 * 1024;
+constexpr std::size_t depth = test_support::scaled_to_default_max(400 * 1024);
 
 // 200 fibers go 400 KiB deep and come back between two switches (no switch sees the depth), finish,
 // and are destroyed together: 200 dirty reservations go to the pool.
@@ -54,7 +54,7 @@ TEST_CASE("pool: a registry pass cleans the stacks dead fibers left deep", "[poo
   ebb::trim_stack_pool();
   leave_deep_stacks_in_pool();
   const std::size_t dirty = pooled_dirty_bytes();
-  CHECK(dirty >= deep_fibers * (depth - 64 * 1024));  // the scenario: they were pooled dirty
+  CHECK(dirty >= deep_fibers * (depth - test_support::scaled_to_default_max(64 * 1024)));  // the scenario: they were pooled dirty
   const long rss_before = test_support::status_kib("RssAnon:");
 
   SECTION("shrink_all") {
@@ -95,7 +95,7 @@ TEST_CASE("pool: a pass on one thread cleans the stacks in another thread's cach
     std::unique_lock<std::mutex> lock(m);
     cv.wait(lock, [&] { return step == 1; });
   }
-  CHECK(dirty_in_cache >= rt::reservation_pool::thread_cache_capacity * (depth - 64 * 1024));
+  CHECK(dirty_in_cache >= rt::reservation_pool::thread_cache_capacity * (depth - test_support::scaled_to_default_max(64 * 1024)));
   SECTION("shrink_all") { ebb::stack_registry::shrink_all(); }
   SECTION("trim_stack_pool") { ebb::trim_stack_pool(); }
   CHECK(pooled_dirty_bytes() == 0);

@@ -172,7 +172,8 @@ TEST_CASE("the kernel can write into untouched stack pages: read() into a fresh 
   int fd = ::mkstemp(path);
   REQUIRE(fd >= 0);
   ::unlink(path);
-  std::string data(300 * 1024, 'x');
+  static constexpr std::size_t bytes = test_support::scaled_to_default_max(300 * 1024);  // under the maximum
+  std::string data(bytes, 'x');
   for (std::size_t i = 0; i < data.size(); i += 4096) data[i] = static_cast<char>('a' + (i / 4096) % 26);
   REQUIRE(::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
   ::lseek(fd, 0, SEEK_SET);
@@ -180,7 +181,7 @@ TEST_CASE("the kernel can write into untouched stack pages: read() into a fresh 
   ssize_t got = -1;
   bool same = false;
   ebb::fiber f([&] {
-    char buffer[300 * 1024];  // far below the pages this fresh fiber has touched
+    char buffer[bytes];  // far below the pages this fresh fiber has touched
     got = ::read(fd, buffer, sizeof buffer);
     same = got == static_cast<ssize_t>(sizeof buffer) && std::memcmp(buffer, data.data(), sizeof buffer) == 0;
   });
@@ -206,12 +207,13 @@ TEST_CASE("a timer signal delivered while a fiber is deep runs on the fiber's st
   sigemptyset(&action.sa_mask);
   sigaction(SIGALRM, &action, &previous);
   alarms = 0;
+  static constexpr std::size_t deep_bytes = test_support::scaled_to_default_max(600 * 1024);
   char* stack_top = nullptr;
   std::size_t deep_used = 0;
   ebb::fiber f([&]() TEST_REAL_STACK {
     char marker;
     stack_top = &marker;
-    test_support::go_deep(600 * 1024, 0);  // passes through; yields nowhere
+    test_support::go_deep(deep_bytes, 0);  // passes through; yields nowhere
     // now spin deep inside a second descent until the timer fires
     struct itimerval timer {};
     timer.it_value.tv_usec = 2000;
@@ -230,15 +232,15 @@ TEST_CASE("a timer signal delivered while a fiber is deep runs on the fiber's st
         test_support::keep(frame);
       }
     };
-    spin::at_depth(600 * 1024, deep_used, stack_top);
+    spin::at_depth(deep_bytes, deep_used, stack_top);
   });
   f.resume();
   sigaction(SIGALRM, &previous, nullptr);
   CHECK(alarms.load() == 1);
-  CHECK(deep_used >= 600 * 1024);
+  CHECK(deep_used >= deep_bytes);
   const auto frame = reinterpret_cast<std::uintptr_t>(alarm_frame.load());
   const auto top = reinterpret_cast<std::uintptr_t>(stack_top);
   // The handler's frame lay below the deep point, inside the fiber's reservation.
-  CHECK(frame < top - 600 * 1024);
+  CHECK(frame < top - deep_bytes);
   CHECK(frame > top - ebb::default_max_stack);
 }

@@ -17,7 +17,13 @@
 #include "tool_support.hpp"
 
 namespace {
-using tripwire_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::tripwire_stack_allocator<>>;
+// A 1 MiB maximum, the 64-bit default, on every target: the depths below are written for it, and
+// 32-bit targets default to 256 KiB.
+using tripwire_fiber = ebb::basic_fiber<ebb::doubling_growth<ebb::default_min_stack, 1024 * 1024>, ebb::quarter_shrink<>,
+                                        ebb::tripwire_stack_allocator<>>;
+// A default fiber (default allocator and mapper) with the same 1 MiB maximum, so it takes the same
+// size of reservation from the pool as tripwire_fiber (ebb::fiber itself, on 64-bit targets).
+using mib_fiber = ebb::basic_fiber<ebb::doubling_growth<ebb::default_min_stack, 1024 * 1024>>;
 
 // Valgrind cannot run tripwire fibers: resuming after the fault that opens the window (with guard
 // install or with mprotect) crashes the process under it. docs/tripwire.md says so.
@@ -122,8 +128,24 @@ long raw_read(int fd, void* buffer, std::size_t bytes) {
   register long x8 __asm__("x8") = 63;  // __NR_read in the generic syscall table
   __asm__ volatile("svc #0" : "+r"(x0) : "r"(x1), "r"(x2), "r"(x8) : "memory");
   result = x0;
+#elif defined(EBB_ARCH_RISCV64)
+  register long a0 __asm__("a0") = fd;
+  register void* a1 __asm__("a1") = buffer;
+  register std::size_t a2 __asm__("a2") = bytes;
+  register long a7 __asm__("a7") = 63;  // __NR_read
+  __asm__ volatile("ecall" : "+r"(a0) : "r"(a1), "r"(a2), "r"(a7) : "memory");
+  result = a0;
+#elif defined(EBB_ARCH_ARM32)
+  register long r0 __asm__("r0") = fd;
+  register void* r1 __asm__("r1") = buffer;
+  register std::size_t r2 __asm__("r2") = bytes;
+  register long r7 __asm__("r7") = 3;  // __NR_read (EABI)
+  __asm__ volatile("svc 0" : "+r"(r0) : "r"(r1), "r"(r2), "r"(r7) : "memory");
+  result = r0;
+#elif defined(EBB_ARCH_I386)
+  __asm__ volatile("int $0x80" : "=a"(result) : "a"(3L), "b"(long(fd)), "c"(buffer), "d"(bytes) : "memory");
 #else
-#error "test_tripwire.cpp: add this architecture's bare read(2)"
+#error "raw_read: add this architecture's read(2) system call"
 #endif
   return result;
 }
@@ -208,7 +230,7 @@ TEST_CASE("tripwire: guards the kernel refuses leave every fiber and the pool co
 
   // A shrink whose guard install fails keeps the window (and its grant) and still frees the pages.
   {
-    using fitting_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::shrink_to_fit<>, ebb::tripwire_stack_allocator<>>;
+    using fitting_fiber = ebb::basic_fiber<ebb::doubling_growth<ebb::default_min_stack, 1024 * 1024>, ebb::shrink_to_fit<>, ebb::tripwire_stack_allocator<>>;
     fitting_fiber f([] {
       test_support::go_deep(300 * 1024);
       ebb::this_fiber::yield();
@@ -253,7 +275,7 @@ TEST_CASE("tripwire: guards the kernel refuses leave every fiber and the pool co
   CHECK(os::injected_guard_failures.load() == 0);
   CHECK(ebb::stack_budget_granted() == granted_before);
   for (int i = 0; i < 4; ++i) {
-    ebb::fiber f([] { test_support::go_deep(700 * 1024); });
+    mib_fiber f([] { test_support::go_deep(700 * 1024); });
     f.resume();
     f.resume();
     CHECK(f.done());

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -233,18 +234,27 @@ TEST_CASE("try_create: a tripwire stack the kernel will not guard is out_of_memo
   CHECK(ebb::stack_budget_granted() == granted_before);
 }
 
+// A made-up shadow-stack pointer that fits the target's uintptr_t, and how the report prints it.
+#if UINTPTR_MAX > 0xffffffffu
+constexpr std::uintptr_t fake_shadow_stack_pointer = 0x7f0012345ff8;
+constexpr const char* fake_shadow_stack_pointer_text = "0x7f0012345ff8";
+#else
+constexpr std::uintptr_t fake_shadow_stack_pointer = 0xf7345ff8;
+constexpr const char* fake_shadow_stack_pointer_text = "0xf7345ff8";
+#endif
+
 TEST_CASE("try_create: active CET shadow stacks are refused as a value", "[try_create][cet]") {
   // Creation reads the real shadow-stack pointer (0 here unless CET is on); the check it goes through
   // is given a made-up one, as test_cet.cpp does for the throwing report.
   ebb::create_error why;
   CHECK(ebb::detail::check_shadow_stack(0, "job", ebb::detail::keep_failure{&why}));
-  CHECK_FALSE(ebb::detail::check_shadow_stack(0x7f0012345ff8, "cet-job", ebb::detail::keep_failure{&why}));
+  CHECK_FALSE(ebb::detail::check_shadow_stack(fake_shadow_stack_pointer, "cet-job", ebb::detail::keep_failure{&why}));
   CHECK(why.code == ebb::fiber_errc::shadow_stack_active);
   CHECK_THAT(why.what(), has_text("ebb: cannot create fiber 'cet-job': CET shadow stacks are active") &&
-                             has_text("0x7f0012345ff8"));
+                             has_text(fake_shadow_stack_pointer_text));
 #if EBB_HAS_EXCEPTIONS
   CHECK(std::string(why.what()) ==
-        constructor_message([] { ebb::detail::refuse_active_shadow_stack(0x7f0012345ff8, "cet-job"); }));
+        constructor_message([] { ebb::detail::refuse_active_shadow_stack(fake_shadow_stack_pointer, "cet-job"); }));
 #endif
   if (ebb::runtime_v1::arch::shadow_stack_pointer() != 0) {
     WARN("CET shadow stacks are active on this machine: checking try_create's refusal");

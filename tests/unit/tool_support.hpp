@@ -96,32 +96,46 @@ inline std::size_t page() { return ebb::runtime_v1::os::page_size(); }
 inline std::size_t round_up_to_page(std::size_t bytes) { return (bytes + page() - 1) / page() * page(); }
 
 // The floating-point control bit a test flips to see that the switch keeps it per side:
-// flush-to-zero, in MXCSR (bit 15) on x86-64 and in FPCR (bit 24) on AArch64.
+// flush-to-zero, in MXCSR (bit 15) on x86-64 and i386, in FPCR (bit 24) on AArch64 and in FPSCR
+// (bit 24) on ARM32. RISC-V's fcsr has no such bit (only the rounding mode, which the tests set
+// through <cfenv> everywhere): fp_flush_to_zero is 0 there and the tests skip that half.
 inline std::uint64_t fp_control_register() {
   std::uint64_t value;
-#if defined(EBB_ARCH_X86_64)
+#if defined(EBB_ARCH_X86_64) || defined(EBB_ARCH_I386)
   std::uint32_t mxcsr;
   __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
   value = mxcsr;
 #elif defined(EBB_ARCH_AARCH64)
   __asm__ volatile("mrs %0, fpcr" : "=r"(value));
+#elif defined(EBB_ARCH_ARM32)
+  std::uint32_t fpscr;
+  __asm__ volatile("vmrs %0, fpscr" : "=r"(fpscr));
+  value = fpscr;
+#elif defined(EBB_ARCH_RISCV64)
+  __asm__ volatile("frcsr %0" : "=r"(value));
 #else
 #error "tool_support.hpp: add this architecture's FP control register"
 #endif
   return value;
 }
 inline void set_fp_control_register(std::uint64_t value) {
-#if defined(EBB_ARCH_X86_64)
+#if defined(EBB_ARCH_X86_64) || defined(EBB_ARCH_I386)
   const std::uint32_t mxcsr = static_cast<std::uint32_t>(value);
   __asm__ volatile("ldmxcsr %0" : : "m"(mxcsr));
 #elif defined(EBB_ARCH_AARCH64)
   __asm__ volatile("msr fpcr, %0" : : "r"(value));
+#elif defined(EBB_ARCH_ARM32)
+  __asm__ volatile("vmsr fpscr, %0" : : "r"(static_cast<std::uint32_t>(value)));
+#elif defined(EBB_ARCH_RISCV64)
+  __asm__ volatile("fscsr %0" : : "r"(value));
 #endif
 }
-#if defined(EBB_ARCH_X86_64)
+#if defined(EBB_ARCH_X86_64) || defined(EBB_ARCH_I386)
 constexpr std::uint64_t fp_flush_to_zero = 1u << 15;
-#elif defined(EBB_ARCH_AARCH64)
+#elif defined(EBB_ARCH_AARCH64) || defined(EBB_ARCH_ARM32)
 constexpr std::uint64_t fp_flush_to_zero = 1u << 24;
+#else
+constexpr std::uint64_t fp_flush_to_zero = 0;
 #endif
 
 }  // namespace test_support

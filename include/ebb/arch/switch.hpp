@@ -20,8 +20,14 @@
 #include "ebb/arch/x86_64_sysv.hpp"
 #elif defined(EBB_ARCH_AARCH64) && defined(EBB_ABI_AAPCS64) && defined(EBB_FORMAT_ELF)
 #include "ebb/arch/aarch64_aapcs.hpp"
+#elif defined(EBB_ARCH_RISCV64) && defined(EBB_ABI_LP64D) && defined(EBB_FORMAT_ELF)
+#include "ebb/arch/riscv64_lp64d.hpp"
+#elif defined(EBB_ARCH_ARM32) && defined(EBB_ABI_AAPCS_HF) && defined(EBB_FORMAT_ELF)
+#include "ebb/arch/arm32_aapcs_hf.hpp"
+#elif defined(EBB_ARCH_I386) && defined(EBB_ABI_SYSV) && defined(EBB_FORMAT_ELF)
+#include "ebb/arch/i386_sysv.hpp"
 #else
-#error "ebb: no architecture port for this target (supported: x86-64 System V ELF, AArch64 AAPCS64 ELF)"
+#error "ebb: no architecture port for this target (supported, all ELF: x86-64 System V, AArch64 AAPCS64, RISC-V 64 lp64d, ARM32 AAPCS hard-float, i386 System V)"
 #endif
 
 #include "ebb/arch/contract.hpp"

@@ -18,6 +18,9 @@
 //     the dynamic symbol table: tests/shared_libs/check_symbols.sh).
 //   - .type/.size give debuggers and profilers the function's extent; .cfi_* (written by the port)
 //     its unwind rules.
+//   - Section and symbol types are spelled with `%` (%progbits, %function, ...), not `@`: in ARM's GNU
+//     as `@` starts a comment, so `@progbits` would silently end the directive there; every ELF
+//     target of GNU as and LLVM's integrated assembler accepts `%`.
 //   - `.ifndef`: GCC's link-time optimisation pastes the top-level assembly of every unit into one
 //     assembly file, where COMDAT cannot dedupe labels any more and a second definition would be an
 //     error; the assembler (GNU as, LLVM's) skips it instead. A symbol that is only referenced or
@@ -32,14 +35,17 @@
 
 // Open and close a function `name` (a string literal). Between the two the port writes .cfi_startproc,
 // its instructions and .cfi_endproc. `align` is the log2 alignment as a string.
-#define EBB_ASM_FUNCTION_BEGIN(name, log2_align)                                  \
+// `before_label` is a directive the ISA needs right before the label (ARM's .thumb_func), or "".
+#define EBB_ASM_FUNCTION_BEGIN_ISA(name, log2_align, before_label)                \
   ".ifndef " name "\n"                                                            \
-  ".pushsection .text." name ",\"axG\",@progbits," name ",comdat\n"               \
+  ".pushsection .text." name ",\"axG\",%progbits," name ",comdat\n"               \
   ".weak " name "\n"                                                              \
   ".hidden " name "\n"                                                            \
-  ".type " name ",@function\n"                                                    \
+  ".type " name ",%function\n"                                                    \
   ".p2align " log2_align "\n"                                                     \
+  before_label                                                                    \
   name ":\n"
+#define EBB_ASM_FUNCTION_BEGIN(name, log2_align) EBB_ASM_FUNCTION_BEGIN_ISA(name, log2_align, "")
 #define EBB_ASM_FUNCTION_END(name) \
   ".size " name ", .-" name "\n"   \
   ".popsection\n"                  \
@@ -49,10 +55,10 @@
 // executable or shared library. Used for the switch-frame layout debuggers read (arch/contract.hpp).
 #define EBB_ASM_RODATA_BEGIN(name, log2_align)                                    \
   ".ifndef " name "\n"                                                            \
-  ".pushsection .rodata." name ",\"aG\",@progbits," name ",comdat\n"              \
+  ".pushsection .rodata." name ",\"aG\",%progbits," name ",comdat\n"              \
   ".weak " name "\n"                                                              \
   ".hidden " name "\n"                                                            \
-  ".type " name ",@object\n"                                                      \
+  ".type " name ",%object\n"                                                      \
   ".p2align " log2_align "\n"                                                     \
   name ":\n"
 #define EBB_ASM_RODATA_END(name) EBB_ASM_FUNCTION_END(name)
@@ -68,9 +74,9 @@
 // the access sequence depends on the ISA and the TLS model together.
 __asm__(
     ".ifndef " EBB_THREAD_STATE_SYMBOL "\n"
-    ".pushsection .tbss." EBB_THREAD_STATE_SYMBOL ",\"awTG\",@nobits," EBB_THREAD_STATE_SYMBOL ",comdat\n"
+    ".pushsection .tbss." EBB_THREAD_STATE_SYMBOL ",\"awTG\",%nobits," EBB_THREAD_STATE_SYMBOL ",comdat\n"
     ".weak " EBB_THREAD_STATE_SYMBOL "\n"
-    ".type " EBB_THREAD_STATE_SYMBOL ",@tls_object\n"
+    ".type " EBB_THREAD_STATE_SYMBOL ",%tls_object\n"
     ".size " EBB_THREAD_STATE_SYMBOL ", " EBB_STRINGIFY(EBB_THREAD_STATE_BYTES) "\n"
     ".p2align 3\n"
     EBB_THREAD_STATE_SYMBOL ":\n"
