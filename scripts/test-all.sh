@@ -28,13 +28,17 @@
 #           --clean          delete the build directories first
 #           --only NAME      only the named stage (repeatable)
 # Environment: EBB_BUILD_DIR (default build/test-all), EBB_JOBS (default: number of CPUs),
-#              EBB_NO_INSTALL=1 (do not run apt-get), EBB_TEST_BENCH=0 (do not build bench/).
+#              EBB_NO_INSTALL=1 (do not run apt-get), EBB_TEST_BENCH=0 (do not build bench/),
+#              EBB_TEST_UNITY_BATCH (unit-test files per translation unit, default 16; 0: one by one),
+#              EBB_LANES=1 (run the emulated stages after the native ones instead of beside them).
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 build_root=${EBB_BUILD_DIR:-$root/build/test-all}
 jobs=${EBB_JOBS:-$(nproc 2>/dev/null || echo 2)}
+# The unit tests are compiled this many files per translation unit (tests/CMakeLists.txt says why).
+unity_batch=${EBB_TEST_UNITY_BATCH:-16}
 
 quick=0 clean=0 only=()
 while [ $# -gt 0 ]; do
@@ -42,7 +46,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --clean) clean=1 ;;
     --only) only+=("$2"); shift ;;
-    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -58,9 +62,12 @@ if command -v ninja >/dev/null 2>&1; then
   keep_going=(-k 0)
 fi
 
-results=()   # "stage|PASS/FAIL|seconds|detail"
-failed=0
-total_tests=0
+# Every stage appends "stage|PASS/FAIL|seconds|tests|detail" to this file: stages of the emulated lane
+# run in a background process (see the end), so the record cannot live in a shell variable.
+mkdir -p "$build_root"
+results_file=$build_root/results.txt
+: >"$results_file"
+stage_tests=0  # set by a stage before it calls record: how many tests it ran
 
 wanted() {  # wanted STAGE: is this stage selected?
   local s
@@ -73,10 +80,11 @@ wanted() {  # wanted STAGE: is this stage selected?
 
 banner() { printf '\n==== %s ====\n' "$*"; }
 
-record() {  # record STAGE STATUS(0/1) START DETAIL
+record() {  # record STAGE STATUS(0/1) START DETAIL   (the test count is taken from stage_tests)
   local stage=$1 status=$2 start=$3 detail=$4 verdict=PASS
-  [ "$status" -eq 0 ] || { verdict=FAIL; failed=1; }
-  results+=("$stage|$verdict|$(( $(date +%s) - start ))|$detail")
+  [ "$status" -eq 0 ] || verdict=FAIL
+  echo "$stage|$verdict|$(( $(date +%s) - start ))|${stage_tests:-0}|$detail" >>"$results_file"
+  stage_tests=0
   echo "---- $stage: $verdict ($detail)"
 }
 
@@ -96,7 +104,8 @@ run_cmake_stage() {  # run_cmake_stage NAME CXX BUILD_TYPE [EXTRA CMAKE ARGS...]
   local log=$dir.ctest.log
   mkdir -p "$build_root"
   if ! cmake -S "$root" -B "$dir" "${generator[@]}" -DCMAKE_CXX_COMPILER="$cxx" \
-        -DCMAKE_BUILD_TYPE="$type" -DEBB_BUILD_TESTS=ON -DEBB_BUILD_EXAMPLES=ON -DEBB_WERROR=ON "$@"; then
+        -DCMAKE_BUILD_TYPE="$type" -DEBB_BUILD_TESTS=ON -DEBB_BUILD_EXAMPLES=ON -DEBB_WERROR=ON \
+        -DEBB_TEST_UNITY_BATCH="${stage_unity:-$unity_batch}" "$@"; then
     record "$name" 1 "$start" "configure failed"
     return
   fi
@@ -115,7 +124,7 @@ run_cmake_stage() {  # run_cmake_stage NAME CXX BUILD_TYPE [EXTRA CMAKE ARGS...]
   fi
   local n
   n=$(printf '%s\n' "$detail" | sed -n 's/.* out of \([0-9][0-9]*\).*/\1/p')
-  total_tests=$((total_tests + ${n:-0}))
+  stage_tests=${n:-0}
   record "$name" "$status" "$start" "${detail:-no tests ran}"
 }
 
@@ -254,7 +263,7 @@ run_meson_stage() {
   local setup=(setup)
   [ -f "$dir/build.ninja" ] && setup=(setup --reconfigure)
   if ! CXX=g++ meson "${setup[@]}" "$dir" "$root" -Dbuildtype=debugoptimized -Dwerror=true -Dtests=enabled \
-        -Dexamples=enabled; then
+        -Dexamples=enabled -Dtest_unity_batch="$unity_batch"; then
     record meson 1 "$start" "configure failed"
     return
   fi
@@ -266,70 +275,16 @@ run_meson_stage() {
   ok=$(awk '/^Ok:/ { print $2 }' "$log")
   fail=$(awk '/^Fail:/ { print $2 }' "$log")
   skip=$(awk '/^Skipped:/ { print $2 }' "$log")
-  total_tests=$((total_tests + ${ok:-0} + ${fail:-0} + ${skip:-0}))
+  stage_tests=$(( ${ok:-0} + ${fail:-0} + ${skip:-0} ))
   record meson "$status" "$start" "$( [ $built -eq 0 ] || printf 'BUILD FAILED; ')ok ${ok:-0}, failed ${fail:-0}, skipped ${skip:-0}"
 }
 
-started=$(date +%s)
 bench=(-DEBB_BUILD_BENCH=ON)
 [ "${EBB_TEST_BENCH:-1}" = 0 ] && bench=(-DEBB_BUILD_BENCH=OFF)
 
-# EBB_VALGRIND=1 here: the valgrind stage runs this stage's unit tests (the hooks are opt-in).
-run_cmake_stage cmake/gcc-debug g++ Debug -DEBB_VALGRIND=ON
-run_cmake_stage cmake/gcc-release g++ Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" "${bench[@]}"
-if command -v clang++ >/dev/null 2>&1; then
-  run_cmake_stage cmake/clang-release clang++ Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG"
-elif wanted cmake/clang-release; then
-  echo "---- cmake/clang-release: skipped (clang++ not installed)"
-fi
-# Link-time optimisation: release builds of engines and servers use it, and the assembly routines
-# must come out once however the units are merged. The unit tests (checked), the examples and the
-# shared-library tests (several translation units, hidden visibility, dlopen).
-# The example executables' target names, for stages that build a selection of targets.
-example_targets=$(for f in "$root"/examples/*.cpp; do printf 'example_%s ' "$(basename "$f" .cpp)"; done)
-lto_stage() {  # lto_stage NAME CXX FLAGS
-  local name=$1 cxx=$2 flags=$3
-  stage_targets="ebb_tests ebb_tests_hooks ebb_shared_libs_tests $example_targets" \
-  stage_labels="unit|hooks|example|shared_libs" \
-    run_cmake_stage "$name" "$cxx" Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG $flags" -DEBB_BUILD_BENCH=OFF
-}
-lto_stage cmake/gcc-lto g++ "-flto=auto -fcf-protection=full"
-if command -v clang++ >/dev/null 2>&1; then
-  lto_stage cmake/clang-lto clang++ "-flto"
-elif wanted cmake/clang-lto; then
-  echo "---- cmake/clang-lto: skipped (clang++ not installed)"
-fi
-# Sanitizers: ebb tells ASan and TSan about every switch (detail/tool_hooks.hpp); the whole suite
-# must run clean under each, with both compilers. -O1 keeps them fast enough.
-# Each builds the checked unit tests, those with switch hooks, and the examples (the parts that run
-# ebb's code paths; the build-level tests gain nothing from a sanitizer and would double the time).
-san_stage() {  # san_stage NAME CXX FLAGS
-  local name=$1 cxx=$2 flags=$3
-  stage_targets="ebb_tests ebb_tests_hooks $example_targets" \
-  stage_labels="unit|hooks|example" \
-    run_cmake_stage "$name" "$cxx" Debug "-DCMAKE_CXX_FLAGS=-O1 -g -fno-omit-frame-pointer $flags" -DEBB_BUILD_BENCH=OFF
-}
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=1:detect_leaks=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
-san_stage cmake/gcc-asan g++ "-fsanitize=address"
-san_stage cmake/gcc-ubsan g++ "-fsanitize=undefined -fno-sanitize-recover=undefined"
-san_stage cmake/gcc-tsan g++ "-fsanitize=thread"
-if command -v clang++ >/dev/null 2>&1; then
-  san_stage cmake/clang-asan clang++ "-fsanitize=address"
-  san_stage cmake/clang-ubsan clang++ "-fsanitize=undefined -fno-sanitize-recover=undefined"
-  san_stage cmake/clang-tsan clang++ "-fsanitize=thread"
-fi
-run_valgrind_stage
-run_install_stage
-run_catch2_v3_stage
-run_meson_stage
-
-# AArch64 under qemu-user. The 64 KiB-page stage reruns the 4 KiB stage's binaries (the page size is
-# read at run time, so nothing is rebuilt): qemu takes QEMU_PAGESIZE from the environment, and the
-# emulator command of the toolchain file passes the environment on (also to re-executed children).
-run_cmake_stage cross/aarch64 aarch64-linux-gnu-g++ Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
-  -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/aarch64-linux-gnu.cmake" -DEBB_BUILD_BENCH=OFF
+# The 64 KiB-page stage reruns the AArch64 stage's binaries (the page size is read at run time, so
+# nothing is rebuilt): qemu takes QEMU_PAGESIZE from the environment, and the emulator command of the
+# toolchain file passes the environment on (also to re-executed children).
 run_cross_64k_stage() {
   wanted cross/aarch64-64k || return 0
   local start dir=$build_root/cross/aarch64 log=$build_root/cross/aarch64-64k.ctest.log
@@ -345,24 +300,114 @@ run_cross_64k_stage() {
   local status=${PIPESTATUS[0]} detail n
   detail=$(ctest_detail <"$log")
   n=$(printf '%s\n' "$detail" | sed -n 's/.* out of \([0-9][0-9]*\).*/\1/p')
-  total_tests=$((total_tests + ${n:-0}))
+  stage_tests=${n:-0}
   record cross/aarch64-64k "$status" "$start" "${detail:-no tests ran}"
 }
-run_cross_64k_stage
+
+# ---- the native lane: the stages built for and run on this machine ------------------------------
+native_lane() {
+  # EBB_VALGRIND=1 here: the valgrind stage runs this stage's unit tests (the hooks are opt-in).
+  # File by file here (the other stages compile the unit tests in unity batches): a test file that
+  # misses an #include it needs is caught.
+  stage_unity=0 run_cmake_stage cmake/gcc-debug g++ Debug -DEBB_VALGRIND=ON
+  run_cmake_stage cmake/gcc-release g++ Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" "${bench[@]}"
+  if command -v clang++ >/dev/null 2>&1; then
+    run_cmake_stage cmake/clang-release clang++ Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG"
+  elif wanted cmake/clang-release; then
+    echo "---- cmake/clang-release: skipped (clang++ not installed)"
+  fi
+  # Link-time optimisation: release builds of engines and servers use it, and the assembly routines
+  # must come out once however the units are merged. The unit tests (checked), the examples and the
+  # shared-library tests (several translation units, hidden visibility, dlopen).
+  # The example executables' target names, for stages that build a selection of targets.
+  example_targets=$(for f in "$root"/examples/*.cpp; do printf 'example_%s ' "$(basename "$f" .cpp)"; done)
+  lto_stage() {  # lto_stage NAME CXX FLAGS
+    local name=$1 cxx=$2 flags=$3
+    stage_targets="ebb_tests ebb_tests_hooks ebb_shared_libs_tests $example_targets" \
+    stage_labels="unit|hooks|example|shared_libs" \
+      run_cmake_stage "$name" "$cxx" Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG $flags" -DEBB_BUILD_BENCH=OFF
+  }
+  lto_stage cmake/gcc-lto g++ "-flto=auto -fcf-protection=full"
+  if command -v clang++ >/dev/null 2>&1; then
+    lto_stage cmake/clang-lto clang++ "-flto"
+  elif wanted cmake/clang-lto; then
+    echo "---- cmake/clang-lto: skipped (clang++ not installed)"
+  fi
+  # Sanitizers: ebb tells ASan and TSan about every switch (detail/tool_hooks.hpp); the whole suite
+  # must run clean under each, with both compilers. -O1 keeps them fast enough.
+  # Each builds the checked unit tests, those with switch hooks, and the examples (the parts that run
+  # ebb's code paths; the build-level tests gain nothing from a sanitizer and would double the time).
+  san_stage() {  # san_stage NAME CXX FLAGS
+    local name=$1 cxx=$2 flags=$3
+    stage_targets="ebb_tests ebb_tests_hooks $example_targets" \
+    stage_labels="unit|hooks|example" \
+      run_cmake_stage "$name" "$cxx" Debug "-DCMAKE_CXX_FLAGS=-O1 -g -fno-omit-frame-pointer $flags" -DEBB_BUILD_BENCH=OFF
+  }
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=1:detect_leaks=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+  san_stage cmake/gcc-asan g++ "-fsanitize=address"
+  san_stage cmake/gcc-ubsan g++ "-fsanitize=undefined -fno-sanitize-recover=undefined"
+  san_stage cmake/gcc-tsan g++ "-fsanitize=thread"
+  if command -v clang++ >/dev/null 2>&1; then
+    san_stage cmake/clang-asan clang++ "-fsanitize=address"
+    san_stage cmake/clang-ubsan clang++ "-fsanitize=undefined -fno-sanitize-recover=undefined"
+    san_stage cmake/clang-tsan clang++ "-fsanitize=thread"
+  fi
+  run_valgrind_stage
+  run_install_stage
+  run_catch2_v3_stage
+  run_meson_stage
+}
+
+# ---- the emulated lane: other CPUs under qemu-user --------------------------------------------
+emulated_stages=(cross/aarch64 cross/aarch64-64k)
+emulated_lane() {
+  # AArch64 under qemu-user, with 4 KiB pages and then 64 KiB pages.
+  run_cmake_stage cross/aarch64 aarch64-linux-gnu-g++ Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
+    -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/aarch64-linux-gnu.cmake" -DEBB_BUILD_BENCH=OFF
+  run_cross_64k_stage
+}
+
+# The two lanes run side by side. The emulated stages are bound by qemu's single-threaded guests and
+# by waiting children as much as by compiling, and the native ones leave a core idle in their long
+# single-threaded steps (valgrind, gdb, meson's configure): together they fill the machine's cores
+# where one after the other they left gaps (scripts/ci-timing.md has the measurements). The emulated
+# lane's output goes to a file, printed whole after the native lane's, so the two never interleave.
+# EBB_LANES=1 runs everything in one lane, in the same order.
+started=$(date +%s)
+any_emulated=0
+for stage in "${emulated_stages[@]}"; do wanted "$stage" && any_emulated=1; done
+if [ "${EBB_LANES:-2}" -ge 2 ] && [ $any_emulated -eq 1 ]; then
+  emulated_log=$build_root/emulated-lane.log
+  echo "test-all: the emulated stages run beside the native ones; their log: $emulated_log"
+  emulated_lane >"$emulated_log" 2>&1 </dev/null &
+  emulated_pid=$!
+  native_lane
+  wait "$emulated_pid"
+  banner "the emulated lane (ran beside the native stages above)"
+  cat "$emulated_log"
+else
+  native_lane
+  emulated_lane
+fi
 
 printf '\n==== summary ====\n'
-for r in "${results[@]}"; do
-  IFS='|' read -r stage verdict secs detail <<<"$r"
+stages=0 failures=0 total_tests=0
+while IFS='|' read -r stage verdict secs tests detail; do
   printf '%-20s %-4s %5ss  %s\n' "$stage" "$verdict" "$secs" "$detail"
-done
+  stages=$((stages + 1))
+  total_tests=$((total_tests + tests))
+  [ "$verdict" = PASS ] || failures=$((failures + 1))
+done <"$results_file"
 elapsed=$(( $(date +%s) - started ))
-if [ ${#results[@]} -eq 0 ]; then
+if [ $stages -eq 0 ]; then
   echo "test-all: FAILED: no stage ran"
   exit 1
 fi
-if [ $failed -eq 0 ]; then
-  echo "test-all: PASSED (${#results[@]} stages, $total_tests tests, ${elapsed}s)"
+if [ $failures -eq 0 ]; then
+  echo "test-all: PASSED ($stages stages, $total_tests tests, ${elapsed}s)"
   exit 0
 fi
-echo "test-all: FAILED ($(printf '%s\n' "${results[@]}" | grep -c '|FAIL|') of ${#results[@]} stages failed, ${elapsed}s)"
+echo "test-all: FAILED ($failures of $stages stages failed, ${elapsed}s)"
 exit 1

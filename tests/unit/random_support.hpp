@@ -58,15 +58,6 @@ class rng {
 
 inline long peak_rss_kib() { return status_kib("VmHWM:"); }
 
-// Numbers every thread that asks (thread ids are reused after a join; these are not). Opaque, so the
-// compiler cannot reuse an answer from before a yield after which the fiber is on another thread.
-__attribute__((noinline)) inline int thread_serial() {
-  static std::atomic<int> next{0};
-  thread_local int serial = ++next;
-  __asm__ volatile("" ::: "memory");
-  return serial;
-}
-
 // ---- fibers of several policy types behind one interface -------------------------------------------
 
 enum class fiber_kind : int {

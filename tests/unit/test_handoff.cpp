@@ -16,10 +16,10 @@
 namespace {
 // Which bouncing worker this thread is (-1: neither). Read through an opaque call: after a yield the
 // fiber may be on another thread, and the compiler must not reuse a thread-local's address.
-thread_local int worker_id = -1;
+thread_local int bouncing_worker_id = -1;
 __attribute__((noinline)) int current_worker() {
   __asm__ volatile("" ::: "memory");
-  return worker_id;
+  return bouncing_worker_id;
 }
 }  // namespace
 
@@ -57,7 +57,7 @@ TEST_CASE("yield_then: two threads bounce one fiber, each resuming it the moment
   self = &f;
 
   auto worker = [&](int me) {
-    worker_id = me;
+    bouncing_worker_id = me;
     ebb::runtime_v1::spinner wait;
     while (!finished.load(std::memory_order_acquire)) {
       ebb::fiber* g = slots[me].exchange(nullptr, std::memory_order_acquire);

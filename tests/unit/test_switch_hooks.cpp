@@ -71,13 +71,13 @@ struct install_checking_hooks {
 } installed;
 
 // Records the events of its lifetime.
-struct recorder {
-  recorder() {
+struct hook_recording {
+  hook_recording() {
     std::lock_guard<std::mutex> lock(log_mutex);
     events.clear();
     recording = true;
   }
-  ~recorder() { recording = false; }
+  ~hook_recording() { recording = false; }
   std::vector<event> take() {
     recording = false;
     std::lock_guard<std::mutex> lock(log_mutex);
@@ -113,7 +113,7 @@ TEST_CASE("switch hooks: resume, yield and finish enter and leave the fiber", "[
     inside = ebb::this_fiber::id();
     ebb::this_fiber::yield();
   });
-  recorder r;
+  hook_recording r;
   CHECK(f.resume());
   CHECK(f.resume() == false);
   const std::vector<event> log = r.take();
@@ -125,7 +125,7 @@ TEST_CASE("switch hooks: resume, yield and finish enter and leave the fiber", "[
 
 TEST_CASE("switch hooks: an unnamed fiber is reported with an empty name", "[switch_hooks]") {
   ebb::fiber f([] {});
-  recorder r;
+  hook_recording r;
   f.resume();
   const std::vector<event> log = r.take();
   REQUIRE(log == std::vector<event>{enter(f), leave(f)});
@@ -134,7 +134,7 @@ TEST_CASE("switch hooks: an unnamed fiber is reported with an empty name", "[swi
 
 TEST_CASE("switch hooks: an exception escaping the fiber leaves it before resume() rethrows", "[switch_hooks]") {
   ebb::fiber f(ebb::fiber_options().name("thrower"), [] { throw std::runtime_error("boom"); });
-  recorder r;
+  hook_recording r;
   CHECK_THROWS_AS(f.resume(), std::runtime_error);
   CHECK(entered == 0);
   CHECK(r.take() == std::vector<event>{enter(f), leave(f)});
@@ -148,7 +148,7 @@ TEST_CASE("switch hooks: destroying a suspended fiber enters it for the forced u
     ~on_exit() { flag = true; }
   };
   std::vector<event> expected;
-  recorder r;
+  hook_recording r;
   {
     ebb::fiber f(ebb::fiber_options().name("doomed"), [&] {
       on_exit guard{unwound};
@@ -165,10 +165,10 @@ TEST_CASE("switch hooks: a switch_to chain leaves each fiber and enters the next
   ebb::fiber c(ebb::fiber_options().name("c"), [] { ebb::this_fiber::yield(); });
   ebb::fiber b(ebb::fiber_options().name("b"), [&] { ebb::this_fiber::switch_to(c); });
   ebb::fiber a(ebb::fiber_options().name("a"), [&] { ebb::this_fiber::switch_to(b); });
-  recorder r;
+  hook_recording r;
   CHECK(a.resume());  // a -> b -> c, c yields back here
   CHECK(r.take() == std::vector<event>{enter(a), leave(a), enter(b), leave(b), enter(c), leave(c)});
-  recorder r2;
+  hook_recording r2;
   CHECK_FALSE(c.resume());
   CHECK_FALSE(b.resume());  // continues after its switch_to and finishes
   CHECK_FALSE(a.resume());
@@ -182,7 +182,7 @@ TEST_CASE("switch hooks: a fiber resuming another is left while the other runs a
     inner.resume();
     inner.resume();
   });
-  recorder r;
+  hook_recording r;
   CHECK_FALSE(outer.resume());
   CHECK(r.take() == std::vector<event>{enter(outer), leave(outer), enter(inner), leave(inner), enter(outer),
                                        leave(outer), enter(inner), leave(inner), enter(outer), leave(outer)});
@@ -192,7 +192,7 @@ TEST_CASE("switch hooks: switch_to inside a nested resume returns to the resumin
   ebb::fiber c(ebb::fiber_options().name("c"), [] { ebb::this_fiber::yield(); });
   ebb::fiber b(ebb::fiber_options().name("b"), [&] { ebb::this_fiber::switch_to(c); });
   ebb::fiber a(ebb::fiber_options().name("a"), [&] { b.resume(); });
-  recorder r;
+  hook_recording r;
   CHECK_FALSE(a.resume());  // a resumes b, b switches to c, c yields back to a, a finishes
   CHECK(r.take() == std::vector<event>{enter(a), leave(a), enter(b), leave(b), enter(c), leave(c), enter(a),
                                        leave(a)});
@@ -210,7 +210,7 @@ TEST_CASE("switch hooks: call_on_thread_stack leaves the fiber while fn runs on 
       g.resume();  // resumed from the thread's stack: no fiber to leave or re-enter around it
     });
   });
-  recorder r;
+  hook_recording r;
   CHECK_FALSE(f.resume());
   CHECK_FALSE(in_fiber_inside);
   CHECK(r.take() == std::vector<event>{enter(f), leave(f), enter(g), leave(g), enter(f), leave(f)});
@@ -226,7 +226,7 @@ TEST_CASE("switch hooks: a fiber handed to another thread by yield_then is left 
     ran_on = std::this_thread::get_id();
   });
   self = &f;
-  recorder r;
+  hook_recording r;
   bool finished_there = false;
   std::thread worker([&] {
     ebb::fiber* p;
@@ -266,7 +266,7 @@ TEST_CASE("switch hooks: fibers migrating between threads through yield_then sta
   }
   for (ebb::fiber& f : fibers) queue.push_back(&f);
   std::atomic<int> finished{0};
-  recorder r;
+  hook_recording r;
   std::vector<std::thread> threads;
   for (int t = 0; t < n_threads; ++t)
     threads.emplace_back([&] {
@@ -299,7 +299,7 @@ TEST_CASE("switch hooks: set_switch_hooks(nullptr, nullptr) turns them off; a mi
     ebb::this_fiber::yield();
     ebb::this_fiber::yield();
   });
-  recorder r;
+  hook_recording r;
   ebb::set_switch_hooks(nullptr, nullptr);
   f.resume();
   CHECK(r.take().empty());
@@ -307,7 +307,7 @@ TEST_CASE("switch hooks: set_switch_hooks(nullptr, nullptr) turns them off; a mi
   f.resume();
   CHECK(enters.load() == 1);
   ebb::set_switch_hooks(&check_enter, &check_leave);
-  recorder r2;
+  hook_recording r2;
   f.resume();
   CHECK(r2.take() == std::vector<event>{enter(f), leave(f)});
 }

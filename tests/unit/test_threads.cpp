@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "tool_support.hpp"
+
 namespace {
 // glibc declares pthread_self() (behind std::this_thread::get_id) `const`, so a compiler may reuse its
 // result across a yield, after which the fiber can be on another thread: exactly the hazard the docs
@@ -19,13 +21,6 @@ namespace {
 __attribute__((noinline)) std::thread::id current_thread() {
   __asm__ volatile("" ::: "memory");
   return std::this_thread::get_id();
-}
-// Thread ids are reused once a thread is joined; this numbers every thread that ever asks.
-__attribute__((noinline)) int thread_serial() {
-  static std::atomic<int> next{0};
-  thread_local int serial = ++next;
-  __asm__ volatile("" ::: "memory");
-  return serial;
 }
 }  // namespace
 
@@ -118,7 +113,7 @@ TEST_CASE("every step on a new thread: fibers keep their stacks and ebb keeps it
       std::map<int, long> on_stack;
       for (int s = 0; s < steps; ++s) {
         on_stack[s] = long(s) * i;
-        seen[i].insert(thread_serial());
+        seen[i].insert(test_support::thread_serial());
         ebb::this_fiber::yield();
         REQUIRE(ebb::this_fiber::in_fiber());
       }

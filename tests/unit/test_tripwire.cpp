@@ -33,10 +33,6 @@ bool skipped_under_valgrind() {
   return true;
 }
 
-struct budget_scope {  // restores an unlimited budget however the test ends
-  explicit budget_scope(std::size_t bytes) { ebb::set_stack_budget(bytes); }
-  ~budget_scope() { ebb::set_stack_budget(static_cast<std::size_t>(-1)); }
-};
 }  // namespace
 
 TEST_CASE("child: tripwire budget", "[.child]") {
@@ -82,7 +78,7 @@ TEST_CASE("tripwire: the window grows by policy steps as the fiber touches below
 
 TEST_CASE("tripwire: the budget holds across many fibers", "[tripwire]") {
   if (skipped_under_valgrind()) return;
-  budget_scope budget(ebb::stack_budget_granted() + 2 * 1024 * 1024);
+  test_support::budget_scope budget(ebb::stack_budget_granted() + 2 * 1024 * 1024);
   std::vector<tripwire_fiber> fibers;
   for (int i = 0; i < 6; ++i)
     fibers.emplace_back([] {
@@ -105,7 +101,7 @@ TEST_CASE("tripwire: growth past the budget is reported with the fiber and the b
 
 TEST_CASE("tripwire: creating a fiber with the budget spent is an error", "[tripwire]") {
   if (skipped_under_valgrind()) return;
-  budget_scope budget(ebb::stack_budget_granted());  // nothing left
+  test_support::budget_scope budget(ebb::stack_budget_granted());  // nothing left
   try {
     tripwire_fiber f(ebb::fiber_options().name("late"), [] {});
     FAIL("created");

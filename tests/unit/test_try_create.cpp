@@ -64,11 +64,6 @@ failing_allocator failing(failing_allocator::mode how) {
   return a;
 }
 
-struct budget_scope {  // restores an unlimited budget however the test ends
-  explicit budget_scope(std::size_t bytes) { ebb::set_stack_budget(bytes); }
-  ~budget_scope() { ebb::set_stack_budget(static_cast<std::size_t>(-1)); }
-};
-
 // Valgrind cannot run tripwire fibers (test_tripwire.cpp).
 bool tripwire_skipped() {
   if (!test_support::under_memory_tool() || EBB_ASAN || EBB_TSAN) return false;
@@ -201,7 +196,7 @@ TEST_CASE("try_create: a spent tripwire budget is out_of_memory", "[try_create][
   { tripwire_fiber warm([] {}); }
   const std::size_t granted_before = ebb::stack_budget_granted();
   {
-    budget_scope budget(granted_before);  // nothing left
+    test_support::budget_scope budget(granted_before);  // nothing left
     ebb::create_error why;
     auto f = tripwire_fiber::try_create(ebb::fiber_options().name("late"), [] {}, why);
     CHECK_FALSE(f);

@@ -4,6 +4,8 @@
 
 #include <ebb/ebb.hpp>
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
@@ -137,5 +139,22 @@ constexpr std::uint64_t fp_flush_to_zero = 1u << 24;
 #else
 constexpr std::uint64_t fp_flush_to_zero = 0;
 #endif
+
+// Numbers every thread that asks (thread ids are reused after a join; these are not). Opaque, so the
+// compiler cannot reuse an answer from before a yield after which the fiber is on another thread.
+__attribute__((noinline)) inline int thread_serial() {
+  static std::atomic<int> next{0};
+  thread_local int serial = ++next;
+  __asm__ volatile("" ::: "memory");
+  return serial;
+}
+
+// Sets the process's tripwire budget for one test and restores an unlimited one however it ends.
+struct budget_scope {
+  explicit budget_scope(std::size_t bytes) { ebb::set_stack_budget(bytes); }
+  ~budget_scope() { ebb::set_stack_budget(static_cast<std::size_t>(-1)); }
+  budget_scope(const budget_scope&) = delete;
+  budget_scope& operator=(const budget_scope&) = delete;
+};
 
 }  // namespace test_support
