@@ -94,7 +94,9 @@ inline bool hold_thread_caches(reservation_cache_list& list) noexcept {
       cache->held_by_cleaner.store(false, std::memory_order_release);
       continue;
     }
-    for (spinner wait; cache->owner_busy.load(std::memory_order_acquire);) wait.pause();
+    // seq_cst: under ThreadSanitizer there is no fence and the handshake is the plain sequentially
+    // consistent Dekker (os::handshake_store/load on the owner's side); elsewhere the fence orders it.
+    for (spinner wait; cache->owner_busy.load(std::memory_order_seq_cst);) wait.pause();
   }
   return fenced;
 }

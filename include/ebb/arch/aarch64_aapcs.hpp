@@ -222,7 +222,7 @@ __asm__(
     "mrs x9, fpcr\n"
     "stp x9, xzr, [sp, #" EBB_AARCH64_OFF(EBB_AARCH64_FRAME_FPCR) "]\n"  // FPCR and the padding word
     "mov x10, sp\n"
-    "str x10, [x0]\n"             // suspend: publish our stack pointer
+    "str x10, [x0]\n"             // suspend: save our stack pointer (no barrier: docs/design.md)
     "mov sp, x1\n"                // resume: from here on we are on the target's stack
     "ldr x10, [sp, #" EBB_AARCH64_OFF(EBB_AARCH64_FRAME_FPCR) "]\n"
     "cmp x9, x10\n"

@@ -171,7 +171,7 @@ __asm__(
     ".pad #8\n"
     ".cfi_adjust_cfa_offset 8\n"
     "mov r2, sp\n"
-    "str r2, [r0]\n"              // suspend: publish our stack pointer
+    "str r2, [r0]\n"              // suspend: save our stack pointer (no barrier: docs/design.md)
     "mov sp, r1\n"                // resume: from here on we are on the target's stack
     "pop {r2, r3}\n"
     ".cfi_adjust_cfa_offset -8\n"

@@ -114,7 +114,7 @@ __asm__(
     ".cfi_adjust_cfa_offset 12\n"
     "stmxcsr " EBB_STRINGIFY(EBB_I386_FRAME_MXCSR) "(%esp)\n"
     "fnstcw " EBB_STRINGIFY(EBB_I386_FRAME_X87_CW) "(%esp)\n"
-    "movl %esp, (%eax)\n"         // suspend: publish our stack pointer
+    "movl %esp, (%eax)\n"         // suspend: save our stack pointer (no barrier: docs/design.md)
     "movl %edx, %esp\n"           // resume: from here on we are on the target's stack
     "ldmxcsr " EBB_STRINGIFY(EBB_I386_FRAME_MXCSR) "(%esp)\n"
     "fldcw " EBB_STRINGIFY(EBB_I386_FRAME_X87_CW) "(%esp)\n"

@@ -160,7 +160,7 @@ __asm__(
     EBB_RISCV64_FRAME_SLOTS(EBB_RISCV64_STORE)
     "frrm t0\n"
     "sd t0, " EBB_STRINGIFY(EBB_RISCV64_FRAME_FRM) "(sp)\n"
-    "sd sp, 0(a0)\n"              // suspend: publish our stack pointer
+    "sd sp, 0(a0)\n"              // suspend: save our stack pointer (no barrier: docs/design.md)
     "mv sp, a1\n"                 // resume: from here on we are on the target's stack
     "ld t0, " EBB_STRINGIFY(EBB_RISCV64_FRAME_FRM) "(sp)\n"
     "fsrm t0\n"

@@ -160,7 +160,7 @@ __asm__(
     ".cfi_adjust_cfa_offset 8\n"
     "stmxcsr " EBB_STRINGIFY(EBB_X86_64_FRAME_MXCSR) "(%rsp)\n"
     "fnstcw " EBB_STRINGIFY(EBB_X86_64_FRAME_X87_CW) "(%rsp)\n"
-    "movq %rsp, (%rdi)\n"         // suspend: publish our stack pointer
+    "movq %rsp, (%rdi)\n"         // suspend: save our stack pointer (no barrier: docs/design.md)
     "movq %rsi, %rsp\n"           // resume: from here on we are on the target's stack
     "ldmxcsr " EBB_STRINGIFY(EBB_X86_64_FRAME_MXCSR) "(%rsp)\n"
     "fldcw " EBB_STRINGIFY(EBB_X86_64_FRAME_X87_CW) "(%rsp)\n"
