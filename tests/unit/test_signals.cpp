@@ -214,10 +214,9 @@ TEST_CASE("a timer signal delivered while a fiber is deep runs on the fiber's st
     char marker;
     stack_top = &marker;
     test_support::go_deep(deep_bytes, 0);  // passes through; yields nowhere
-    // now spin deep inside a second descent until the timer fires
-    struct itimerval timer {};
-    timer.it_value.tv_usec = 2000;
-    setitimer(ITIMER_REAL, &timer, nullptr);
+    // Now spin deep inside a second descent until the timer fires. The timer is armed only at the
+    // bottom: armed before the descent, it could fire on the way down on a loaded machine, above the
+    // deep point.
     struct spin {
       TEST_REAL_STACK __attribute__((noinline)) static void at_depth(std::size_t bytes, std::size_t& used, char* top) {
         char frame[1000];
@@ -226,6 +225,9 @@ TEST_CASE("a timer signal delivered while a fiber is deep runs on the fiber's st
           at_depth(bytes - sizeof frame, used, top);
         } else {
           used = static_cast<std::size_t>(top - frame);
+          struct itimerval timer {};
+          timer.it_value.tv_usec = 2000;
+          setitimer(ITIMER_REAL, &timer, nullptr);
           while (alarms.load() == 0) {
           }
         }
