@@ -6,6 +6,10 @@
 #   bench/run.sh --update-docs    ... and rewrite the "Latest run" section of docs/benchmarks.md with
 #                                 these figures (the hand-written text above it is kept)
 #   bench/run.sh --quick          a smaller, faster run of every benchmark (fewer repetitions)
+#   bench/run.sh --emulated       only the switch benchmark, cross-compiled for each emulated target
+#                                 whose compiler is installed and run under qemu-user (not performance
+#                                 figures; see "Emulated targets" in docs/benchmarks.md). With
+#                                 --update-docs it rewrites that section's figures, and nothing else
 #
 # Benchmarks, in the order they run: ebb_switch_bench, ebb_create_bench (speed), ebb_growth_bench,
 # ebb_worker_pool_bench (with the Go comparison when `go` is installed), ebb_idle_memory_bench.
@@ -19,6 +23,10 @@
 #   --cxx COMPILER    C++ compiler for a fresh build dir (default: CMake's choice, usually c++)
 #   --no-boost        do not compare with Boost.Context even if it is installed
 #   --no-go           do not run the Go comparison even if `go` is installed
+#   --targets LIST    with --emulated: which of aarch64,armhf,riscv64,i386 (default: all four)
+#   --runs N          with --emulated: processes per target (default 5); the figure is the median of
+#                     their medians (each over --reps repetitions, default 9, of --iterations round
+#                     trips, default 500000)
 #
 # The benchmarks are configured from bench/ on their own (bench/CMakeLists.txt defines ebb::ebb from
 # include/ then), so they build without the tests and examples. The Go program (bench/go/worker_pool.go,
@@ -37,6 +45,10 @@ quick=0
 million=0
 only=""
 update_docs=0
+emulated=0
+targets=aarch64,armhf,riscv64,i386
+runs=5
+iterations=""
 
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -49,10 +61,18 @@ while [[ $# -gt 0 ]]; do
     --million) million=1; shift ;;
     --only) only=$2; shift 2 ;;
     --update-docs) update_docs=1; shift ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --emulated) emulated=1; shift ;;
+    --targets) targets=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --iterations) iterations=$2; shift 2 ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
+if [[ $emulated == 0 && ( $targets != aarch64,armhf,riscv64,i386 || $runs != 5 || -n $iterations ) ]]; then
+  echo "bench/run.sh: --targets, --runs and --iterations go with --emulated" >&2
+  exit 2
+fi
 if [[ $update_docs == 1 && -n $only ]]; then
   echo "bench/run.sh: --update-docs rewrites the results of every benchmark; it cannot be combined with --only" >&2
   exit 2
@@ -66,6 +86,85 @@ exec 9>>"$lock_file"
 if ! flock -n 9; then
   echo "bench/run.sh: another bench/run.sh is running (lock $lock_file); waiting for it to finish" >&2
   flock 9
+fi
+
+# ---- --emulated: the switch benchmark for other CPUs, under qemu-user --------------------------------
+# Cross-compiled with Debian's cross compilers, linked -static (qemu-i386 7.2 hangs a dynamically
+# linked program in pthread_create, and static programs need no QEMU_LD_PREFIX), without Boost (no
+# cross build of it is installed). Each target's build goes to $build_dir-emulated/TARGET.
+if [[ $emulated == 1 ]]; then
+  emulated_dir=$build_dir-emulated
+  emulated_load_at_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+  mkdir -p "$emulated_dir/results"
+  summary=$emulated_dir/results/summary.md
+  reps=${reps:-9}
+  iterations=${iterations:-500000}
+  qemu_version=$(qemu-aarch64 --version 2>/dev/null | head -n 1 || true)
+  {
+    echo "| target | compiler | emulator | ebb::fiber (default) | ebb::fiber (lean) | per-run medians, default / lean |"
+    echo "| --- | --- | --- | ---: | ---: | --- |"
+  } >"$summary"
+  median_of() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+  IFS=, read -r -a wanted_targets <<<"$targets"
+  for target in "${wanted_targets[@]}"; do
+    extra=()
+    case $target in
+      aarch64) triple=aarch64-linux-gnu qemu=qemu-aarch64 processor=aarch64 ;;
+      armhf) triple=arm-linux-gnueabihf qemu=qemu-arm processor=arm extra=(-DCMAKE_CXX_FLAGS=-Wno-psabi) ;;
+      # GCC 12 makes one-byte atomics library calls on RISC-V: libatomic.
+      riscv64) triple=riscv64-linux-gnu qemu=qemu-riscv64 processor=riscv64 extra=(-DCMAKE_CXX_STANDARD_LIBRARIES=-latomic) ;;
+      i386) triple=i686-linux-gnu qemu=qemu-i386 processor=i686 ;;
+      *) echo "bench/run.sh: unknown emulated target '$target' (aarch64, armhf, riscv64, i386)" >&2; exit 2 ;;
+    esac
+    if ! command -v "$triple-g++" >/dev/null 2>&1 || ! command -v "$qemu" >/dev/null 2>&1; then
+      echo "== $target: skipped ($triple-g++ or $qemu not installed)"
+      continue
+    fi
+    dir=$emulated_dir/$target
+    cmake -S "$root/bench" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DEBB_BENCH_WITH_BOOST=OFF \
+      -DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=$processor -DCMAKE_CXX_COMPILER="$triple-g++" \
+      -DCMAKE_EXE_LINKER_FLAGS=-static "${extra[@]}" >/dev/null
+    cmake --build "$dir" --target ebb_switch_bench -j "${EBB_JOBS:-$(nproc)}" >/dev/null
+    defaults=() leans=()
+    for run in $(seq "$runs"); do
+      echo "== $target, run $run of $runs: $qemu ebb_switch_bench --reps $reps --iterations $iterations"
+      "$qemu" "$dir/ebb_switch_bench" --reps "$reps" --iterations "$iterations" \
+        --markdown "$emulated_dir/results/$target-$run.md" | tee "$emulated_dir/results/$target-$run.txt"
+      defaults+=("$(awk -F' *[|] *' '$2 == "ebb::fiber (default)" { sub(/ ns/, "", $3); print $3 }' "$emulated_dir/results/$target-$run.md")")
+      leans+=("$(awk -F' *[|] *' '$2 == "ebb::fiber (lean)" { sub(/ ns/, "", $3); print $3 }' "$emulated_dir/results/$target-$run.md")")
+    done
+    default=$(printf '%s\n' "${defaults[@]}" | median_of)
+    lean=$(printf '%s\n' "${leans[@]}" | median_of)
+    per_run=""
+    for i in "${!defaults[@]}"; do per_run+="${per_run:+, }${defaults[$i]} / ${leans[$i]}"; done
+    compiler=$("$triple-g++" --version | head -n 1)
+    echo "| $target | $compiler | $("$qemu" --version | head -n 1 | sed 's/ (Debian.*//') | $default ns | $lean ns | $per_run |" >>"$summary"
+    echo
+  done
+  echo "== emulated switch benchmark (ns per switch, median of $runs runs x $reps repetitions x $iterations round trips)"
+  cat "$summary"
+  [[ $update_docs == 1 ]] || exit 0
+  doc=$root/docs/benchmarks.md
+  begin='<!-- emulated-run: begin; bench/run.sh --emulated --update-docs replaces the lines up to the end marker -->'
+  end='<!-- emulated-run: end -->'
+  if ! grep -qxF "$begin" "$doc" || ! grep -qxF "$end" "$doc"; then
+    echo "bench/run.sh: $doc lacks the emulated-run markers; not touching it" >&2
+    exit 1
+  fi
+  {
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); host: nproc $(nproc), CPU \`$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)\`, $qemu_version"
+    echo "- load average (1, 5, 15 min) when the run started: $emulated_load_at_start; when it ended: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) (the times are wall-clock: on a loaded machine they include waiting for a CPU)"
+    echo "- each figure: ns per switch, the median of $runs processes' medians, each over $reps repetitions x $iterations round trips; \`-O2\`, \`-static\`"
+    echo
+    cat "$summary"
+  } >"$emulated_dir/results/section.md"
+  awk -v begin="$begin" -v end="$end" -v section="$emulated_dir/results/section.md" '
+    $0 == begin { print; while ((getline line < section) > 0) print line; skipping = 1; next }
+    $0 == end { skipping = 0 }
+    !skipping { print }' "$doc" >"$doc.tmp"
+  mv "$doc.tmp" "$doc"
+  echo "updated the emulated-targets figures in $doc"
+  exit 0
 fi
 
 configure=(cmake -S "$root/bench" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEBB_BENCH_WITH_BOOST=$boost)

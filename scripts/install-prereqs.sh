@@ -7,7 +7,8 @@
 #            valgrind, clang++ with its sanitizer runtimes, and llvm (llvm-symbolizer: sanitizer
 #            reports name functions only when it is on the PATH), and for the cross stages
 #            g++-aarch64-linux-gnu and qemu-user (qemu-aarch64 runs the AArch64 tests; no binfmt
-#            registration, no dpkg --add-architecture) — everything any stage of
+#            registration, no dpkg --add-architecture) and gdb-multiarch (the cross stages' gdb
+#            tests attach it to qemu's gdbstub) — everything any stage of
 #            scripts/test-all.sh uses, checked on a fresh Debian 12 with only g++, cmake and git.
 # Uses apt-get (Debian/Ubuntu); runs it through sudo when not root. Does nothing when all is present.
 set -euo pipefail
@@ -34,6 +35,7 @@ if [ "$what" = test ]; then
   need_cmd clang++ clang
   need_cmd aarch64-linux-gnu-g++ g++-aarch64-linux-gnu
   need_cmd qemu-aarch64 qemu-user
+  need_cmd gdb-multiarch gdb-multiarch
   if command -v clang++ >/dev/null 2>&1 || [[ " ${missing[*]} " == *" clang "* ]]; then
     # clang's ASan/TSan/UBSan runtimes (Debian: libclang-rt-NN-dev, NN = clang's major version)
     major=$( (clang++ --version 2>/dev/null || echo "version 14") | sed -n 's/.*version \([0-9][0-9]*\).*/\1/p' | head -n 1)

@@ -18,8 +18,9 @@
 #                        into the build directory with apt-get download) when the system has v2
 #   meson                g++ debugoptimized (-O2 -g), meson test
 #   cross/aarch64        aarch64-linux-gnu-g++ -O2 (cmake/toolchains/aarch64-linux-gnu.cmake): the whole
-#                        suite but gdb, run by ctest under qemu-aarch64 (4 KiB pages), counts scaled
-#                        by EBB_TEST_SCALE=8
+#                        suite, run by ctest under qemu-aarch64 (4 KiB pages), counts scaled by
+#                        EBB_TEST_SCALE=8; the gdb tests with gdb-multiarch on qemu's gdbstub
+#                        (tests/gdb/qemu.cmake)
 #   cross/aarch64-64k    the same binaries again with QEMU_PAGESIZE=65536 (64 KiB guest pages)
 # all with -Wall -Wextra -Wpedantic -Werror. A failing stage does not stop the others; the last line
 # is the summary, and the exit status is non-zero if anything failed.
@@ -46,7 +47,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --clean) clean=1 ;;
     --only) only+=("$2"); shift ;;
-    -h | --help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift

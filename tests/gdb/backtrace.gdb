@@ -5,7 +5,7 @@ set width 0
 set height 0
 set print thread-events off
 break ebb_gdb_breakpoint
-run
+ebb-test-start
 echo ===BACKTRACE===\n
 bt
 echo ===END===\n

@@ -7,7 +7,7 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_fibers import check, check_backtrace, check_listing, failures, frames, report, sections  # noqa: E402
+from check_fibers import check, check_backtrace, check_listing, failures, frames, parse_layout, report, sections  # noqa: E402
 
 
 def main():
@@ -15,7 +15,7 @@ def main():
     with open(path, errors="replace") as f:
         text = f.read()
     s = sections(text)
-    missing = [n for n in ("INFO", "BT-DEEP", "RESUMER-OUTER", "THREAD-BT") if n not in s]
+    missing = [n for n in ("INFO", "LAYOUT", "BT-DEEP", "RESUMER-OUTER", "THREAD-BT") if n not in s]
     if missing:
         failures.append("output sections missing (gdb stopped early?): " + ", ".join(missing))
         return
@@ -23,7 +23,9 @@ def main():
     check("Memory read failed" not in text or "0xffffffffff600000" in text and
           text.count("Memory read failed") == 1, "gcore could not read part of the fibers' memory")
     check("Python Exception" not in text, "a Python exception escaped the helper")
-    check_listing("info ebb-fibers (core file)", s["INFO"])
+    # The layout object is read from the core file (the executable's read-only data) as from memory.
+    frame_bytes, _ = parse_layout(s["LAYOUT"])
+    check_listing("info ebb-fibers (core file)", s["INFO"], frame_bytes)
     check_backtrace("ebb-fiber-bt deep (core file)", s["BT-DEEP"],
                     ["gdb_fibers_deep3", "gdb_fibers_deep2", "gdb_fibers_deep1"])
     check(any("without writing registers" in l for l in s["BT-DEEP"]),

@@ -24,6 +24,9 @@ python gdb.execute("core-file " + core)
 echo ===INFO===\n
 info ebb-fibers
 echo ===END===\n
+echo ===LAYOUT===\n
+info ebb-frame-layout
+echo ===END===\n
 echo ===BT-DEEP===\n
 ebb-fiber-bt deep
 echo ===END===\n

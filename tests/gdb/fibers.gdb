@@ -41,7 +41,7 @@ FiberAddress()
 end
 
 break ebb_gdb_fibers_breakpoint
-run
+ebb-test-start
 
 echo ===THREAD-BT-BEFORE===\n
 bt
@@ -56,6 +56,22 @@ echo ===END===\n
 
 echo ===INFO===\n
 info ebb-fibers
+echo ===END===\n
+
+# The switch frame as the helper reads it from ebb_v1_switch_frame_layout, and as the port's C++ table
+# (kept in the program by fibers_program.cpp) has it: check_fibers.py compares the two.
+echo ===LAYOUT===\n
+info ebb-frame-layout
+echo ===END===\n
+echo ===LAYOUT-CXX===\n
+python
+slots = gdb.parse_and_eval("gdb_fibers_frame_slots")
+gdb.write("frame bytes %d\n" % int(gdb.parse_and_eval("gdb_fibers_frame_bytes")))
+for i in range(int(gdb.parse_and_eval("gdb_fibers_frame_slot_count"))):
+    slot = slots[i]
+    gdb.write("slot %d %d %d %s\n" % (int(slot["offset"]), int(slot["bytes"]), int(slot["kind"]),
+                                      slot["name"].string()))
+end
 echo ===END===\n
 
 echo ===BT-DEEP===\n
@@ -121,6 +137,19 @@ thread 2
 echo ===INFO-THREAD2===\n
 info ebb-fibers
 echo ===END===\n
+# A suspended fiber's backtrace from the worker thread. Natively that thread is stopped and its
+# registers are borrowed like thread 1's; under qemu-user it did not report the stop and is still
+# running, so the helper must not write its registers (it unwinds without, frames from #1).
+echo ===BT-DEEP-THREAD2===\n
+ebb-fiber-bt deep
+echo ===END===\n
+# The unwinder method from a thread whose own stack lies above deep's (the worker fiber's stack was
+# mapped after deep's): gdb must not take deep's frames for callers inner to the thread's frame.
+set ebb-bt-method unwinder
+echo ===BT-DEEP-THREAD2-UNWINDER===\n
+ebb-fiber-bt deep
+echo ===END===\n
+set ebb-bt-method auto
 thread 1
 
 # The program must run on to a normal exit with everything it borrowed put back.

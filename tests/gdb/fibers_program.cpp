@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -29,10 +30,24 @@ volatile int gdb_fibers_sink = 0;
 std::atomic<bool> gdb_fibers_worker_ready{false};
 std::atomic<bool> gdb_fibers_release_worker{false};
 
+// The port's own description of its switch frame (the C++ side of the slot list the layout object
+// ebb_v1_switch_frame_layout is generated from), kept in the program for fibers.gdb, which compares
+// it with what tools/gdb/ebb.py reads from the object.
+const ebb::runtime_v1::arch::frame_slot* volatile gdb_fibers_frame_slots = ebb::runtime_v1::arch::frame_slots;
+volatile std::size_t gdb_fibers_frame_slot_count =
+    sizeof ebb::runtime_v1::arch::frame_slots / sizeof ebb::runtime_v1::arch::frame_slots[0];
+volatile std::size_t gdb_fibers_frame_bytes = ebb::runtime_v1::arch::initial_frame_bytes;
+
+#if defined(EBB_GDB_BREAKPOINT_ELSEWHERE)
+// In another translation unit (fibers_breakpoint.cpp), compiled for the other ARM instruction set:
+// the thread stops in Thumb code while the suspended fibers' frames are ARM code, or the reverse.
+extern "C" void ebb_gdb_fibers_breakpoint(int n);
+#else
 extern "C" GDB_TEST_NOINLINE void ebb_gdb_fibers_breakpoint(int n) {
   gdb_fibers_sink = n;
   __asm__ volatile("" ::: "memory");
 }
+#endif
 
 // Each level stores after its call, so no call becomes a tail call at -O2 and every frame stays.
 GDB_TEST_NOINLINE void gdb_fibers_deep3(int n) {

@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSL-1.0
-# Usage: run_gdb_test.sh GDB PROGRAM SCRIPT MODE
+# Usage: run_gdb_test.sh GDB PROGRAM SCRIPT MODE [-- EMULATOR...]
 #   MODE backtrace: SCRIPT stops at ebb_gdb_breakpoint on a fiber; the backtrace must show
 #                   ebb_gdb_breakpoint <- gdb_test_level3 <- level2 <- level1, and end at the fiber's
-#                   entry frame ebb_v1_x86_64_sysv_fiber_start.
+#                   entry frame ebb_v1_<port>_fiber_start (ebb_v1_x86_64_sysv_fiber_start, ...).
 #   MODE stepping:  SCRIPT single-steps through the context switch; every backtrace must end either at
-#                   main or at ebb_v1_x86_64_sysv_fiber_start, with no unknown ("??") frame.
+#                   main or at the fiber entry, with no unknown ("??") frame.
 # In both modes no backtrace may report an error ("Backtrace stopped", "corrupt stack", ...).
 # SCRIPT brackets each backtrace with ===BACKTRACE=== / ===END=== lines.
+# With EMULATOR (a qemu-user command, e.g. the cross build's CMAKE_CROSSCOMPILING_EMULATOR) the
+# program runs under it and GDB (gdb-multiarch) attaches to qemu's gdbstub: see gdb_session.sh.
 # Exit 0 = pass, 1 = fail, 77 = skipped (no gdb, or this environment forbids ptrace).
 set -u
 gdb=$1 program=$2 script=$3 mode=$4
+shift 4
+[ "${1:-}" = "--" ] && shift
+. "$(dirname "${BASH_SOURCE[0]}")/gdb_session.sh"
 
 if ! command -v "$gdb" >/dev/null 2>&1; then
   echo "SKIP: gdb not found ($gdb)"
   exit 77
 fi
 
-output=$(timeout 300 "$gdb" -batch -nx -x "$script" --args "$program" </dev/null 2>&1)
+work_dir=$(mktemp -d "${TMPDIR:-/tmp}/ebb-gdb.XXXXXX")
+trap 'rm -rf "$work_dir"' EXIT
+ebb_gdb_session "$gdb" "$program" "$script" "$work_dir/output" "$work_dir" "$@"
 gdb_status=$?
+output=$(cat "$work_dir/output")
 
 if printf '%s\n' "$output" | grep -Eq 'ptrace: Operation not permitted|Could not trace the inferior|Couldn.t get registers'; then
   printf '%s\n' "$output" | head -n 20
@@ -68,7 +76,7 @@ case $mode in
     done
     printf '%s\n' "$frames" | head -n 1 | grep -q 'ebb_gdb_breakpoint' || fail "frame #0 is not ebb_gdb_breakpoint"
     printf '%s\n' "$trace" | last_frame | grep -Eq 'ebb_v[0-9]+_[A-Za-z0-9_]*fiber_start' ||
-      fail "the backtrace does not end at the fiber entry ebb_v1_x86_64_sysv_fiber_start"
+      fail "the backtrace does not end at the fiber entry ebb_v1_<port>_fiber_start"
     printf '%s\n' "$frames"
     echo "PASS: backtrace from the fiber is complete and ends at its entry frame"
     ;;

@@ -43,6 +43,7 @@
 # information (-g) for at least one translation unit that includes ebb.
 
 import itertools
+import re
 
 import gdb
 
@@ -102,11 +103,14 @@ class EbbFrameLayout(object):
         self.byteorder = _ebb_target_byteorder()
         self.frame_bytes = int.from_bytes(header[2:4], self.byteorder)
         self.sp_register, offset = read_name(4)
+        self.address = address
         self.registers, self.control, self.pc_register, self.return_offset, self.word = [], [], None, None, None
+        self.slots = []  # (offset, bytes, kind, name) in the object's order, for info ebb-frame-layout
         for _ in range(count):
             entry = read(offset, 4)
             slot_offset, slot_bytes, kind = int.from_bytes(entry[0:2], self.byteorder), entry[2], entry[3]
             name, offset = read_name(offset + 4)
+            self.slots.append((slot_offset, slot_bytes, kind, name))
             if kind == _EBB_SLOT_RETURN:
                 self.pc_register, self.return_offset, self.word = name, slot_offset, slot_bytes
             elif kind == _EBB_SLOT_REGISTER:
@@ -151,6 +155,127 @@ def _ebb_sp_register_name():
         return ebb_frame_layout().sp_register
     except EbbError:
         return "sp"
+
+
+# ---- what the target needs: return addresses, and which threads are really stopped ---------------
+
+def _ebb_architecture_name():
+    try:
+        return gdb.selected_inferior().architecture().name()
+    except (AttributeError, gdb.error):
+        try:
+            return gdb.selected_frame().architecture().name()
+        except gdb.error:
+            return ""
+
+
+def _ebb_is_code_address(address):
+    """Does address lie in a function gdb knows (debug information or the symbol table)?"""
+    try:
+        if gdb.current_progspace().block_for_pc(address) is not None:
+            return True
+    except (gdb.error, RuntimeError):
+        pass
+    try:
+        return not gdb.execute("info symbol 0x%x" % address, to_string=True).startswith("No symbol")
+    except gdb.error:
+        return False
+
+
+def ebb_code_address(address):
+    """The address a saved return slot resumes at, as gdb must be given it for the pc.
+
+    AArch64 under pac-ret (-mbranch-protection=pac-ret or standard): the switch signs the return
+    address it saves (the frame's return slot holds lr with a pointer-authentication code in its
+    upper bits), and a pc with those bits set names no function. The code is stripped with the mask
+    the target reports (gdb's pauth_cmask register, present when the target describes the pauth
+    feature: Linux native and gdbserver do; qemu-user 7.2's gdbstub does not). Without it, with the
+    user-space address sizes Linux uses (48, 52, 47, 42, 39 or 36 bits), keeping the first that
+    names a function. On other targets, and for an unsigned address, the value is returned as is."""
+    if not _ebb_architecture_name().startswith("aarch64"):
+        return address
+    try:
+        cmask = _ebb_u64(gdb.newest_frame().read_register("pauth_cmask"))
+    except (ValueError, gdb.error):
+        cmask = None
+    if cmask:
+        stripped = address & ~cmask & _EBB_MASK64
+        if not stripped >> 55 & 1:  # a user-space (low half) address: the top byte is not address
+            stripped &= (1 << 56) - 1
+        return stripped
+    if _ebb_is_code_address(address):
+        return address
+    for bits in (48, 52, 47, 42, 39, 36):
+        candidate = address & ((1 << bits) - 1)
+        if candidate != address and _ebb_is_code_address(candidate):
+            return candidate
+    return address
+
+
+# qemu-user's gdbstub (qemu 7.2 at least) stops only the thread that reports a stop (a breakpoint, a
+# signal): every other thread of the program keeps running while gdb shows it as stopped. Reading
+# such a thread's registers is harmless (a snapshot); writing them is not: the thread runs on with the
+# borrowed values (found under qemu-aarch64: ebb-fiber-bt with a second, busy thread selected printed a
+# broken backtrace, and that program never finished). The helper therefore remembers which thread
+# reported each stop, and under qemu borrows only that thread's registers; for the others it uses the
+# unwinder, which writes nothing.
+_ebb_stop_threads = globals().get("_ebb_stop_threads", {})  # inferior number -> global thread number
+
+
+def _ebb_on_stop(event):
+    try:
+        thread = gdb.selected_thread()  # all-stop: gdb has selected the thread that reported the stop
+        if thread is not None:
+            _ebb_stop_threads[thread.inferior.num] = thread.global_num
+    except (gdb.error, AttributeError, RuntimeError):
+        pass
+
+
+def _ebb_forget_stops(event):
+    try:
+        _ebb_stop_threads.pop(event.inferior.num, None)
+    except AttributeError:
+        _ebb_stop_threads.clear()
+
+
+try:  # sourcing the helper again must not connect the handlers twice
+    gdb.events.stop.disconnect(globals()["_ebb_connected_on_stop"])
+    gdb.events.exited.disconnect(globals()["_ebb_connected_forget_stops"])
+except (KeyError, ValueError, RuntimeError):
+    pass
+_ebb_connected_on_stop, _ebb_connected_forget_stops = _ebb_on_stop, _ebb_forget_stops
+gdb.events.stop.connect(_ebb_on_stop)
+gdb.events.exited.connect(_ebb_forget_stops)
+
+
+def _ebb_on_qemu_user(inferior):
+    """Is this inferior debugged through qemu's gdbstub with more than one thread?
+
+    qemu names its threads "CPU#N [running]" (or "[halted ]") in the thread details it reports."""
+    try:
+        threads = inferior.threads()
+        if len(threads) < 2:
+            return False
+        for thread in threads:
+            try:
+                details = thread.details
+            except AttributeError:  # a gdb older than 12
+                details = None
+            if details is None:
+                continue
+            if re.match(r"^CPU#\d+ \[", details):
+                return True
+        return False
+    except gdb.error:
+        return False
+
+
+def _ebb_thread_may_be_running(thread):
+    """Under qemu-user: is thread possibly running (any thread but the one that reported the stop)?"""
+    inferior = thread.inferior
+    if not _ebb_on_qemu_user(inferior):
+        return False
+    return _ebb_stop_threads.get(inferior.num) != thread.global_num
 
 
 # ---- reading the registry ------------------------------------------------------------------------
@@ -451,8 +576,42 @@ thread too, with "resumed 'NAME'": it waits inside resume() on that thread."""
                 cells = [row[i].ljust(widths[i]) if i < 3 else row[i].rjust(widths[i])
                          for i in range(len(widths))]
                 gdb.write("  " + "  ".join(cells) + "  " + row[-1] + "\n")
+        inferior = gdb.selected_inferior()
+        if inferior is not None and _ebb_on_qemu_user(inferior):
+            stopped = _ebb_stop_threads.get(inferior.num)
+            stopped = next((t.num for t in inferior.threads() if t.global_num == stopped), None)
+            warnings.append("under qemu-user only the thread that reported the stop (%s) is stopped; the "
+                            "others run on, so the fibers they run may change state while you look"
+                            % ("thread %d" % stopped if stopped is not None else "unknown: the helper "
+                               "was loaded after it"))
         for warning in warnings:
             gdb.write("warning: ebb: %s\n" % warning)
+
+
+class InfoEbbFrameLayout(gdb.Command):
+    """Show the switch frame's layout as the program describes it: info ebb-frame-layout
+
+Prints what the helper reads from the program's ebb_v1_switch_frame_layout object (generated from the
+port's frame definition, include/ebb/arch/<port>.hpp): the frame's size, the stack-pointer register,
+and each slot's offset from the saved stack pointer, size, kind (return: the resume address;
+register: a callee-saved register the backtrace commands restore; control: state the switch
+restores that unwinding does not need) and the register's name."""
+
+    _KINDS = {_EBB_SLOT_RETURN: "return", _EBB_SLOT_REGISTER: "register", _EBB_SLOT_CONTROL: "control"}
+
+    def __init__(self):
+        super(InfoEbbFrameLayout, self).__init__("info ebb-frame-layout", gdb.COMMAND_STACK)
+
+    def invoke(self, argument, from_tty):
+        if argument.strip():
+            raise EbbError("usage: info ebb-frame-layout")
+        layout = ebb_frame_layout()
+        gdb.write("%s at 0x%x: %d-byte frame, %d slots, %s endian; after the switch %s = saved sp + %d\n"
+                  % (_EBB_FRAME_LAYOUT_SYMBOL, layout.address, layout.frame_bytes, len(layout.slots),
+                     layout.byteorder, layout.sp_register, layout.frame_bytes))
+        gdb.write("  Offset  Bytes  Kind      Register\n")
+        for offset, size, kind, name in layout.slots:
+            gdb.write("  %6d  %5d  %-8s  %s\n" % (offset, size, self._KINDS.get(kind, "kind=%d" % kind), name))
 
 
 # ---- ebb-fiber-bt ---------------------------------------------------------------------------------
@@ -505,11 +664,19 @@ def _ebb_backtrace_from_saved_frame(layout, sp, bt_arguments):
         raise EbbError("ebb: the selected thread is running; interrupt it first")
     try:
         saved = {name: layout.read_word(sp + offset, size) for name, offset, size in layout.registers}
-        saved[layout.pc_register] = layout.read_word(sp + layout.return_offset)
+        saved[layout.pc_register] = ebb_code_address(layout.read_word(sp + layout.return_offset))
     except gdb.MemoryError:
         raise EbbError("ebb: the saved frame at 0x%x cannot be read" % sp)
     saved[layout.sp_register] = sp + layout.frame_bytes
     method = _ebb_bt_method.value
+    if method != "unwinder" and _ebb_thread_may_be_running(thread):
+        if method == "registers":
+            raise EbbError("ebb: thread %d may still be running: qemu-user's gdbstub stops only the thread "
+                           "that reported the stop, and writing a running thread's registers would corrupt "
+                           "it (select that thread, or set ebb-bt-method auto or unwinder)" % thread.num)
+        gdb.write("(thread %d did not report the stop and may be running under qemu-user: "
+                  "its registers are not borrowed)\n" % thread.num)
+        method = "unwinder"
     if method == "unwinder":
         _ebb_bt_with_unwinder(layout, saved, bt_arguments)
         return
@@ -581,7 +748,12 @@ class _EbbSavedFrameUnwinder(Unwinder if "Unwinder" in globals() else object):
             return None
         sp = pending_frame.read_register(self.layout.sp_register)
         pc = pending_frame.read_register(self.layout.pc_register)
-        info = pending_frame.create_unwind_info(_EbbFrameId(sp, pc))
+        # The frame's identity uses the fiber's saved stack pointer, not the thread's own: gdb stops
+        # unwinding ("previous frame inner to this frame") where a caller's frame lies below its
+        # callee's, and the fiber's stack may lie anywhere relative to the thread's (below it, the
+        # backtrace ended after one frame). The saved sp is below every frame of the fiber.
+        frame_sp = self.saved[self.layout.sp_register] - self.layout.frame_bytes
+        info = pending_frame.create_unwind_info(_EbbFrameId(gdb.Value(frame_sp).cast(sp.type), pc))
         for name, value in self.saved.items():
             info.add_saved_register(name, gdb.Value(value).cast(
                 sp.type if name != self.layout.pc_register else pc.type))
@@ -759,6 +931,7 @@ resume() for a fiber it resumed). "-" as FIBER means that default, to pass BT-AR
 
 
 InfoEbbFibers()
+InfoEbbFrameLayout()
 EbbFiberBt()
 EbbResumerBt()
 

@@ -71,8 +71,8 @@
 //     pac-ret the saved value is the raw lr, as everywhere else in such a program. All these
 //     instructions are in the hint space: on a CPU without PAC they are no-ops, and the same binary
 //     runs there with raw addresses. Key B (`pac-ret+b-key`) uses the B variants.
-//     (tools/gdb/ebb.py reads the return slot raw: under pac-ret it shows the signed value; gdb
-//     strips it when unwinding through the CFI, not when the helper reads the slot.)
+//     (gdb strips the code from signed return addresses it unwinds through the CFI; tools/gdb/ebb.py,
+//     which reads the return slot itself, strips it before giving gdb the address as the pc.)
 //   - The Guarded Control Stack (Armv9.4 GCS, Linux 6.13) is the shadow stack of AArch64: a `ret` to
 //     anything but the top of the GCS faults, so a switch would have to switch GCSs as well. ebb does
 //     not yet; shadow_stack_pointer() reports an active GCS and fiber creation then refuses, as with
