@@ -21,6 +21,17 @@
 #                        suite but gdb, run by ctest under qemu-aarch64 (4 KiB pages), counts scaled
 #                        by EBB_TEST_SCALE=8
 #   cross/aarch64-64k    the same binaries again with QEMU_PAGESIZE=65536 (64 KiB guest pages)
+#   cross/riscv64        riscv64-linux-gnu-g++ -O2 under qemu-riscv64,
+#   cross/armhf          arm-linux-gnueabihf-g++ -O2 under qemu-arm (Thumb-2; the contract, basics and
+#                        exceptions also in ARM state),
+#   cross/i386           i686-linux-gnu-g++ -O2 -static under qemu-i386 (cmake/toolchains/): the unit
+#                        tests (checked, lean, hooks), examples, shared-library and -fno-exceptions
+#                        programs, EBB_TEST_SCALE=8; compile-fail and consumer tests compile on the
+#                        build machine and run in the stages above
+#   meson/cross-aarch64  meson --cross-file tests/cross/meson/TRIPLE.ini, -O2, meson test under the
+#   meson/cross-riscv64  cross file's exe_wrapper (qemu-user): the same suites as the cross/ stages,
+#   meson/cross-armhf    as meson.build builds them (one stage function for every target)
+#   meson/cross-i386
 # all with -Wall -Wextra -Wpedantic -Werror. A failing stage does not stop the others; the last line
 # is the summary, and the exit status is non-zero if anything failed.
 #
@@ -42,7 +53,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --clean) clean=1 ;;
     --only) only+=("$2"); shift ;;
-    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,42p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -105,7 +116,9 @@ run_cmake_stage() {  # run_cmake_stage NAME CXX BUILD_TYPE [EXTRA CMAKE ARGS...]
   local built=0 targets=() selection=()
   [ -n "${stage_targets:-}" ] && read -r -a targets <<<"--target $stage_targets"
   [ -n "${stage_labels:-}" ] && selection=(-L "$stage_labels")
+  local build_start=$SECONDS
   cmake --build "$dir" --parallel "$jobs" "${targets[@]}" -- "${keep_going[@]}" || built=1
+  local build_secs=$((SECONDS - build_start))
   (cd "$dir" && ctest --output-on-failure --parallel "$jobs" --timeout 900 "${selection[@]}") 2>&1 | tee "$log"
   local status=${PIPESTATUS[0]} detail
   detail=$(ctest_detail <"$log")
@@ -116,7 +129,7 @@ run_cmake_stage() {  # run_cmake_stage NAME CXX BUILD_TYPE [EXTRA CMAKE ARGS...]
   local n
   n=$(printf '%s\n' "$detail" | sed -n 's/.* out of \([0-9][0-9]*\).*/\1/p')
   total_tests=$((total_tests + ${n:-0}))
-  record "$name" "$status" "$start" "${detail:-no tests ran}"
+  record "$name" "$status" "$start" "${detail:-no tests ran}; build ${build_secs}s"
 }
 
 # Valgrind memcheck over the unit tests of the gcc-debug stage (ebb registers every stack with it).
@@ -349,6 +362,64 @@ run_cross_64k_stage() {
   record cross/aarch64-64k "$status" "$start" "${detail:-no tests ran}"
 }
 run_cross_64k_stage
+
+# The other cross targets under qemu-user (toolchain files in cmake/toolchains/): the unit tests
+# (checked, lean, hooks, and the target's extra code generation: ARM state on ARM32), the examples,
+# the shared-library and -fno-exceptions programs. The compile-fail and strict-consumer tests compile
+# on the build machine and are left to the native and cross/aarch64 stages.
+cross_stage() {  # cross_stage NAME TOOLCHAIN (cmake/toolchains/TOOLCHAIN.cmake)
+  local name=$1 toolchain=$2
+  stage_targets="ebb_emulated_tests $example_targets" \
+  stage_labels="unit|lean|hooks|example|shared_libs|no_exceptions" \
+    run_cmake_stage "$name" "$toolchain-g++" Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
+      -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/$toolchain.cmake" -DEBB_BUILD_BENCH=OFF
+}
+cross_stage cross/riscv64 riscv64-linux-gnu
+cross_stage cross/armhf arm-linux-gnueabihf
+cross_stage cross/i386 i686-linux-gnu
+
+# meson with a cross file (tests/cross/meson/TRIPLE.ini: compilers, exe_wrapper, test_scale), one
+# function for every target: setup, build everything (what meson builds is what runs under the
+# emulator: the compile-fail and consumer suites compile at test time on the build machine and are
+# not run here), meson test.
+run_meson_cross_stage() {  # run_meson_cross_stage NAME TRIPLE
+  local name=$1 triple=$2
+  wanted "$name" || return 0
+  local start dir=$build_root/${name} cross=$root/tests/cross/meson/$triple.ini log
+  start=$(date +%s)
+  banner "$name: meson, --cross-file $(basename "$cross"), -O2"
+  if ! command -v meson >/dev/null 2>&1 || ! command -v "$triple-g++" >/dev/null 2>&1; then
+    record "$name" 1 "$start" "meson or $triple-g++ not installed"
+    return
+  fi
+  [ $clean -eq 1 ] && rm -rf "$dir"
+  log=$dir.test.log
+  local setup=(setup --cross-file "$cross")
+  [ -f "$dir/build.ninja" ] && setup=(setup --reconfigure)
+  if ! meson "${setup[@]}" "$dir" "$root" -Doptimization=2 -Ddebug=false -Db_ndebug=true -Dwerror=true \
+        -Dtests=enabled -Dexamples=enabled; then
+    record "$name" 1 "$start" "configure failed"
+    return
+  fi
+  local built=0 build_start build_secs
+  build_start=$(date +%s)
+  ninja -C "$dir" -j "$jobs" -k 0 || built=1
+  build_secs=$(( $(date +%s) - build_start ))
+  # Each unit-test binary is one meson test: under emulation it may take several times its native limit.
+  (cd "$dir" && meson test --no-rebuild --print-errorlogs --num-processes "$jobs" --timeout-multiplier 4 \
+     --no-suite compile_fail --no-suite consumer) 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]} ok fail skip
+  [ $built -eq 0 ] || status=1
+  ok=$(awk '/^Ok:/ { print $2 }' "$log")
+  fail=$(awk '/^Fail:/ { print $2 }' "$log")
+  skip=$(awk '/^Skipped:/ { print $2 }' "$log")
+  total_tests=$((total_tests + ${ok:-0} + ${fail:-0} + ${skip:-0}))
+  record "$name" "$status" "$start" "$( [ $built -eq 0 ] || printf 'BUILD FAILED; ')ok ${ok:-0}, failed ${fail:-0}, skipped ${skip:-0}; build ${build_secs}s"
+}
+run_meson_cross_stage meson/cross-aarch64 aarch64-linux-gnu
+run_meson_cross_stage meson/cross-riscv64 riscv64-linux-gnu
+run_meson_cross_stage meson/cross-armhf arm-linux-gnueabihf
+run_meson_cross_stage meson/cross-i386 i686-linux-gnu
 
 printf '\n==== summary ====\n'
 for r in "${results[@]}"; do
