@@ -6,9 +6,10 @@
 #            meson, ninja-build, pkg-config (meson finds Catch2 through it), gdb, binutils (readelf),
 #            valgrind, clang++ with its sanitizer runtimes, and llvm (llvm-symbolizer: sanitizer
 #            reports name functions only when it is on the PATH), and for the cross stages
-#            g++-aarch64-linux-gnu and qemu-user (qemu-aarch64 runs the AArch64 tests; no binfmt
-#            registration, no dpkg --add-architecture) and gdb-multiarch (the cross stages' gdb
-#            tests attach it to qemu's gdbstub) — everything any stage of
+#            g++-aarch64-linux-gnu, g++-riscv64-linux-gnu, g++-arm-linux-gnueabihf, g++-i686-linux-gnu
+#            and qemu-user (qemu-aarch64, qemu-riscv64, qemu-arm and qemu-i386 run the cross targets'
+#            tests; no binfmt registration, no dpkg --add-architecture) and gdb-multiarch (the cross
+#            stages' gdb tests attach it to qemu's gdbstub) — everything any stage of
 #            scripts/test-all.sh uses, checked on a fresh Debian 12 with only g++, cmake and git.
 # Uses apt-get (Debian/Ubuntu); runs it through sudo when not root. Does nothing when all is present.
 set -euo pipefail
@@ -34,7 +35,13 @@ if [ "$what" = test ]; then
   need_cmd valgrind valgrind
   need_cmd clang++ clang
   need_cmd aarch64-linux-gnu-g++ g++-aarch64-linux-gnu
+  need_cmd riscv64-linux-gnu-g++ g++-riscv64-linux-gnu
+  need_cmd arm-linux-gnueabihf-g++ g++-arm-linux-gnueabihf
+  need_cmd i686-linux-gnu-g++ g++-i686-linux-gnu
   need_cmd qemu-aarch64 qemu-user
+  need_cmd qemu-riscv64 qemu-user
+  need_cmd qemu-arm qemu-user
+  need_cmd qemu-i386 qemu-user
   need_cmd gdb-multiarch gdb-multiarch
   if command -v clang++ >/dev/null 2>&1 || [[ " ${missing[*]} " == *" clang "* ]]; then
     # clang's ASan/TSan/UBSan runtimes (Debian: libclang-rt-NN-dev, NN = clang's major version)

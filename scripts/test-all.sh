@@ -22,6 +22,17 @@
 #                        EBB_TEST_SCALE=8; the gdb tests with gdb-multiarch on qemu's gdbstub
 #                        (tests/gdb/qemu.cmake)
 #   cross/aarch64-64k    the same binaries again with QEMU_PAGESIZE=65536 (64 KiB guest pages)
+#   cross/riscv64        riscv64-linux-gnu-g++ -O2 under qemu-riscv64,
+#   cross/armhf          arm-linux-gnueabihf-g++ -O2 under qemu-arm (Thumb-2; the contract, basics and
+#                        exceptions also in ARM state),
+#   cross/i386           i686-linux-gnu-g++ -O2 -static under qemu-i386 (cmake/toolchains/): the unit
+#                        tests (checked, lean, hooks), examples, shared-library and -fno-exceptions
+#                        programs, EBB_TEST_SCALE=8; compile-fail and consumer tests compile on the
+#                        build machine and run in the stages above
+#   meson/cross-aarch64  meson --cross-file tests/cross/meson/TRIPLE.ini, -O2, meson test under the
+#   meson/cross-riscv64  cross file's exe_wrapper (qemu-user): the same suites as the cross/ stages,
+#   meson/cross-armhf    as meson.build builds them (one stage function for every target)
+#   meson/cross-i386
 # all with -Wall -Wextra -Wpedantic -Werror. A failing stage does not stop the others; the last line
 # is the summary, and the exit status is non-zero if anything failed.
 #
@@ -115,7 +126,9 @@ run_cmake_stage() {  # run_cmake_stage NAME CXX BUILD_TYPE [EXTRA CMAKE ARGS...]
   local built=0 targets=() selection=()
   [ -n "${stage_targets:-}" ] && read -r -a targets <<<"--target $stage_targets"
   [ -n "${stage_labels:-}" ] && selection=(-L "$stage_labels")
+  local build_start=$SECONDS
   cmake --build "$dir" --parallel "$jobs" "${targets[@]}" -- "${keep_going[@]}" || built=1
+  local build_secs=$((SECONDS - build_start))
   (cd "$dir" && ctest --output-on-failure --parallel "$jobs" --timeout 900 "${selection[@]}") 2>&1 | tee "$log"
   local status=${PIPESTATUS[0]} detail
   detail=$(ctest_detail <"$log")
@@ -126,7 +139,7 @@ run_cmake_stage() {  # run_cmake_stage NAME CXX BUILD_TYPE [EXTRA CMAKE ARGS...]
   local n
   n=$(printf '%s\n' "$detail" | sed -n 's/.* out of \([0-9][0-9]*\).*/\1/p')
   stage_tests=${n:-0}
-  record "$name" "$status" "$start" "${detail:-no tests ran}"
+  record "$name" "$status" "$start" "${detail:-no tests ran}; build ${build_secs}s"
 }
 
 # Valgrind memcheck over the unit tests of the gcc-debug stage (ebb registers every stack with it).
@@ -305,6 +318,60 @@ run_cross_64k_stage() {
   record cross/aarch64-64k "$status" "$start" "${detail:-no tests ran}"
 }
 
+# The example executables' target names, for stages that build a selection of targets.
+example_targets=$(for f in "$root"/examples/*.cpp; do printf 'example_%s ' "$(basename "$f" .cpp)"; done)
+
+# The other cross targets under qemu-user (toolchain files in cmake/toolchains/): the unit tests
+# (checked, lean, hooks, and the target's extra code generation: ARM state on ARM32), the examples,
+# the shared-library and -fno-exceptions programs. The compile-fail and strict-consumer tests compile
+# on the build machine and are left to the native and cross/aarch64 stages.
+cross_stage() {  # cross_stage NAME TOOLCHAIN (cmake/toolchains/TOOLCHAIN.cmake)
+  local name=$1 toolchain=$2
+  stage_targets="ebb_emulated_tests ebb_gdb_programs $example_targets" \
+  stage_labels="unit|lean|hooks|example|shared_libs|no_exceptions|gdb" \
+    run_cmake_stage "$name" "$toolchain-g++" Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
+      -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/$toolchain.cmake" -DEBB_BUILD_BENCH=OFF
+}
+
+# meson with a cross file (tests/cross/meson/TRIPLE.ini: compilers, exe_wrapper, test_scale), one
+# function for every target: setup, build everything (what meson builds is what runs under the
+# emulator: the compile-fail and consumer suites compile at test time on the build machine and are
+# not run here), meson test.
+run_meson_cross_stage() {  # run_meson_cross_stage NAME TRIPLE
+  local name=$1 triple=$2
+  wanted "$name" || return 0
+  local start dir=$build_root/${name} cross=$root/tests/cross/meson/$triple.ini log
+  start=$(date +%s)
+  banner "$name: meson, --cross-file $(basename "$cross"), -O2"
+  if ! command -v meson >/dev/null 2>&1 || ! command -v "$triple-g++" >/dev/null 2>&1; then
+    record "$name" 1 "$start" "meson or $triple-g++ not installed"
+    return
+  fi
+  [ $clean -eq 1 ] && rm -rf "$dir"
+  log=$dir.test.log
+  local setup=(setup --cross-file "$cross")
+  [ -f "$dir/build.ninja" ] && setup=(setup --reconfigure)
+  if ! meson "${setup[@]}" "$dir" "$root" -Doptimization=2 -Ddebug=false -Db_ndebug=true -Dwerror=true \
+        -Dtests=enabled -Dexamples=enabled -Dtest_unity_batch="$unity_batch"; then
+    record "$name" 1 "$start" "configure failed"
+    return
+  fi
+  local built=0 build_start build_secs
+  build_start=$(date +%s)
+  ninja -C "$dir" -j "$jobs" -k 0 || built=1
+  build_secs=$(( $(date +%s) - build_start ))
+  # Each unit-test binary is one meson test: under emulation it may take several times its native limit.
+  (cd "$dir" && meson test --no-rebuild --print-errorlogs --num-processes "$jobs" --timeout-multiplier 4 \
+     --no-suite compile_fail --no-suite consumer) 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]} ok fail skip
+  [ $built -eq 0 ] || status=1
+  ok=$(awk '/^Ok:/ { print $2 }' "$log")
+  fail=$(awk '/^Fail:/ { print $2 }' "$log")
+  skip=$(awk '/^Skipped:/ { print $2 }' "$log")
+  stage_tests=$(( ${ok:-0} + ${fail:-0} + ${skip:-0} ))
+  record "$name" "$status" "$start" "$( [ $built -eq 0 ] || printf 'BUILD FAILED; ')ok ${ok:-0}, failed ${fail:-0}, skipped ${skip:-0}; build ${build_secs}s"
+}
+
 # ---- the native lane: the stages built for and run on this machine ------------------------------
 native_lane() {
   # EBB_VALGRIND=1 here: the valgrind stage runs this stage's unit tests (the hooks are opt-in).
@@ -320,8 +387,6 @@ native_lane() {
   # Link-time optimisation: release builds of engines and servers use it, and the assembly routines
   # must come out once however the units are merged. The unit tests (checked), the examples and the
   # shared-library tests (several translation units, hidden visibility, dlopen).
-  # The example executables' target names, for stages that build a selection of targets.
-  example_targets=$(for f in "$root"/examples/*.cpp; do printf 'example_%s ' "$(basename "$f" .cpp)"; done)
   lto_stage() {  # lto_stage NAME CXX FLAGS
     local name=$1 cxx=$2 flags=$3
     stage_targets="ebb_tests ebb_tests_hooks ebb_shared_libs_tests $example_targets" \
@@ -362,18 +427,26 @@ native_lane() {
 }
 
 # ---- the emulated lane: other CPUs under qemu-user --------------------------------------------
-emulated_stages=(cross/aarch64 cross/aarch64-64k)
+emulated_stages=(cross/aarch64 cross/aarch64-64k cross/riscv64 cross/armhf cross/i386
+                 meson/cross-aarch64 meson/cross-riscv64 meson/cross-armhf meson/cross-i386)
 emulated_lane() {
   # AArch64 under qemu-user, with 4 KiB pages and then 64 KiB pages.
   run_cmake_stage cross/aarch64 aarch64-linux-gnu-g++ Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
     -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/aarch64-linux-gnu.cmake" -DEBB_BUILD_BENCH=OFF
   run_cross_64k_stage
+  cross_stage cross/riscv64 riscv64-linux-gnu
+  cross_stage cross/armhf arm-linux-gnueabihf
+  cross_stage cross/i386 i686-linux-gnu
+  run_meson_cross_stage meson/cross-aarch64 aarch64-linux-gnu
+  run_meson_cross_stage meson/cross-riscv64 riscv64-linux-gnu
+  run_meson_cross_stage meson/cross-armhf arm-linux-gnueabihf
+  run_meson_cross_stage meson/cross-i386 i686-linux-gnu
 }
 
 # The two lanes run side by side. The emulated stages are bound by qemu's single-threaded guests and
 # by waiting children as much as by compiling, and the native ones leave a core idle in their long
 # single-threaded steps (valgrind, gdb, meson's configure): together they fill the machine's cores
-# where one after the other they left gaps (scripts/ci-timing.md has the measurements). The emulated
+# where one after the other they left gaps (docs/reliability.md, "Running them", has the timings). The emulated
 # lane's output goes to a file, printed whole after the native lane's, so the two never interleave.
 # EBB_LANES=1 runs everything in one lane, in the same order.
 started=$(date +%s)

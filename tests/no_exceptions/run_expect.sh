@@ -9,7 +9,11 @@ want=$1 match=$2 nomatch=$3
 shift 3
 ulimit -c 0 2>/dev/null  # an expected abort leaves no core file
 
-output=$("$@" 2>&1)
+# A meson cross build runs the program through the cross file's exe_wrapper, which meson test hands to
+# a script in MESON_EXE_WRAPPER (ctest passes the emulator in the command itself).
+wrapper=()
+[ -n "${MESON_EXE_WRAPPER:-}" ] && read -r -a wrapper <<<"$MESON_EXE_WRAPPER"
+output=$("${wrapper[@]}" "$@" 2>&1)
 status=$?
 printf '%s\n' "$output"
 echo "(exit status $status)"

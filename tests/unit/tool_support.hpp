@@ -92,6 +92,22 @@ inline bool emulated() {
     }                                                                                           \
   } while (false)
 
+// qemu-i386 7.2 (linux-user) keeps one GDT for all guest threads: when a signal handler returns, the
+// sigreturn reloads %gs from it, and the thread's thread pointer becomes that of the thread created
+// last (shown by a static i386 program: the thread pointer read with `movl %gs:0` before and after
+// raise(SIGUSR1) in the older of two threads differs). Every thread-local access after that reads
+// another thread's variables. Tests in which a thread other than the newest one takes a signal (a
+// tripwire fiber's growth fault) cannot hold there; natively and under the other emulators they run.
+// Use: if (test_support::emulated_signals_break_threads) EBB_TEST_NOT_UNDER_EMULATION(...).
+#if defined(EBB_ARCH_I386)
+constexpr bool emulated_signals_break_threads = true;
+#else
+constexpr bool emulated_signals_break_threads = false;
+#endif
+#define EBB_QEMU_I386_SIGNAL_TLS_REASON                                                          \
+  "qemu-i386 reloads %gs from one GDT shared by all threads when a signal handler returns: a "  \
+  "thread that took a signal (a tripwire growth fault) then reads the newest thread's thread-locals"
+
 // The page size the tests' bounds are written in: read at run time, as ebb does (AArch64 Linux runs
 // with 4, 16 or 64 KiB pages; cross/aarch64-64k runs the suite with 64 KiB).
 inline std::size_t page() { return ebb::runtime_v1::os::page_size(); }
