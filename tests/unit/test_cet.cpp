@@ -25,8 +25,9 @@ bool starts_with_endbr64(Function* function) {
 TEST_CASE("an active shadow stack is refused with fiber_error", "[cet]") {
   REQUIRE_NOTHROW(ebb::detail::refuse_active_shadow_stack(0, "job"));
   try {
-    // What rdsspq answers with shadow stacks on: an address on the thread's shadow stack.
-    ebb::detail::refuse_active_shadow_stack(0x7f0012345ff8, "cet-job");
+    // What rdssp answers with shadow stacks on: an address on the thread's shadow stack (any non-zero
+    // value; cut to the pointer width on 32-bit targets).
+    ebb::detail::refuse_active_shadow_stack(static_cast<std::uintptr_t>(0x7f0012345ff8ull & UINTPTR_MAX), "cet-job");
     FAIL("no error");
   } catch (const ebb::fiber_error& e) {
     CHECK(e.code() == ebb::fiber_errc::shadow_stack_active);

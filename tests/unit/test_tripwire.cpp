@@ -19,10 +19,10 @@
 namespace {
 // A 1 MiB maximum, the 64-bit default, on every target: the depths below are written for it, and
 // 32-bit targets default to 256 KiB.
-using tripwire_fiber = ebb::basic_fiber<ebb::doubling_growth<ebb::default_min_stack, 1024 * 1024>, ebb::quarter_shrink<>,
+using tripwire_1mib_fiber = ebb::basic_fiber<ebb::doubling_growth<ebb::default_min_stack, 1024 * 1024>, ebb::quarter_shrink<>,
                                         ebb::tripwire_stack_allocator<>>;
 // A default fiber (default allocator and mapper) with the same 1 MiB maximum, so it takes the same
-// size of reservation from the pool as tripwire_fiber (ebb::fiber itself, on 64-bit targets).
+// size of reservation from the pool as tripwire_1mib_fiber (ebb::fiber itself, on 64-bit targets).
 using mib_fiber = ebb::basic_fiber<ebb::doubling_growth<ebb::default_min_stack, 1024 * 1024>>;
 
 // Valgrind cannot run tripwire fibers: resuming after the fault that opens the window (with guard
@@ -37,7 +37,7 @@ bool skipped_under_valgrind() {
 
 TEST_CASE("child: tripwire budget", "[.child]") {
   ebb::set_stack_budget(256 * 1024);
-  tripwire_fiber f(ebb::fiber_options().name("greedy"), [] { test_support::go_deep(900 * 1024); });
+  tripwire_1mib_fiber f(ebb::fiber_options().name("greedy"), [] { test_support::go_deep(900 * 1024); });
   f.resume();
 }
 
@@ -45,7 +45,7 @@ TEST_CASE("tripwire: the window grows by policy steps as the fiber touches below
   if (skipped_under_valgrind()) return;
   const std::size_t granted_before = ebb::stack_budget_granted();
   {
-    tripwire_fiber f([] {
+    tripwire_1mib_fiber f([] {
       test_support::go_deep(300 * 1024);  // yields at the bottom
       ebb::this_fiber::yield();
     });
@@ -79,7 +79,7 @@ TEST_CASE("tripwire: the window grows by policy steps as the fiber touches below
 TEST_CASE("tripwire: the budget holds across many fibers", "[tripwire]") {
   if (skipped_under_valgrind()) return;
   test_support::budget_scope budget(ebb::stack_budget_granted() + 2 * 1024 * 1024);
-  std::vector<tripwire_fiber> fibers;
+  std::vector<tripwire_1mib_fiber> fibers;
   for (int i = 0; i < 6; ++i)
     fibers.emplace_back([] {
       test_support::go_deep(200 * 1024);  // each grows to 256 KiB and parks at the bottom
@@ -103,7 +103,7 @@ TEST_CASE("tripwire: creating a fiber with the budget spent is an error", "[trip
   if (skipped_under_valgrind()) return;
   test_support::budget_scope budget(ebb::stack_budget_granted());  // nothing left
   try {
-    tripwire_fiber f(ebb::fiber_options().name("late"), [] {});
+    tripwire_1mib_fiber f(ebb::fiber_options().name("late"), [] {});
     FAIL("created");
   } catch (const ebb::fiber_error& e) {
     CHECK(e.code() == ebb::fiber_errc::out_of_memory);
@@ -154,7 +154,7 @@ TEST_CASE("tripwire: its limit — the kernel cannot write below the window, so 
   const char message[] = "hello from the pipe";
   long unprobed = 0, probed = 0;
   REQUIRE(::write(fds[1], message, sizeof message) == static_cast<ssize_t>(sizeof message));
-  tripwire_fiber f([&] {
+  tripwire_1mib_fiber f([&] {
     // Nothing has touched the pages of this buffer, nor any page below it, when the kernel writes
     // at its low end. (Any call would: a return address pushed below the buffer trips the handler,
     // which opens the window past the buffer. That is why libc's read() does not have this problem.)
@@ -188,7 +188,7 @@ namespace os = ebb::runtime_v1::os;
 TEST_CASE("child: tripwire shrink with mprotect guards", "[.child]") {
   REQUIRE(os::chosen_guard_method() == os::guard_method::mprotect);
   const std::size_t granted_before = ebb::stack_budget_granted();
-  tripwire_fiber f([] {
+  tripwire_1mib_fiber f([] {
     test_support::go_deep(400 * 1024);
     ebb::this_fiber::yield();
   });
@@ -222,7 +222,7 @@ TEST_CASE("tripwire with mprotect guards: a shrink frees the pages and the budge
 TEST_CASE("tripwire: guards the kernel refuses leave every fiber and the pool consistent", "[tripwire]") {
   if (skipped_under_valgrind()) return;
   const std::size_t granted_before = ebb::stack_budget_granted();
-  { tripwire_fiber warm([] {}); }  // a reservation in this thread's cache: creation makes no slab below
+  { tripwire_1mib_fiber warm([] {}); }  // a reservation in this thread's cache: creation makes no slab below
 
   // A shrink whose guard install fails keeps the window (and its grant) and still frees the pages.
   {
@@ -251,7 +251,7 @@ TEST_CASE("tripwire: guards the kernel refuses leave every fiber and the pool co
   // Creation whose window cannot be guarded is refused, and gives its grant back.
   os::injected_guard_failures.store(1);
   try {
-    tripwire_fiber f(ebb::fiber_options().name("unguarded"), [] {});
+    tripwire_1mib_fiber f(ebb::fiber_options().name("unguarded"), [] {});
     FAIL("created");
   } catch (const ebb::fiber_error& e) {
     CHECK(e.code() == ebb::fiber_errc::out_of_memory);
@@ -264,7 +264,7 @@ TEST_CASE("tripwire: guards the kernel refuses leave every fiber and the pool co
   // Destruction whose guards cannot be removed must not pool the reservation: a default fiber that
   // got it would die on a guard in the middle of its stack.
   {
-    tripwire_fiber f([] { test_support::go_deep(300 * 1024); });
+    tripwire_1mib_fiber f([] { test_support::go_deep(300 * 1024); });
     f.resume();  // parked at the bottom
     os::injected_guard_failures.store(1);
   }
