@@ -25,6 +25,12 @@ set(EBB_QEMU_PAGE_SIZE "" CACHE STRING "Guest page size for qemu-aarch64 -p (emp
 set(CMAKE_CROSSCOMPILING_EMULATOR env QEMU_LD_PREFIX=/usr/aarch64-linux-gnu EBB_TEST_EMULATOR=qemu-aarch64)
 if(EBB_QEMU_PAGE_SIZE)
   list(APPEND CMAKE_CROSSCOMPILING_EMULATOR QEMU_PAGESIZE=${EBB_QEMU_PAGE_SIZE})
+  # qemu 7.2 with a page size above 4096 faults SVE loads (glibc's memcpy) from memory that ld.so
+  # hands out past the end of its segment, such as the main thread's TLS: no SVE with larger pages
+  # (docs/reliability.md, "Issue 11").
+  if(EBB_QEMU_PAGE_SIZE GREATER 4096)
+    list(APPEND CMAKE_CROSSCOMPILING_EMULATOR QEMU_CPU=max,sve=off)
+  endif()
 endif()
 list(APPEND CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64)
 

@@ -14,7 +14,9 @@
 #include "check.hpp"
 
 namespace {
-using fixed_16k = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::fixed_stack_allocator<16 * 1024>>;
+// 64 KiB: a multiple of every page size (AArch64 Linux runs with 4, 16 or 64 KiB pages), since a
+// fixed stack is rounded up to whole pages; 16 KiB became 64 with 64 KiB pages and held a 17 KiB capture.
+using fixed_64k = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::fixed_stack_allocator<64 * 1024>>;
 using tripwire_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::tripwire_stack_allocator<>>;
 
 // Fails the way allocators built without exceptions do: an empty region, errno set.
@@ -31,13 +33,13 @@ bool says(const ebb::create_error& why, const char* text) { return std::strstr(w
 }  // namespace
 
 static int refusals() {
-  std::array<char, 17 * 1024> big{};
+  std::array<char, 65 * 1024> big{};
   ebb::create_error why;
 
-  auto too_big = fixed_16k::try_create(ebb::fiber_options().name("big-capture"), [big] { (void)big[0]; }, why);
+  auto too_big = fixed_64k::try_create(ebb::fiber_options().name("big-capture"), [big] { (void)big[0]; }, why);
   CHECK(!too_big);
   CHECK(why.code == ebb::fiber_errc::stack_too_small);
-  CHECK(says(why, "ebb: cannot create fiber 'big-capture': its 16384-byte stack"));
+  CHECK(says(why, "ebb: cannot create fiber 'big-capture': its 65536-byte stack"));
   std::printf("refused: %s\n", why.what());
 
   {
@@ -60,7 +62,7 @@ static int refusals() {
 
   // And creation that succeeds gives a fiber that runs, on a stack the refusals left reusable.
   int steps = 0;
-  auto fits = fixed_16k::try_create([&steps] {
+  auto fits = fixed_64k::try_create([&steps] {
     ++steps;
     ebb::this_fiber::yield();
     ++steps;
@@ -75,8 +77,8 @@ static int refusals() {
 }
 
 static int constructor() {
-  std::array<char, 17 * 1024> big{};
-  fixed_16k f(ebb::fiber_options().name("big-capture"), [big] { (void)big[0]; });  // aborts
+  std::array<char, 65 * 1024> big{};
+  fixed_64k f(ebb::fiber_options().name("big-capture"), [big] { (void)big[0]; });  // aborts
   std::puts("still running after a refused creation");
   return 0;
 }

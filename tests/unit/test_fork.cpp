@@ -4,6 +4,7 @@
 #include <ebb/ebb.hpp>
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -52,6 +53,7 @@ TEST_CASE("fork: children can use fibers while other threads create, destroy and
   std::thread first(hammer, 0), second(hammer, 1);
   const int children = test_support::under_memory_tool() ? 8 : test_support::scaled(40);
   int failed = 0;
+  std::string why;  // (UNSCOPED_INFO would go with the next iteration's passing REQUIRE)
   for (int i = 0; i < children && failed < 3; ++i) {  // a hung child costs its 10 s alarm: stop early
     const pid_t pid = ::fork();
     if (pid == 0) child_work();
@@ -61,12 +63,13 @@ TEST_CASE("fork: children can use fibers while other threads create, destroy and
     const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (!ok) {
       ++failed;
-      UNSCOPED_INFO("child " << i << ": " << (WIFSIGNALED(status) ? "killed by signal " : "exit ")
-                             << (WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status)));
+      why += "child " + std::to_string(i) + ": " + (WIFSIGNALED(status) ? "killed by signal " : "exit ") +
+             std::to_string(WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status)) + " (SIGALRM: it hung)\n";
     }
   }
   stop.store(true);
   first.join();
   second.join();
+  INFO(why);
   CHECK(failed == 0);
 }

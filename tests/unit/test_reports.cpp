@@ -15,7 +15,9 @@
 using test_support::run_child_test;
 
 namespace {
-using fixed_16k = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::fixed_stack_allocator<16 * 1024>>;
+// 64 KiB: a multiple of every page size (AArch64 Linux runs with 4, 16 or 64 KiB pages), since a
+// fixed stack is rounded up to whole pages; 16 KiB became 64 with 64 KiB pages and held a 17 KiB capture.
+using fixed_64k = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::fixed_stack_allocator<64 * 1024>>;
 
 // Not inlined into the fiber's function, so the noexcept frame is really on the stack at the yield.
 __attribute__((noinline)) void yield_inside_noexcept() noexcept { ebb::this_fiber::yield(); }
@@ -24,23 +26,23 @@ __attribute__((noinline)) void yield_inside_noexcept() noexcept { ebb::this_fibe
 #if EBB_HAS_EXCEPTIONS
 TEST_CASE("reports: a callable too large for a fixed stack is refused, not written into the guard",
           "[reports][allocator]") {
-  std::array<char, 17 * 1024> big{};
+  std::array<char, 65 * 1024> big{};
   big[0] = 1;
   try {
-    fixed_16k f(ebb::fiber_options().name("big-capture"), [big] { (void)big[0]; });
-    FAIL("a 17 KiB capture was accepted into a 16 KiB stack");
+    fixed_64k f(ebb::fiber_options().name("big-capture"), [big] { (void)big[0]; });
+    FAIL("a 65 KiB capture was accepted into a 64 KiB stack");
   } catch (const ebb::fiber_error& e) {
     CHECK(e.code() == ebb::fiber_errc::stack_too_small);
     CHECK(std::string(e.what()).find("'big-capture'") != std::string::npos);
   }
   // Just short of the stack, so the GrowthPolicy's minimum no longer fits either.
-  std::array<char, 15 * 1024> almost{};
-  CHECK_THROWS_AS(fixed_16k([almost] { (void)almost[0]; }), ebb::fiber_error);
+  std::array<char, 63 * 1024> almost{};
+  CHECK_THROWS_AS(fixed_64k([almost] { (void)almost[0]; }), ebb::fiber_error);
   // What fits still works, and the refused stacks went back to the pool.
   std::array<char, 8 * 1024> fits{};
   fits[1] = 7;
   int seen = 0;
-  fixed_16k ok([fits, &seen] { seen = fits[1]; });
+  fixed_64k ok([fits, &seen] { seen = fits[1]; });
   ok.resume();
   CHECK(seen == 7);
 }

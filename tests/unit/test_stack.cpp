@@ -134,7 +134,11 @@ TEST_CASE("containers on a fiber's stack survive growth and shrinking", "[stack]
   });
   f.resume();
   f.resume();
-  while (f.shrink_stack() != 0) {
+  // Shrink until the size stops going down (not until a shrink releases nothing: with 64 KiB pages
+  // the halvings below 64 KiB release no page).
+  for (std::size_t size = 0; size != f.stack_stats().size;) {
+    size = f.stack_stats().size;
+    f.shrink_stack();
   }
   CHECK(f.stack_stats().size <= 16 * 1024);  // from 1 MiB (the frame above is larger under ASan)
   f.resume();
@@ -153,7 +157,10 @@ TEST_CASE("a fiber shrinks its own stack while it runs", "[stack][shrink]") {
   });
   while (f.resume()) {
   }
-  CHECK(released >= 380 * 1024);
+  // All of the dive but the pages the running frames keep: the top one, the one below the stack
+  // pointer and the rounding between (20 KiB with 4 KiB pages; three pages when pages are larger).
+  const std::size_t kept = 3 * test_support::page() > 20 * 1024 ? 3 * test_support::page() : 20 * 1024;
+  CHECK(released >= 400 * 1024 - kept);
   CHECK(after.committed < before.committed);
   CHECK(after.size < before.size);
 }

@@ -67,7 +67,10 @@ TEST_CASE("tripwire: the window grows by policy steps as the fiber touches below
     for (int i = 0; i < 9; ++i) released += f.shrink_stack();
     auto shrunk = f.stack_stats();
     CHECK(shrunk.size == ebb::default_min_stack);
-    CHECK(released >= 290 * 1024);
+    // All it held but what the smallest window keeps (a few pages: with 64 KiB pages the signal margin
+    // alone is 128 KiB, so a bound in bytes would not hold there).
+    CHECK(deep.committed >= 300 * 1024);
+    CHECK(released >= deep.committed - shrunk.committed);
     CHECK(ebb::stack_budget_granted() - granted_before <= 4 * test_support::page());  // the budget got its bytes back
     CHECK(shrunk.committed <= 4 * test_support::page());
     f.resume();
@@ -78,7 +81,12 @@ TEST_CASE("tripwire: the window grows by policy steps as the fiber touches below
 
 TEST_CASE("tripwire: the budget holds across many fibers", "[tripwire]") {
   if (skipped_under_valgrind()) return;
-  test_support::budget_scope budget(ebb::stack_budget_granted() + 2 * 1024 * 1024);
+  // Room for six windows of 256 KiB: each is the logical size, the signal margin below it and the
+  // pages its edges round to (the top page, the floor), 2 MiB with 4 KiB pages; with 64 KiB pages the
+  // margin alone is 128 KiB, and six windows need about 2.6 MiB.
+  const std::size_t window = 256 * 1024 + ebb::runtime_v1::os::signal_frame_margin() + 2 * test_support::page();
+  const std::size_t room = 6 * window > 2 * 1024 * 1024 ? 6 * window : 2 * 1024 * 1024;
+  test_support::budget_scope budget(ebb::stack_budget_granted() + room);
   std::vector<tripwire_1mib_fiber> fibers;
   for (int i = 0; i < 6; ++i)
     fibers.emplace_back([] {
@@ -205,7 +213,15 @@ TEST_CASE("child: tripwire shrink with mprotect guards", "[.child]") {
   CHECK(released + shrunk.committed >= committed_deep);  // what was reported released is gone
   CHECK(shrunk.committed <= granted);                  // nothing resident beyond the grant
   CHECK(granted <= 4 * test_support::page());
-  CHECK(test_support::status_kib("RssAnon:") <= rss_deep - 300);
+  // The kernel's own count goes down by what left the stack (less 100 KiB for the rest of the process):
+  // 300 KiB with 4 KiB pages; with 64 KiB pages the smallest window keeps up to four of the 400 KiB.
+  // Under emulation the RSS is qemu's, its own allocations included (docs/reliability.md): reported.
+  const long rss_shrunk = test_support::status_kib("RssAnon:");
+  const long dropped_kib = static_cast<long>((committed_deep - shrunk.committed) / 1024);
+  if (test_support::emulated())
+    WARN("RssAnon " << rss_deep << " KiB deep, " << rss_shrunk << " KiB shrunk (" << dropped_kib << " KiB released)");
+  else
+    CHECK(rss_shrunk <= rss_deep - (dropped_kib - 100));
   f.resume();
   CHECK(f.done());
 }
@@ -219,8 +235,10 @@ TEST_CASE("tripwire with mprotect guards: a shrink frees the pages and the budge
   CHECK(child.exit_code == 0);
 }
 
-TEST_CASE("tripwire: guards the kernel refuses leave every fiber and the pool consistent", "[tripwire]") {
-  if (skipped_under_valgrind()) return;
+namespace {
+// With either guard method (the test below runs it as the process chose; the mprotect one again in a
+// child, as under qemu-user, where it is the only method).
+void refused_guards_leave_everything_consistent() {
   const std::size_t granted_before = ebb::stack_budget_granted();
   { tripwire_1mib_fiber warm([] {}); }  // a reservation in this thread's cache: creation makes no slab below
 
@@ -235,11 +253,14 @@ TEST_CASE("tripwire: guards the kernel refuses leave every fiber and the pool co
     f.resume();
     f.resume();  // at the top, the window 300 KiB deep
     const std::size_t granted_deep = ebb::stack_budget_granted() - granted_before;
+    const std::size_t committed_deep = f.stack_stats().committed;
     os::injected_guard_failures.store(1);
     const std::size_t released = f.shrink_stack();
     CHECK(os::injected_guard_failures.load() == 0);
-    CHECK(released >= 250 * 1024);
-    CHECK(f.stack_stats().committed <= 4 * test_support::page());
+    const std::size_t committed_kept = f.stack_stats().committed;
+    CHECK(committed_deep >= 300 * 1024);
+    CHECK(committed_kept <= 4 * test_support::page());
+    CHECK(released + committed_kept >= committed_deep);  // all of it reported but what the window keeps
     CHECK(ebb::stack_budget_granted() - granted_before == granted_deep);
     f.resume();  // deep again inside the window it kept
     f.resume();
@@ -276,6 +297,49 @@ TEST_CASE("tripwire: guards the kernel refuses leave every fiber and the pool co
     f.resume();
     CHECK(f.done());
   }
+}
+}  // namespace
+
+TEST_CASE("tripwire: guards the kernel refuses leave every fiber and the pool consistent", "[tripwire]") {
+  if (skipped_under_valgrind()) return;
+  refused_guards_leave_everything_consistent();
+}
+
+// mprotect guards discard the pages before protecting them (os::guard_and_free): a shrink whose
+// protection is refused had freed the pages all the same, and reported 0 bytes released.
+TEST_CASE("child: refused guards with mprotect guards", "[.child]") {
+  REQUIRE(os::chosen_guard_method() == os::guard_method::mprotect);
+  refused_guards_leave_everything_consistent();
+}
+
+TEST_CASE("tripwire with mprotect guards: refused guards leave every fiber and the pool consistent", "[tripwire]") {
+  if (skipped_under_valgrind()) return;
+  auto child = test_support::run_child_test("child: refused guards with mprotect guards", {"EBB_GUARD_METHOD=mprotect"});
+  INFO(child.err);
+  CHECK(child.exited);
+  CHECK(child.exit_code == 0);
+}
+
+// A tripwire fiber seen deep releases its pages when it is destroyed, asking the OS which pages below
+// its top one hold memory: a range that still has the guarded zone below the window in it. Under
+// qemu-user, whose mincore refuses such a range (docs/reliability.md), the answer was "none", nothing
+// was released, and the reservation went to the pool marked clean: the next fiber on it started with
+// the old fiber's pages as its own and a larger size (the random-operations test: a peak_shrink fiber
+// that asked for 8 KiB started at 32 KiB).
+TEST_CASE("tripwire: a fiber destroyed deep leaves its reservation clean for the next fiber", "[tripwire]") {
+  if (skipped_under_valgrind()) return;
+  {
+    tripwire_1mib_fiber f([] {
+      test_support::go_deep(300 * 1024);
+      ebb::this_fiber::yield();  // parked at the bottom: the window is 300 KiB deep, the zone below guarded
+    });
+    f.resume();
+  }
+  mib_fiber next([] {});  // the same reservation, from this thread's cache
+  const ebb::stack_stats fresh = next.stack_stats();
+  CHECK(fresh.size == ebb::default_min_stack);
+  CHECK(fresh.committed <= 2 * test_support::page());  // a pooled stack keeps at most its top page
+  CHECK_FALSE(next.resume());
 }
 
 // ---- issue 11: an emulator that accepts MADV_GUARD_INSTALL and installs nothing ---------------------

@@ -21,7 +21,9 @@
 #include "tool_support.hpp"
 
 namespace {
-using fixed_16k = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::fixed_stack_allocator<16 * 1024>>;
+// 64 KiB: a multiple of every page size (AArch64 Linux runs with 4, 16 or 64 KiB pages), since a
+// fixed stack is rounded up to whole pages; 16 KiB became 64 with 64 KiB pages and held a 17 KiB capture.
+using fixed_64k = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::fixed_stack_allocator<64 * 1024>>;
 using tripwire_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::tripwire_stack_allocator<>>;
 namespace os = ebb::runtime_v1::os;
 
@@ -116,24 +118,24 @@ TEST_CASE("try_create: success gives a fiber that runs", "[try_create]") {
 }
 
 TEST_CASE("try_create: a stack too small for the callable is stack_too_small", "[try_create]") {
-  std::array<char, 17 * 1024> big{};
+  std::array<char, 65 * 1024> big{};
   big[0] = 1;
   ebb::create_error why;
-  auto f = fixed_16k::try_create(ebb::fiber_options().name("big-capture"), [big] { (void)big[0]; }, why);
+  auto f = fixed_64k::try_create(ebb::fiber_options().name("big-capture"), [big] { (void)big[0]; }, why);
   CHECK_FALSE(f);
   CHECK(why.code == ebb::fiber_errc::stack_too_small);
-  CHECK_THAT(why.what(), has_text("ebb: cannot create fiber 'big-capture': its 16384-byte stack") &&
+  CHECK_THAT(why.what(), has_text("ebb: cannot create fiber 'big-capture': its 65536-byte stack") &&
                              has_text("capture less"));
   // Without a create_error: the same refusal, nothing to say.
-  CHECK_FALSE(fixed_16k::try_create([big] { (void)big[0]; }));
+  CHECK_FALSE(fixed_64k::try_create([big] { (void)big[0]; }));
 #if EBB_HAS_EXCEPTIONS
   CHECK(std::string(why.what()) == constructor_message([&] {
-          fixed_16k g(ebb::fiber_options().name("big-capture"), [big] { (void)big[0]; });
+          fixed_64k g(ebb::fiber_options().name("big-capture"), [big] { (void)big[0]; });
         }));
 #endif
   // The refused stacks went back: what fits still runs.
   int seen = 0;
-  auto ok = fixed_16k::try_create([&seen] { seen = 7; });
+  auto ok = fixed_64k::try_create([&seen] { seen = 7; });
   REQUIRE(ok);
   ok->resume();
   CHECK(seen == 7);
@@ -260,10 +262,10 @@ TEST_CASE("try_create: active CET shadow stacks are refused as a value", "[try_c
 }
 
 TEST_CASE("try_create: a message longer than create_error's buffer is cut short", "[try_create]") {
-  std::array<char, 17 * 1024> big{};
+  std::array<char, 65 * 1024> big{};
   const std::string long_name(2000, 'n');
   ebb::create_error why;
-  CHECK_FALSE(fixed_16k::try_create(ebb::fiber_options().name(long_name), [big] { (void)big[0]; }, why));
+  CHECK_FALSE(fixed_64k::try_create(ebb::fiber_options().name(long_name), [big] { (void)big[0]; }, why));
   CHECK(why.code == ebb::fiber_errc::stack_too_small);
   CHECK(std::strlen(why.what()) == sizeof why.message - 1);
   CHECK_THAT(why.what(), has_text("ebb: cannot create fiber 'nnnn"));

@@ -82,8 +82,14 @@ struct tripwire_window {
     if (lo <= c.window_lo) return 0;
     runtime_v1::hooks::stack_released(c.window_lo, lo);
     const std::size_t held = runtime_v1::os::memory_held(c.window_lo, lo).bytes();
-    if (!allocator.close_range(region, c.window_lo, lo))
-      return allocator.decommit(region, c.window_lo, lo);  // still open: window and grant stay as they are
+    if (!allocator.close_range(region, c.window_lo, lo)) {
+      // Still open: window and grant stay as they are, and the pages go the ordinary way. With mprotect
+      // guards close_range discarded them before the protection was refused (os::guard_and_free), so
+      // decommit finds nothing left: report what the range held less what it still holds.
+      allocator.decommit(region, c.window_lo, lo);
+      const std::size_t left = runtime_v1::os::memory_held(c.window_lo, lo).bytes();
+      return held > left ? held - left : 0;
+    }
     runtime_v1::return_stack_bytes(static_cast<std::size_t>(lo - c.window_lo));
     c.window_lo = lo;
     runtime_v1::hooks::stack_bounds_changed(c, lo);

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <cerrno>
 #include <cstring>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -86,24 +87,53 @@ inline std::size_t mincore_entries_per_page() noexcept {
   return entries;
 }
 
+// One mincore call over [at, at + pages * page): run(start, end) for each resident page, lowest first.
+// Returns 1 when run asked to stop, 0 when the pages were answered, -1 when mincore refused (errno set).
+template <class Run>
+int mincore_pages(std::uintptr_t at, std::size_t pages, std::size_t per_page, unsigned char* vec, Run& run) noexcept {
+  const std::size_t page = page_size();
+  if (::mincore(reinterpret_cast<void*>(at), pages * page, vec) != 0) return -1;
+  for (std::size_t i = 0; i < pages; ++i) {
+    bool present = false;
+    for (std::size_t j = 0; j < per_page; ++j) present = present || (vec[i * per_page + j] & 1u) != 0;
+    if (present && !run(at + i * page, at + (i + 1) * page)) return 1;
+  }
+  return 0;
+}
+
 // Calls run(start, end) for each resident page in [first, last), lowest first, until run returns
 // false. mincore answers one byte per page and cannot see swapped-out pages (see memory_held).
+//
+// mincore fails with ENOMEM for the whole call when any page of the range cannot be asked about: on
+// Linux a page that is not mapped; under qemu-user (7.2) also a mapped page the guest cannot read
+// (PROT_NONE or PROT_WRITE only), because qemu checks the range for guest read access before passing
+// the call on (linux-user/syscall.c, TARGET_NR_mincore: lock_user(VERIFY_READ, ...) answers ENOMEM). So
+// under qemu every query that spans an mprotect guard (the guard method there, see guard_install.hpp:
+// tripwire zones below a window) failed, and read as "nothing resident". A refused batch is asked
+// again page by page: a page that is refused on its own holds nothing that ebb counts (unmapped, or
+// one of ebb's guards, whose memory guard_and_free discards before protecting it) and is skipped;
+// after each page answered, the rest of the batch is tried in one call again (ebb's guarded ranges
+// lie below the pages it asks about: a tripwire zone below the window).
 template <class Run>
 void scan_present_mincore(std::uintptr_t first, std::uintptr_t last, Run&& run) noexcept {
   const std::size_t page = page_size();
   const std::size_t per_page = mincore_entries_per_page();
   unsigned char vec[256];
+  const int saved = errno;
   for (auto at = first; at < last;) {
     std::size_t pages = (last - at) / page;
     if (pages > sizeof vec / per_page) pages = sizeof vec / per_page;
-    if (::mincore(reinterpret_cast<void*>(at), pages * page, vec) != 0) return;
-    for (std::size_t i = 0; i < pages; ++i) {
-      bool present = false;
-      for (std::size_t j = 0; j < per_page; ++j) present = present || (vec[i * per_page + j] & 1u) != 0;
-      if (present && !run(at + i * page, at + (i + 1) * page)) return;
+    const std::uintptr_t end = at + pages * page;
+    int answer = mincore_pages(at, pages, per_page, vec, run);
+    for (auto p = at; answer < 0 && p < end;) {  // refused: page by page
+      answer = mincore_pages(p, 1, per_page, vec, run);
+      p += page;
+      if (answer == 0 && p < end) answer = mincore_pages(p, (end - p) / page, per_page, vec, run);
     }
-    at += pages * page;
+    if (answer > 0) break;  // run asked to stop
+    at = end;
   }
+  errno = saved;
 }
 
 }  // namespace os
