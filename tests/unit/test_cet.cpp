@@ -19,19 +19,28 @@ bool starts_with_endbr64(Function* function) {
   return std::memcmp(reinterpret_cast<const void*>(address), endbr64, sizeof endbr64) == 0;
 }
 
+#if UINTPTR_MAX > 0xffffffffu
+constexpr std::uintptr_t shadow_stack_address = 0x7f0012345ff8;
+constexpr const char* shadow_stack_text = "0x7f0012345ff8";
+#else
+constexpr std::uintptr_t shadow_stack_address = 0xf7345ff8;
+constexpr const char* shadow_stack_text = "0xf7345ff8";
+#endif
+
 }  // namespace
 
 #if EBB_HAS_EXCEPTIONS
 TEST_CASE("an active shadow stack is refused with fiber_error", "[cet]") {
   REQUIRE_NOTHROW(ebb::detail::refuse_active_shadow_stack(0, "job"));
   try {
-    // What rdsspq answers with shadow stacks on: an address on the thread's shadow stack.
-    ebb::detail::refuse_active_shadow_stack(0x7f0012345ff8, "cet-job");
+    // What rdsspq (rdsspd on i386) answers with shadow stacks on: an address on the thread's shadow
+    // stack, one that fits the target's uintptr_t.
+    ebb::detail::refuse_active_shadow_stack(shadow_stack_address, "cet-job");
     FAIL("no error");
   } catch (const ebb::fiber_error& e) {
     CHECK(e.code() == ebb::fiber_errc::shadow_stack_active);
     CHECK_THAT(e.what(), has_text("ebb: ") && has_text("cet-job") && has_text("shadow stacks are active") &&
-                             has_text("0x7f0012345ff8") && has_text("-fcf-protection"));
+                             has_text(shadow_stack_text) && has_text("-fcf-protection"));
   }
 }
 
