@@ -30,7 +30,8 @@ int main() {
     ebb_test_trip_destroy(ebb_test_trip_create());
     // The reservation just released is the first one reused: go through all of its stack.
     int depth = 0;
-    ebb::fiber deep([&] { depth = go_deep(900 * 1024); });
+    // 7/8 of the default maximum: 896 KiB on 64-bit targets, 224 KiB on 32-bit ones (256 KiB maximum).
+    ebb::fiber deep([&] { depth = go_deep(ebb::default_max_stack / 8 * 7); });
     deep.resume();
     if (depth == 0) {
       std::fprintf(stderr, "check failed: the deep fiber did not run\n");
