@@ -32,7 +32,7 @@
 #   meson/cross-aarch64  meson --cross-file tests/cross/meson/TRIPLE.ini, -O2, meson test under the
 #   meson/cross-riscv64  cross file's exe_wrapper (qemu-user): the same suites as the cross/ stages,
 #   meson/cross-armhf    as meson.build builds them (one stage function for every target)
-#   meson/cross-i386
+#   meson/cross-i386     (the cross/riscv64 ... meson/cross-i386 stages run with EBB_EMULATED=all)
 # all with -Wall -Wextra -Wpedantic -Werror. A failing stage does not stop the others; the last line
 # is the summary, and the exit status is non-zero if anything failed.
 #
@@ -42,7 +42,9 @@
 # Environment: EBB_BUILD_DIR (default build/test-all), EBB_JOBS (default: number of CPUs),
 #              EBB_NO_INSTALL=1 (do not run apt-get), EBB_TEST_BENCH=0 (do not build bench/),
 #              EBB_TEST_UNITY_BATCH (unit-test files per translation unit, default 16; 0: one by one),
-#              EBB_LANES=1 (run the emulated stages after the native ones instead of beside them).
+#              EBB_LANES=1 (run the emulated stages after the native ones instead of beside them),
+#              EBB_EMULATED (the emulated stages to run: stage names, "all" or "none"; default
+#              "cross/aarch64 cross/aarch64-64k").
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -58,7 +60,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --clean) clean=1 ;;
     --only) only+=("$2"); shift ;;
-    -h | --help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -81,13 +83,29 @@ results_file=$build_root/results.txt
 : >"$results_file"
 stage_tests=0  # set by a stage before it calls record: how many tests it ran
 
+# The emulated stages a run includes unless --only names stages: EBB_EMULATED, a list of stage names,
+# or "all", or "none". The default is the AArch64 pair, which is green and fits CI's time budget beside
+# the native stages; the RISC-V 64, ARM32 and i386 stages and the meson cross stages are written and
+# run with EBB_EMULATED=all (docs/reliability.md, issue 11, says what is still open on them).
+emulated_default="cross/aarch64 cross/aarch64-64k"
+emulated_selected() {  # emulated_selected STAGE
+  local selection=${EBB_EMULATED:-$emulated_default} s
+  [ "$selection" = all ] && return 0
+  for s in $selection; do [ "$s" = "$1" ] && return 0; done
+  return 1
+}
+
 wanted() {  # wanted STAGE: is this stage selected?
   local s
   if [ ${#only[@]} -gt 0 ]; then
     for s in "${only[@]}"; do [ "$s" = "$1" ] && return 0; done
     return 1
   fi
-  [ $quick -eq 0 ] || [ "$1" = cmake/gcc-debug ]
+  [ $quick -eq 0 ] || [ "$1" = cmake/gcc-debug ] || return 1
+  case $1 in
+    cross/* | meson/cross-*) emulated_selected "$1" ;;
+    *) return 0 ;;
+  esac
 }
 
 banner() { printf '\n==== %s ====\n' "$*"; }
