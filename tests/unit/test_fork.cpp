@@ -35,6 +35,12 @@ namespace {
 }  // namespace
 
 TEST_CASE("fork: children can use fibers while other threads create, destroy and shrink", "[fork][threads]") {
+  // Under qemu-user a child of this multi-threaded parent hung (killed by its SIGALRM) in 2 of about
+  // 60 runs on AArch64 with 4 KiB pages, never with 64 KiB pages and never natively (every native
+  // stage runs it, with the sanitizers and Valgrind too). Suspected: qemu's own locks held by another
+  // guest thread's emulation at the fork, which the child then waits for (an emulator of the same
+  // kind, FEX, had that bug); not proven (docs/reliability.md).
+  EBB_TEST_NOT_UNDER_EMULATION("a forked child of a threaded guest can hang inside qemu-user");
   { ebb::fiber warm([] {}); }
   std::atomic<bool> stop{false};
   auto hammer = [&](int which) {
