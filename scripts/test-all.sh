@@ -392,7 +392,31 @@ run_meson_cross_stage() {  # run_meson_cross_stage NAME TRIPLE
   record "$name" "$status" "$start" "$( [ $built -eq 0 ] || printf 'BUILD FAILED; ')ok ${ok:-0}, failed ${fail:-0}, skipped ${skip:-0}; build ${build_secs}s"
 }
 
-# ---- the native lane: the stages built for and run on this machine ------------------------------
+# Stage kinds that several lanes use.
+# Link-time optimisation: release builds of engines and servers use it, and the assembly routines
+# must come out once however the units are merged. The unit tests (checked), the examples and the
+# shared-library tests (several translation units, hidden visibility, dlopen).
+lto_stage() {  # lto_stage NAME CXX FLAGS
+  local name=$1 cxx=$2 flags=$3
+  stage_targets="ebb_tests ebb_tests_hooks ebb_shared_libs_tests $example_targets" \
+  stage_labels="unit|hooks|example|shared_libs" \
+    run_cmake_stage "$name" "$cxx" Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG $flags" -DEBB_BUILD_BENCH=OFF
+}
+# Sanitizers: ebb tells ASan and TSan about every switch (detail/tool_hooks.hpp); the whole suite
+# must run clean under each, with both compilers. -O1 keeps them fast enough.
+# Each builds the checked unit tests, those with switch hooks, and the examples (the parts that run
+# ebb's code paths; the build-level tests gain nothing from a sanitizer and would double the time).
+san_stage() {  # san_stage NAME CXX FLAGS
+  local name=$1 cxx=$2 flags=$3
+  stage_targets="ebb_tests ebb_tests_hooks $example_targets" \
+  stage_labels="unit|hooks|example" \
+    run_cmake_stage "$name" "$cxx" Debug "-DCMAKE_CXX_FLAGS=-O1 -g -fno-omit-frame-pointer $flags" -DEBB_BUILD_BENCH=OFF
+}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+
+# ---- the first lane: native stages -----------------------------------------------------------------
 native_lane() {
   # EBB_VALGRIND=1 here: the valgrind stage runs this stage's unit tests (the hooks are opt-in).
   # File by file here (the other stages compile the unit tests in unity batches): a test file that
@@ -404,52 +428,26 @@ native_lane() {
   elif wanted cmake/clang-release; then
     echo "---- cmake/clang-release: skipped (clang++ not installed)"
   fi
-  # Link-time optimisation: release builds of engines and servers use it, and the assembly routines
-  # must come out once however the units are merged. The unit tests (checked), the examples and the
-  # shared-library tests (several translation units, hidden visibility, dlopen).
-  lto_stage() {  # lto_stage NAME CXX FLAGS
-    local name=$1 cxx=$2 flags=$3
-    stage_targets="ebb_tests ebb_tests_hooks ebb_shared_libs_tests $example_targets" \
-    stage_labels="unit|hooks|example|shared_libs" \
-      run_cmake_stage "$name" "$cxx" Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG $flags" -DEBB_BUILD_BENCH=OFF
-  }
   lto_stage cmake/gcc-lto g++ "-flto=auto -fcf-protection=full"
   if command -v clang++ >/dev/null 2>&1; then
     lto_stage cmake/clang-lto clang++ "-flto"
   elif wanted cmake/clang-lto; then
     echo "---- cmake/clang-lto: skipped (clang++ not installed)"
   fi
-  # Sanitizers: ebb tells ASan and TSan about every switch (detail/tool_hooks.hpp); the whole suite
-  # must run clean under each, with both compilers. -O1 keeps them fast enough.
-  # Each builds the checked unit tests, those with switch hooks, and the examples (the parts that run
-  # ebb's code paths; the build-level tests gain nothing from a sanitizer and would double the time).
-  san_stage() {  # san_stage NAME CXX FLAGS
-    local name=$1 cxx=$2 flags=$3
-    stage_targets="ebb_tests ebb_tests_hooks $example_targets" \
-    stage_labels="unit|hooks|example" \
-      run_cmake_stage "$name" "$cxx" Debug "-DCMAKE_CXX_FLAGS=-O1 -g -fno-omit-frame-pointer $flags" -DEBB_BUILD_BENCH=OFF
-  }
-  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=1:detect_leaks=1}
-  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
   san_stage cmake/gcc-asan g++ "-fsanitize=address"
   san_stage cmake/gcc-ubsan g++ "-fsanitize=undefined -fno-sanitize-recover=undefined"
   san_stage cmake/gcc-tsan g++ "-fsanitize=thread"
-  if command -v clang++ >/dev/null 2>&1; then
-    san_stage cmake/clang-asan clang++ "-fsanitize=address"
-    san_stage cmake/clang-ubsan clang++ "-fsanitize=undefined -fno-sanitize-recover=undefined"
-    san_stage cmake/clang-tsan clang++ "-fsanitize=thread"
-  fi
   run_valgrind_stage
   run_install_stage
-  run_catch2_v3_stage
   run_meson_stage
 }
 
-# ---- the emulated lane: other CPUs under qemu-user --------------------------------------------
+# ---- the second lane: other CPUs under qemu-user, then the rest of the native stages ------------
 emulated_stages=(cross/aarch64 cross/aarch64-64k cross/riscv64 cross/armhf cross/i386
                  meson/cross-aarch64 meson/cross-riscv64 meson/cross-armhf meson/cross-i386)
-emulated_lane() {
+second_lane_stages=("${emulated_stages[@]}" cmake/clang-asan cmake/clang-ubsan cmake/clang-tsan
+                    cmake/gcc-catch2-v3)
+second_lane() {
   # AArch64 under qemu-user, with 4 KiB pages and then 64 KiB pages.
   run_cmake_stage cross/aarch64 aarch64-linux-gnu-g++ Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
     -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/aarch64-linux-gnu.cmake" -DEBB_BUILD_BENCH=OFF
@@ -461,29 +459,36 @@ emulated_lane() {
   run_meson_cross_stage meson/cross-riscv64 riscv64-linux-gnu
   run_meson_cross_stage meson/cross-armhf arm-linux-gnueabihf
   run_meson_cross_stage meson/cross-i386 i686-linux-gnu
+  if command -v clang++ >/dev/null 2>&1; then
+    san_stage cmake/clang-asan clang++ "-fsanitize=address"
+    san_stage cmake/clang-ubsan clang++ "-fsanitize=undefined -fno-sanitize-recover=undefined"
+    san_stage cmake/clang-tsan clang++ "-fsanitize=thread"
+  fi
+  run_catch2_v3_stage
 }
 
-# The two lanes run side by side. The emulated stages are bound by qemu's single-threaded guests and
-# by waiting children as much as by compiling, and the native ones leave a core idle in their long
-# single-threaded steps (valgrind, gdb, meson's configure): together they fill the machine's cores
-# where one after the other they left gaps (docs/reliability.md, "Running them", has the timings). The emulated
-# lane's output goes to a file, printed whole after the native lane's, so the two never interleave.
-# EBB_LANES=1 runs everything in one lane, in the same order.
+# The two lanes run side by side, each with EBB_JOBS jobs. Alone, the native stages leave a core idle
+# in their long single-threaded steps (linking, valgrind, tests that wait for one another), and the
+# emulated ones in qemu's single-threaded guests: together they fill the machine's two cores where one
+# after the other they left gaps. The second lane holds the emulated stages (11 minutes for the AArch64
+# pair in CI) and then the clang sanitizer and Catch2 v3 stages, so the lanes end about together. The
+# second lane's output goes to a file, printed whole after the first lane's, so the two never
+# interleave. EBB_LANES=1 runs everything in one lane.
 started=$(date +%s)
-any_emulated=0
-for stage in "${emulated_stages[@]}"; do wanted "$stage" && any_emulated=1; done
-if [ "${EBB_LANES:-2}" -ge 2 ] && [ $any_emulated -eq 1 ]; then
-  emulated_log=$build_root/emulated-lane.log
-  echo "test-all: the emulated stages run beside the native ones; their log: $emulated_log"
-  emulated_lane >"$emulated_log" 2>&1 </dev/null &
-  emulated_pid=$!
+any_second=0
+for stage in "${second_lane_stages[@]}"; do wanted "$stage" && any_second=1; done
+if [ "${EBB_LANES:-2}" -ge 2 ] && [ $any_second -eq 1 ]; then
+  second_log=$build_root/second-lane.log
+  echo "test-all: the emulated, clang sanitizer and Catch2 v3 stages run in a second lane; its log: $second_log"
+  second_lane >"$second_log" 2>&1 </dev/null &
+  second_pid=$!
   native_lane
-  wait "$emulated_pid"
-  banner "the emulated lane (ran beside the native stages above)"
-  cat "$emulated_log"
+  wait "$second_pid"
+  banner "the second lane (ran beside the stages above)"
+  cat "$second_log"
 else
   native_lane
-  emulated_lane
+  second_lane
 fi
 
 printf '\n==== summary ====\n'
