@@ -86,6 +86,10 @@
 #include "ebb/arch/frame.hpp"
 #include "ebb/config.hpp"
 
+// Only for the target it was written for (arch/switch.hpp selects it): included while compiling for
+// another CPU, as a header-by-header check does, it is empty rather than a page of assembler errors.
+#if defined(EBB_ARCH_AARCH64) && defined(EBB_ABI_AAPCS64)
+
 #include <cstddef>
 #include <cstdint>
 
@@ -373,3 +377,5 @@ EBB_ALWAYS_INLINE void cpu_relax() noexcept { __asm__ volatile("isb" ::: "memory
 
 }  // namespace arch
 EBB_RUNTIME_END
+
+#endif  // defined(EBB_ARCH_AARCH64) && defined(EBB_ABI_AAPCS64)

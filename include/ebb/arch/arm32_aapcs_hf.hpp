@@ -69,6 +69,10 @@
 #include "ebb/arch/frame.hpp"
 #include "ebb/config.hpp"
 
+// Only for the target it was written for (arch/switch.hpp selects it): included while compiling for
+// another CPU, as a header-by-header check does, it is empty rather than a page of assembler errors.
+#if defined(EBB_ARCH_ARM32) && defined(EBB_ABI_AAPCS_HF)
+
 #include <cstddef>
 #include <cstdint>
 
@@ -304,3 +308,5 @@ EBB_ALWAYS_INLINE void cpu_relax() noexcept { __asm__ volatile("yield"); }
 
 }  // namespace arch
 EBB_RUNTIME_END
+
+#endif  // defined(EBB_ARCH_ARM32) && defined(EBB_ABI_AAPCS_HF)

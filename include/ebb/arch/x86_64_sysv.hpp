@@ -75,6 +75,10 @@
 #include "ebb/arch/frame.hpp"
 #include "ebb/config.hpp"
 
+// Only for the target it was written for (arch/switch.hpp selects it): included while compiling for
+// another CPU, as a header-by-header check does, it is empty rather than a page of assembler errors.
+#if defined(EBB_ARCH_X86_64) && defined(EBB_ABI_SYSV)
+
 #include <cstddef>
 #include <cstdint>
 
@@ -300,3 +304,5 @@ EBB_ALWAYS_INLINE void cpu_relax() noexcept { __builtin_ia32_pause(); }
 
 }  // namespace arch
 EBB_RUNTIME_END
+
+#endif  // defined(EBB_ARCH_X86_64) && defined(EBB_ABI_SYSV)
