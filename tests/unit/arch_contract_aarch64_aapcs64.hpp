@@ -116,10 +116,6 @@ __asm__(
     ".size ebb_contract_switch_clobbers_x19, .-ebb_contract_switch_clobbers_x19\n");
 
 extern "C" {
-__attribute__((visibility("hidden"))) void ebb_contract_probe(const std::uint64_t* in, std::uint64_t* out,
-                                                              switch_routine routine, void** save_sp,
-                                                              void* target_sp);
-__attribute__((visibility("hidden"))) std::uintptr_t ebb_contract_entry_sp();
 __attribute__((visibility("hidden"))) void ebb_contract_switch_forgets_x24(void**, void*);
 __attribute__((visibility("hidden"))) void ebb_contract_switch_forgets_d10(void**, void*);
 __attribute__((visibility("hidden"))) void ebb_contract_switch_forgets_fpcr(void**, void*);
@@ -128,13 +124,11 @@ __attribute__((visibility("hidden"))) void ebb_contract_switch_clobbers_x19(void
 
 namespace contract_port {
 
-using word = std::uint64_t;
 constexpr std::array<const char*, 11> general_registers{
     {"x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28", "x29"}};
 // The low halves of v8-v15 (AAPCS64 §6.1.2): the probe loads and reads them as d8-d15.
 constexpr std::array<const char*, 8> fp_registers{{"d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15"}};
 
-using ::ebb_contract_probe;
 
 struct fp_control {
   std::uint64_t fpcr;
@@ -159,7 +153,6 @@ inline std::string differing_words(const fp_control& want, const fp_control& got
 constexpr fp_control setting_a{(2u << 22) | (1u << 24)};
 constexpr fp_control setting_b{(1u << 22) | (1u << 25)};
 
-inline std::uintptr_t entry_stack_pointer() { return ebb_contract_entry_sp(); }
 
 // Linux runs user code with SP alignment checking on (SCTLR_EL1.SA0): any load or store that uses a
 // misaligned sp as its base faults. (qemu-user does not emulate that check: there the address test

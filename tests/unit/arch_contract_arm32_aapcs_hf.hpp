@@ -94,10 +94,6 @@ __asm__(
     ".size ebb_contract_switch_clobbers_r9, .-ebb_contract_switch_clobbers_r9\n");
 
 extern "C" {
-__attribute__((visibility("hidden"))) void ebb_contract_probe(const std::uint32_t* in, std::uint32_t* out,
-                                                              switch_routine routine, void** save_sp,
-                                                              void* target_sp);
-__attribute__((visibility("hidden"))) std::uintptr_t ebb_contract_entry_sp();
 __attribute__((visibility("hidden"))) void ebb_contract_switch_forgets_r6(void**, void*);
 __attribute__((visibility("hidden"))) void ebb_contract_switch_forgets_d12(void**, void*);
 __attribute__((visibility("hidden"))) void ebb_contract_switch_forgets_fpscr(void**, void*);
@@ -106,7 +102,6 @@ __attribute__((visibility("hidden"))) void ebb_contract_switch_clobbers_r9(void*
 
 namespace contract_port {
 
-using word = std::uint32_t;
 constexpr std::array<const char*, 8> general_registers{{"r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11"}};
 // Each 64-bit d register is probed as its two 32-bit halves (s16/s17 are d8's), so the harness's
 // words stay the general registers' width; a report names the d register and the half.
@@ -114,7 +109,6 @@ constexpr std::array<const char*, 16> fp_registers{
     {"d8(low)", "d8(high)", "d9(low)", "d9(high)", "d10(low)", "d10(high)", "d11(low)", "d11(high)",
      "d12(low)", "d12(high)", "d13(low)", "d13(high)", "d14(low)", "d14(high)", "d15(low)", "d15(high)"}};
 
-using ::ebb_contract_probe;
 
 // The FPSCR control bits the port carries (arch/arm32_aapcs_hf.hpp); the status bits are not compared.
 struct fp_control {
@@ -143,7 +137,6 @@ inline std::string differing_words(const fp_control& want, const fp_control& got
 constexpr fp_control setting_a{0x00400000u};               // RMode = RP (toward +infinity)
 constexpr fp_control setting_b{0x00800000u | 0x01000000u};  // RMode = RM (toward -infinity), FZ
 
-inline std::uintptr_t entry_stack_pointer() { return ebb_contract_entry_sp(); }
 
 // ldrexd faults on an address that is not doubleword (8-byte) aligned, whatever SCTLR.A says: the
 // AAPCS's stack alignment, checked on a local the compiler placed assuming it.

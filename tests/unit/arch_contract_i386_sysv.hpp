@@ -76,10 +76,6 @@ __asm__(
     ".size ebb_contract_switch_clobbers_ebx, .-ebb_contract_switch_clobbers_ebx\n");
 
 extern "C" {
-__attribute__((visibility("hidden"))) void ebb_contract_probe(const std::uint32_t* in, std::uint32_t* out,
-                                                              switch_routine routine, void** save_sp,
-                                                              void* target_sp);
-__attribute__((visibility("hidden"))) std::uintptr_t ebb_contract_entry_sp();
 __attribute__((visibility("hidden"))) void ebb_contract_switch_forgets_edi(void**, void*);
 __attribute__((visibility("hidden"))) void ebb_contract_switch_forgets_mxcsr(void**, void*);
 __attribute__((visibility("hidden"))) void ebb_contract_switch_forgets_x87(void**, void*);
@@ -88,11 +84,9 @@ __attribute__((visibility("hidden"))) void ebb_contract_switch_clobbers_ebx(void
 
 namespace contract_port {
 
-using word = std::uint32_t;
 constexpr std::array<const char*, 4> general_registers{{"ebx", "esi", "edi", "ebp"}};
 constexpr std::array<const char*, 0> fp_registers{};  // none callee-saved under the i386 psABI
 
-using ::ebb_contract_probe;
 
 struct fp_control {
   std::uint32_t mxcsr;
@@ -122,7 +116,6 @@ inline std::string differing_words(const fp_control& want, const fp_control& got
 constexpr fp_control setting_a{0x1f80u | 0x2000u, 0x037fu | 0x0800u};  // SSE down, x87 up
 constexpr fp_control setting_b{0x1f80u | 0x4000u, 0x037fu | 0x0c00u};  // SSE up, x87 toward zero
 
-inline std::uintptr_t entry_stack_pointer() { return ebb_contract_entry_sp(); }
 
 // movaps faults on an address that is not 16-byte aligned. It stores xmm0 as it is (nothing is
 // clobbered, so the test needs no -msse to name the register).

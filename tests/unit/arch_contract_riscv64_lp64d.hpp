@@ -114,10 +114,6 @@ __asm__(
     ".size ebb_contract_switch_clobbers_s4, .-ebb_contract_switch_clobbers_s4\n");
 
 extern "C" {
-__attribute__((visibility("hidden"))) void ebb_contract_probe(const std::uint64_t* in, std::uint64_t* out,
-                                                              switch_routine routine, void** save_sp,
-                                                              void* target_sp);
-__attribute__((visibility("hidden"))) std::uintptr_t ebb_contract_entry_sp();
 __attribute__((visibility("hidden"))) void ebb_contract_switch_forgets_s5(void**, void*);
 __attribute__((visibility("hidden"))) void ebb_contract_switch_forgets_fs3(void**, void*);
 __attribute__((visibility("hidden"))) void ebb_contract_switch_forgets_frm(void**, void*);
@@ -126,13 +122,11 @@ __attribute__((visibility("hidden"))) void ebb_contract_switch_clobbers_s4(void*
 
 namespace contract_port {
 
-using word = std::uint64_t;
 constexpr std::array<const char*, 12> general_registers{
     {"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11"}};
 constexpr std::array<const char*, 12> fp_registers{
     {"fs0", "fs1", "fs2", "fs3", "fs4", "fs5", "fs6", "fs7", "fs8", "fs9", "fs10", "fs11"}};
 
-using ::ebb_contract_probe;
 
 // frm only: fflags are status the port deliberately does not carry (arch/riscv64_lp64d.hpp).
 struct fp_control {
@@ -159,7 +153,6 @@ inline std::string differing_words(const fp_control& want, const fp_control& got
 constexpr fp_control setting_a{2};  // RDN, toward -infinity
 constexpr fp_control setting_b{3};  // RUP, toward +infinity
 
-inline std::uintptr_t entry_stack_pointer() { return ebb_contract_entry_sp(); }
 
 // RISC-V has no store that faults on a 16-byte misalignment (and misaligned scalar accesses may be
 // handled in hardware or trapped and emulated). What matters is what compiled code assumes: GCC

@@ -45,6 +45,19 @@ namespace {
 using switch_routine = void (*)(void** save_sp, void* target_sp);
 }
 
+// The two assembly routines every port's block defines. A word is a general register's width.
+extern "C" {
+__attribute__((visibility("hidden"))) void ebb_contract_probe(const std::uintptr_t* in, std::uintptr_t* out,
+                                                              switch_routine routine, void** save_sp,
+                                                              void* target_sp);
+__attribute__((visibility("hidden"))) std::uintptr_t ebb_contract_entry_sp();
+}
+namespace contract_port {
+using word = std::uintptr_t;
+// The stack pointer a called function sees, which the ABI requires to be stack_alignment-aligned.
+inline std::uintptr_t entry_stack_pointer() { return ebb_contract_entry_sp(); }
+}  // namespace contract_port
+
 // ==== per-architecture block =======================================================================
 // A port provides, in namespace contract_port:
 //   general_registers / fp_registers   names of the callee-saved registers, in the probe's order
@@ -54,8 +67,7 @@ using switch_routine = void (*)(void** save_sp, void* target_sp);
 //                                      target_sp), store the registers to out[] once it returns, and
 //                                      leave the caller's own registers as they were
 //   fp_control, read_fp_control(), write_fp_control(), fp_control_names, two distinct settings
-//   entry_stack_pointer()              the stack pointer a called function sees, normalised to what
-//                                      the ABI requires to be stack_alignment-aligned
+//   ebb_contract_entry_sp()            (assembly, declared above) the stack pointer a called function sees
 //   aligned_vector_store()             an instruction that faults on a misaligned stack slot
 //   broken_routines                    switch routines with one defect each, and what must be caught
 #if defined(EBB_ARCH_X86_64) && defined(EBB_ABI_SYSV)
@@ -169,10 +181,6 @@ __asm__(
     ".size ebb_contract_switch_clobbers_rbx, .-ebb_contract_switch_clobbers_rbx\n");
 
 extern "C" {
-__attribute__((visibility("hidden"))) void ebb_contract_probe(const std::uint64_t* in, std::uint64_t* out,
-                                                              switch_routine routine, void** save_sp,
-                                                              void* target_sp);
-__attribute__((visibility("hidden"))) std::uintptr_t ebb_contract_entry_sp();
 __attribute__((visibility("hidden"))) void ebb_contract_switch_forgets_r14(void**, void*);
 __attribute__((visibility("hidden"))) void ebb_contract_switch_forgets_mxcsr(void**, void*);
 __attribute__((visibility("hidden"))) void ebb_contract_switch_forgets_x87(void**, void*);
@@ -181,13 +189,11 @@ __attribute__((visibility("hidden"))) void ebb_contract_switch_clobbers_rbx(void
 
 namespace contract_port {
 
-using word = std::uint64_t;
 constexpr std::array<const char*, 6> general_registers{{"rbx", "rbp", "r12", "r13", "r14", "r15"}};
 // System V makes no vector or x87 data register callee-saved (all of xmm0-15 are scratch): the FP
 // check has nothing to do here. AArch64 lists d8-d15, Windows x64 xmm6-xmm15.
 constexpr std::array<const char*, 0> fp_registers{};
 
-using ::ebb_contract_probe;
 
 struct fp_control {
   std::uint32_t mxcsr;
@@ -219,7 +225,6 @@ inline std::string differing_words(const fp_control& want, const fp_control& got
 constexpr fp_control setting_a{0x1f80u | 0x2000u, 0x037fu | 0x0800u};  // SSE down, x87 up
 constexpr fp_control setting_b{0x1f80u | 0x4000u, 0x037fu | 0x0c00u};  // SSE up, x87 toward zero
 
-inline std::uintptr_t entry_stack_pointer() { return ebb_contract_entry_sp(); }
 
 // movaps faults on an address that is not 16-byte aligned: a local the compiler placed assuming an
 // aligned entry stack is stored to with it.
