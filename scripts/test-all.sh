@@ -281,6 +281,18 @@ run_catch2_v3_stage() {
   fi
 }
 
+# Records a meson stage from its `meson test` log: STATUS is meson test's, BUILT non-zero if ninja failed.
+record_meson_test() {  # record_meson_test NAME STATUS START BUILT LOG [DETAIL SUFFIX]
+  local name=$1 status=$2 start=$3 built=$4 log=$5 suffix=${6:-} ok fail skip
+  [ "$built" -eq 0 ] || status=1
+  ok=$(awk '/^Ok:/ { print $2 }' "$log")
+  fail=$(awk '/^Fail:/ { print $2 }' "$log")
+  skip=$(awk '/^Skipped:/ { print $2 }' "$log")
+  stage_tests=$(( ${ok:-0} + ${fail:-0} + ${skip:-0} ))
+  record "$name" "$status" "$start" \
+    "$( [ "$built" -eq 0 ] || printf 'BUILD FAILED; ')ok ${ok:-0}, failed ${fail:-0}, skipped ${skip:-0}$suffix"
+}
+
 run_meson_stage() {
   wanted meson || return 0
   local start dir=$build_root/meson log
@@ -302,13 +314,7 @@ run_meson_stage() {
   local built=0
   ninja -C "$dir" -j "$jobs" -k 0 || built=1
   (cd "$dir" && meson test --no-rebuild --print-errorlogs --num-processes "$jobs") 2>&1 | tee "$log"
-  local status=${PIPESTATUS[0]} ok fail skip
-  [ $built -eq 0 ] || status=1
-  ok=$(awk '/^Ok:/ { print $2 }' "$log")
-  fail=$(awk '/^Fail:/ { print $2 }' "$log")
-  skip=$(awk '/^Skipped:/ { print $2 }' "$log")
-  stage_tests=$(( ${ok:-0} + ${fail:-0} + ${skip:-0} ))
-  record meson "$status" "$start" "$( [ $built -eq 0 ] || printf 'BUILD FAILED; ')ok ${ok:-0}, failed ${fail:-0}, skipped ${skip:-0}"
+  record_meson_test meson "${PIPESTATUS[0]}" "$start" "$built" "$log"
 }
 
 bench=(-DEBB_BUILD_BENCH=ON)
@@ -383,13 +389,7 @@ run_meson_cross_stage() {  # run_meson_cross_stage NAME TRIPLE
   # Each unit-test binary is one meson test: under emulation it may take several times its native limit.
   (cd "$dir" && meson test --no-rebuild --print-errorlogs --num-processes "$jobs" --timeout-multiplier 4 \
      --no-suite compile_fail --no-suite consumer) 2>&1 | tee "$log"
-  local status=${PIPESTATUS[0]} ok fail skip
-  [ $built -eq 0 ] || status=1
-  ok=$(awk '/^Ok:/ { print $2 }' "$log")
-  fail=$(awk '/^Fail:/ { print $2 }' "$log")
-  skip=$(awk '/^Skipped:/ { print $2 }' "$log")
-  stage_tests=$(( ${ok:-0} + ${fail:-0} + ${skip:-0} ))
-  record "$name" "$status" "$start" "$( [ $built -eq 0 ] || printf 'BUILD FAILED; ')ok ${ok:-0}, failed ${fail:-0}, skipped ${skip:-0}; build ${build_secs}s"
+  record_meson_test "$name" "${PIPESTATUS[0]}" "$start" "$built" "$log" "; build ${build_secs}s"
 }
 
 # Stage kinds that several lanes use.

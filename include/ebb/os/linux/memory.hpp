@@ -75,7 +75,7 @@ inline std::string reserve_failure_hint(int error) {
   const long limit = max_map_count(), in_use = mapping_count();
   if (limit > 0 && in_use >= 0 && in_use < limit - limit / 10) return {};
   return " (this kernel lacks guard install, so each stack's mprotect guard costs two memory "
-         "mappings, and vm.max_map_count is " + std::to_string(max_map_count()) + ")";
+         "mappings, and vm.max_map_count is " + std::to_string(limit) + ")";
 }
 
 // Give the pages wholly inside [lo, hi) back to the OS. Returns the bytes of address range covered.
