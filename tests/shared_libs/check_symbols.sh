@@ -4,12 +4,15 @@
 #
 # For each shared library that includes ebb (built with -fvisibility=hidden):
 #   - the context-switch routines (ebb_v1_x86_64_sysv_switch, ..._fiber_start: every ebb_vN_* symbol
-#     but the thread state) are NOT in the dynamic symbol table (hidden: one private copy per library,
+#     but the thread state and copy_thread_state) are NOT in the dynamic symbol table (hidden: one private copy per library,
 #     never bound across libraries), and where the static symbol table is present they are LOCAL;
 #   - ebb_v1_thread_state IS in the dynamic symbol table: defined, TLS, DEFAULT visibility, and the
 #     library's own uses go through dynamic relocations, so the dynamic linker binds every library to
 #     one per-thread state. Binding WEAK or UNIQUE as compiled normally; GCC's link-time optimisation
 #     turns such COMDAT definitions into GLOBAL ones, which glibc interposes just the same;
+#   - ebb_v1_copy_thread_state IS in the dynamic symbol table: a DEFAULT-visibility function, one per
+#     library, that os/linux/loaded_objects.hpp finds with dlsym in each loaded object to notice a
+#     second copy of the runtime;
 #   - the reservation pool (process_pool_storage), the per-thread cache (thread_reservations), the
 #     guard method (process_guard_method) and the runtime's identity (runtime_identity) are exported
 #     likewise where the library defines them, and never kept as a private copy.
@@ -36,7 +39,8 @@ for lib in "$@"; do
   relocs=$("$readelf" -W -r "$lib")
 
   # ebb's assembly routines (ebb_vN_<arch>_switch, ..._fiber_start, ...): never in the dynamic
-  # symbol table, LOCAL in the static one. Only the thread state may be exported among ebb_vN_*.
+  # symbol table, LOCAL in the static one. Only the thread state and the function that answers it
+  # (copy_thread_state) may be exported among ebb_vN_*.
   exported=$(printf '%s\n' "$dyn" | awk '$8 ~ /^ebb_v[0-9]+_/ && $8 !~ /_thread_state$/ { print $8 }')
   [ -z "$exported" ] || fail "$lib exports assembly-level symbols that must be hidden:" $exported
   routines=$(printf '%s\n' "$all" | awk '$8 ~ /^ebb_v[0-9]+_/ && $8 !~ /_thread_state$/ { print $5, $8 }' | sort -u)
@@ -84,6 +88,15 @@ for lib in "$@"; do
     echo "   $2: $type $bind $vis in .dynsym, used through dynamic relocations"
   }
   check_shared '^ebb_v[0-9]+_thread_state$' ebb_v1_thread_state '^TLS$' required
+  # The copy's own answer: exported (dlsym must find it in every object), defined here, a function.
+  line=$(printf '%s\n' "$dyn" | awk '$8 ~ /^ebb_v[0-9]+_copy_thread_state$/ && $7 != "UND"' | head -n 1)
+  if [ -z "$line" ]; then
+    fail "$lib does not export ebb_v1_copy_thread_state (the runtime-copy search cannot ask it)"
+  else
+    read -r _ _ _ type _ vis _ _ <<<"$line"
+    [ "$type" = FUNC ] && [ "$vis" = DEFAULT ] || fail "$lib: ebb_v1_copy_thread_state is $type $vis, want FUNC DEFAULT"
+    echo "   ebb_v1_copy_thread_state: $type $vis in .dynsym"
+  fi
   check_shared '^_ZN3ebb10runtime_v120process_pool_storageE$' 'ebb::runtime_v1::process_pool_storage' '^OBJECT$' optional
   check_shared '^_ZN3ebb10runtime_v119thread_reservationsE$' 'ebb::runtime_v1::thread_reservations' '^TLS$' optional
   check_shared '^_ZN3ebb10runtime_v12os20process_guard_methodE$' 'ebb::runtime_v1::os::process_guard_method' '^OBJECT$' optional
