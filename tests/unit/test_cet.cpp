@@ -24,11 +24,11 @@ bool starts_with_endbr64(Function* function) {
 #if EBB_HAS_EXCEPTIONS
 TEST_CASE("an active shadow stack is refused with fiber_error", "[cet]") {
   REQUIRE_NOTHROW(ebb::detail::refuse_active_shadow_stack(0, "job"));
+  // What rdssp answers with shadow stacks on: an address on the thread's shadow stack (any non-zero
+  // value; cut to the pointer width on 32-bit targets, and the report shows it cut).
+  const std::uintptr_t shadow_stack_pointer = static_cast<std::uintptr_t>(0x7f0012345ff8ull & UINTPTR_MAX);
+  const char* const shown = sizeof(std::uintptr_t) == 8 ? "0x7f0012345ff8" : "0x12345ff8";
   try {
-    // What rdssp answers with shadow stacks on: an address on the thread's shadow stack (any non-zero
-    // value; cut to the pointer width on 32-bit targets, and the report shows it cut).
-    const std::uintptr_t shadow_stack_pointer = static_cast<std::uintptr_t>(0x7f0012345ff8ull & UINTPTR_MAX);
-    const char* const shown = sizeof(std::uintptr_t) == 8 ? "0x7f0012345ff8" : "0x12345ff8";
     ebb::detail::refuse_active_shadow_stack(shadow_stack_pointer, "cet-job");
     FAIL("no error");
   } catch (const ebb::fiber_error& e) {
