@@ -32,7 +32,7 @@
 #   meson/cross-aarch64  meson --cross-file tests/cross/meson/TRIPLE.ini, -O2, meson test under the
 #   meson/cross-riscv64  cross file's exe_wrapper (qemu-user): the same suites as the cross/ stages,
 #   meson/cross-armhf    as meson.build builds them (one stage function for every target)
-#   meson/cross-i386     (the cross/riscv64 ... meson/cross-i386 stages run with EBB_EMULATED=all)
+#   meson/cross-i386
 # all with -Wall -Wextra -Wpedantic -Werror. A failing stage does not stop the others; the last line
 # is the summary, and the exit status is non-zero if anything failed.
 #
@@ -43,8 +43,8 @@
 #              EBB_NO_INSTALL=1 (do not run apt-get), EBB_TEST_BENCH=0 (do not build bench/),
 #              EBB_TEST_UNITY_BATCH (unit-test files per translation unit, default 16; 0: one by one),
 #              EBB_LANES=1 (run the emulated stages after the native ones instead of beside them),
-#              EBB_EMULATED (the emulated stages to run: stage names, "all" or "none"; default
-#              "cross/aarch64 cross/aarch64-64k").
+#              EBB_EMULATED (the emulated stages to run: stage names, "all" (the default) or
+#              "none").
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -84,10 +84,8 @@ results_file=$build_root/results.txt
 stage_tests=0  # set by a stage before it calls record: how many tests it ran
 
 # The emulated stages a run includes unless --only names stages: EBB_EMULATED, a list of stage names,
-# or "all", or "none". The default is the AArch64 pair, which is green and fits CI's time budget beside
-# the native stages; the RISC-V 64, ARM32 and i386 stages and the meson cross stages are written and
-# run with EBB_EMULATED=all (docs/reliability.md, issue 11, says what is still open on them).
-emulated_default="cross/aarch64 cross/aarch64-64k"
+# or "all", or "none". The default is all of them: every CPU target through CTest and through meson.
+emulated_default=all
 emulated_selected() {  # emulated_selected STAGE
   local selection=${EBB_EMULATED:-$emulated_default} s
   [ "$selection" = all ] && return 0
