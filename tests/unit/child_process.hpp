@@ -19,7 +19,7 @@ struct child_result {
   bool exited = false;
   int exit_code = -1;
   int signal = 0;
-  std::string err;  // what the child wrote on stderr
+  std::string err;  // what the child wrote on stderr, and on stdout (Catch2's report of a failed check)
 };
 
 // `environment`: "NAME=value" entries added to the child's environment.
@@ -32,8 +32,8 @@ inline child_result run_child_test(const std::string& test_name, std::initialize
     ::dup2(pipe_fds[1], 2);
     ::close(pipe_fds[0]);
     ::close(pipe_fds[1]);
-    int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, 1);
+    // stdout too: a child test that fails says why there (the parent shows it with INFO(child.err)).
+    ::dup2(2, 1);
     // The path of this binary (under Valgrind /proc/self/exe is Valgrind itself, but readlink of it
     // answers the program's path).
     char self[4096];

@@ -215,10 +215,14 @@ TEST_CASE("child: tripwire shrink with mprotect guards", "[.child]") {
   CHECK(granted <= 4 * test_support::page());
   // The kernel's own count goes down by what left the stack (less 100 KiB for the rest of the process):
   // 300 KiB with 4 KiB pages; with 64 KiB pages the smallest window keeps up to four of the 400 KiB.
-  // Under emulation the RSS is qemu's, its own allocations included (docs/reliability.md): reported.
   const long rss_shrunk = test_support::status_kib("RssAnon:");
   const long dropped_kib = static_cast<long>((committed_deep - shrunk.committed) / 1024);
-  if (test_support::emulated())
+  // Under emulation the RSS is qemu's, its own allocations included (docs/reliability.md); under ASan
+  // it is ASan's too: the shadow of every stack byte touched (never given back), and frames that
+  // detect_stack_use_after_return moves to its heap-allocated fake stacks. Seen under ASan (gcc and
+  // clang, 2026-12-04): RssAnon fell by 192 to 276 KiB when 396-416 KiB of stack were released. There
+  // the figures are reported; `committed` (the kernel's residency answer) is checked above.
+  if (test_support::emulated() || EBB_ASAN)
     WARN("RssAnon " << rss_deep << " KiB deep, " << rss_shrunk << " KiB shrunk (" << dropped_kib << " KiB released)");
   else
     CHECK(rss_shrunk <= rss_deep - (dropped_kib - 100));
