@@ -34,6 +34,9 @@
 //               fiber's stack leaves in the TIB (not supported: see check_windows_fibers).
 //   many        1000 fibers on one reservation, ping-ponged 20 rounds each, checking their TIB and
 //               throwing on every fifth round.
+//   escape      in child processes: a C++ exception escaping a fiber's entry reaches std::terminate,
+//               and an access violation on a fiber reaches the SetUnhandledExceptionFilter filter, as
+//               on a thread's stack (fiber_start's exception handler).
 #ifndef _WIN32_WINNT
 #define _WIN32_WINNT 0x0A00
 #endif
@@ -54,6 +57,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -1072,6 +1076,64 @@ void check_many_fibers() {
   VirtualFree(reservation, 0, MEM_RELEASE);
 }
 
+// ==== what escapes a fiber: the top-level filter, in a child process ================================
+// On a thread's stack an exception nothing handles reaches the process's top-level filter (MinGW's
+// CRT filter resumes an uncaught C++ exception so std::terminate runs; crash reporters install theirs
+// with SetUnhandledExceptionFilter). fiber_start's exception handler gives a fiber the same end
+// (arch/x86_64_ms.hpp). The child modes: --uncaught-child throws through five frames out of a fiber's
+// entry (its terminate handler exits 5); --crash-child writes to address 16 on a fiber (its
+// top-level filter exits 6).
+void uncaught_fiber(void*) {
+  throw_from_depth(4);
+  std::abort();
+}
+void crashing_fiber(void*) {
+  *reinterpret_cast<volatile int*>(std::uintptr_t{16}) = 1;
+  std::abort();
+}
+LONG WINAPI top_level_filter(EXCEPTION_POINTERS* info) {
+  const bool access_violation = info->ExceptionRecord->ExceptionCode == EXCEPTION_ACCESS_VIOLATION;
+  ExitProcess(access_violation ? 6 : 7);
+}
+int run_escape_child(bool crash) {
+  std::set_terminate([] { _exit(5); });
+  if (crash) SetUnhandledExceptionFilter(&top_level_filter);
+  vm_stack stack(256 * 1024, 256 * 1024);
+  void* main_sp = nullptr;
+  void* fiber_sp =
+      arch::make_initial_frame_with_tib(stack.top(), crash ? &crashing_fiber : &uncaught_fiber, nullptr, stack.bounds());
+  arch::ebb_switch_context(&main_sp, fiber_sp);
+  return 9;  // never: the fiber does not come back
+}
+// Runs this program again with `mode`; its exit status (wine reports 0 for a child that died of a
+// signal, so the checks expect distinctive non-zero values).
+long run_child(const char* mode) {
+  char path[MAX_PATH];
+  GetModuleFileNameA(nullptr, path, MAX_PATH);
+  std::string command = std::string("\"") + path + "\" " + mode;
+  STARTUPINFOA startup{};
+  startup.cb = sizeof startup;
+  PROCESS_INFORMATION process{};
+  if (!CreateProcessA(nullptr, &command[0], nullptr, nullptr, FALSE, 0, nullptr, nullptr, &startup, &process))
+    return -1;
+  WaitForSingleObject(process.hProcess, INFINITE);
+  DWORD code = 0;
+  GetExitCodeProcess(process.hProcess, &code);
+  CloseHandle(process.hProcess);
+  CloseHandle(process.hThread);
+  return static_cast<long>(code);
+}
+void check_escapes() {
+  const long uncaught = run_child("--uncaught-child");
+  check(uncaught == 5, "escape",
+        "a C++ exception escaping a fiber's entry reaches std::terminate, as on a thread (child status " +
+            std::to_string(uncaught) + ", want 5)");
+  const long crashed = run_child("--crash-child");
+  check(crashed == 6, "escape",
+        "an access violation on a fiber reaches the SetUnhandledExceptionFilter filter (child status " +
+            std::to_string(crashed) + ", want 6)");
+}
+
 // ==== probes of the OS's stack growth (run separately: a failure kills the process) ==================
 // Not checks of the switch: facts the later parts of the Windows port (growth through PAGE_GUARD, the
 // overflow report) depend on. run.sh runs each mode and prints its exit status. A fiber's stack of
@@ -1167,6 +1229,8 @@ int run_growth_probe(bool overflow, bool guard_committed) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--uncaught-child") == 0) return run_escape_child(false);
+  if (argc > 1 && std::strcmp(argv[1], "--crash-child") == 0) return run_escape_child(true);
   if (argc > 1 && std::strcmp(argv[1], "--growth-probe") == 0) return run_growth_probe(false, false);
   if (argc > 1 && std::strcmp(argv[1], "--growth-probe-committed") == 0) return run_growth_probe(false, true);
   if (argc > 1 && std::strcmp(argv[1], "--overflow-probe") == 0) return run_growth_probe(true, true);
@@ -1223,6 +1287,7 @@ int main(int argc, char** argv) {
   check_alignment();
   check_windows_fibers();
   check_many_fibers();
+  check_escapes();
   std::printf("%d checks, %d failed\n", checks, failures);
   return failures == 0 ? 0 : 1;
 }

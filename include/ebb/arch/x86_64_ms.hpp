@@ -210,6 +210,7 @@
 
 #define EBB_X86_64_MS_SWITCH "ebb_" EBB_ASM_VERSION "_x86_64_ms_switch"
 #define EBB_X86_64_MS_START "ebb_" EBB_ASM_VERSION "_x86_64_ms_fiber_start"
+#define EBB_X86_64_MS_START_HANDLER "ebb_" EBB_ASM_VERSION "_x86_64_ms_fiber_start_handler"
 
 // void switch(void** save_sp /* rcx */, void* target_sp /* rdx */)
 // Scratch: rax, r8–r11 (volatile); xmm0–5 are not touched.
@@ -294,6 +295,7 @@ __asm__(
 __asm__(
     EBB_ASM_FUNCTION_BEGIN(EBB_X86_64_MS_START, "4")
     ".seh_proc " EBB_X86_64_MS_START "\n"
+    ".seh_handler " EBB_X86_64_MS_START_HANDLER ", @except\n"  // the top-level filter (below)
     EBB_X86_64_MS_PUSH(rbp)       // describes [top-16] = 0 under the zero return address at [top-8]
     "subq $32, %rsp\n"            // home space for entry's four register arguments
     ".seh_stackalloc 32\n"
@@ -304,7 +306,24 @@ __asm__(
                                   // also keeps the return address above inside fiber_start
     EBB_ASM_KEEP(EBB_FRAME_LAYOUT_SYMBOL)  // never executed: keeps the layout object linked
     ".seh_endproc\n"
+    EBB_ASM_NOT_EXPORTED(EBB_X86_64_MS_START_HANDLER)  // the C++ handler below, out of DLL exports too
     EBB_ASM_FUNCTION_END(EBB_X86_64_MS_START));
+
+// An exception that no frame of the fiber handles. Windows calls the process's top-level filter
+// (UnhandledExceptionFilter, which calls what SetUnhandledExceptionFilter installed: the C runtime's
+// handler, crash reporters) from the exception handler of its own thread and fiber start routines; a
+// stack that does not begin there never reaches it. Seen under wine 8.0 without this handler: a C++
+// exception escaping a fiber's entry ended the process ("Unhandled exception code 20474343", status
+// 67) where on the thread's stack MinGW's filter resumed it and std::terminate ran the terminate
+// handler; an access violation would likewise bypass every crash reporter. So fiber_start carries an
+// exception handler that does what kernel32's fiber start does: in the search phase, ask
+// UnhandledExceptionFilter; EXCEPTION_CONTINUE_EXECUTION resumes the faulting code (how MinGW's filter
+// sends an uncaught C++ exception back to std::terminate), anything else lets the search end, after
+// which the system ends the process with the exception's code (the thread start routine calls
+// ExitProcess with it instead: the same end).
+extern "C" {
+__declspec(dllimport) long __stdcall UnhandledExceptionFilter(struct _EXCEPTION_POINTERS* exception);
+}
 
 // The frame layout for debuggers (arch/frame.hpp).
 __asm__(
@@ -320,6 +339,26 @@ namespace arch {
 extern "C" {
 void ebb_switch_context(void** save_sp, void* target_sp) __asm__(EBB_X86_64_MS_SWITCH);
 void ebb_fiber_start() __asm__(EBB_X86_64_MS_START);
+}
+
+// fiber_start's language-specific handler (EXCEPTION_ROUTINE: record, establisher frame, context,
+// dispatcher context; returns an EXCEPTION_DISPOSITION). Only fiber_start's unwind information refers
+// to it, which the compiler does not see: `used` makes every unit that includes this emit it (COMDAT).
+extern "C" __attribute__((used)) inline int ebb_fiber_start_handler(void* record, void* establisher, void* context,
+                                                                    void* dispatcher) noexcept
+    __asm__(EBB_X86_64_MS_START_HANDLER);
+inline int ebb_fiber_start_handler(void* record, void*, void* context, void*) noexcept {
+  constexpr int continue_execution = 0, continue_search = 1;  // ExceptionContinueExecution / Search
+  constexpr std::uint32_t unwinding = 0x66;  // EXCEPTION_UNWIND: unwinding, exit, target and collided unwinds
+  std::uint32_t flags;  // EXCEPTION_RECORD::ExceptionFlags, after the 4-byte code
+  std::memcpy(&flags, static_cast<const char*>(record) + 4, sizeof flags);
+  if (flags & unwinding) return continue_search;
+  struct {
+    void* record;
+    void* context;
+  } pointers{record, context};  // EXCEPTION_POINTERS
+  const long verdict = UnhandledExceptionFilter(reinterpret_cast<struct _EXCEPTION_POINTERS*>(&pointers));
+  return verdict == -1 /* EXCEPTION_CONTINUE_EXECUTION */ ? continue_execution : continue_search;
 }
 
 // ---- the frame, for C++ and the contract checks -----------------------------------------------

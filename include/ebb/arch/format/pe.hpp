@@ -67,6 +67,7 @@
   before_label                                                                    \
   name ":\n"
 #define EBB_ASM_FUNCTION_BEGIN(name, log2_align) EBB_ASM_FUNCTION_BEGIN_ISA(name, log2_align, "")
+// Keep `name` out of a MinGW DLL's automatic exports (leaves the assembler in .drectve: END follows).
 #if defined(__MINGW32__)
 #define EBB_ASM_NOT_EXPORTED(name)          \
   ".section .drectve\n"                     \
