@@ -25,8 +25,9 @@
 //   unwind      from deep inside a fiber, RtlVirtualUnwind, RtlCaptureStackBackTrace and libgcc's
 //               _Unwind_Backtrace all end at the entry trampoline (return address 0, rsp = StackBase)
 //               with unwind information for every frame; and a suspended switch frame unwinds to its
-//               resume address at every prologue and epilogue instruction and in the body, with the
-//               unwind codes' register locations equal to the frame layout's slots.
+//               resume address at every prologue instruction, in the body and at every instruction of
+//               the return region, with the unwind codes' register locations equal to the frame
+//               layout's slots.
 //   alignment   a fiber's entry function is entered with rsp + 8 16-byte aligned, with its 32 bytes of
 //               home space below the 16-byte outermost frame, which stays zero.
 //   win-fibers  ebb fibers inside a Windows fiber (FiberData not swapped, exceptions, the Windows
@@ -693,7 +694,10 @@ std::vector<prologue_step> prologue_steps(const RUNTIME_FUNCTION* f, DWORD64 ima
 // A suspended fiber's switch frame, unwound as if the thread had been interrupted at `rip` with rsp =
 // frame + `rsp_offset`: the result must be the fiber's resume address and stack pointer, with every
 // callee-saved register found in its frame slot.
-bool unwinds_to_resume(word rip, word frame, word rsp_offset, std::string& why) {
+// `saved`: whether the registers are still in the frame for the unwinder at that point (in the
+// prologue, those already pushed; in the body, all; in the return region, none: it has restored them).
+enum class saved_registers { pushed_so_far, all, none };
+bool unwinds_to_resume(word rip, word frame, word rsp_offset, saved_registers saved, std::string& why) {
   DWORD64 image_base = 0;
   PRUNTIME_FUNCTION f = RtlLookupFunctionEntry(rip, &image_base, nullptr);
   if (!f) {
@@ -712,6 +716,7 @@ bool unwinds_to_resume(word rip, word frame, word rsp_offset, std::string& why) 
   context.R13 = value_at(EBB_X86_64_MS_FRAME_R13);
   context.R14 = value_at(EBB_X86_64_MS_FRAME_R14);
   context.R15 = value_at(EBB_X86_64_MS_FRAME_R15);
+  context.R10 = frame + arch::frame_return_offset;  // what the return region's frame register holds
   context.Rip = rip;
   context.Rsp = frame + rsp_offset;
   KNONVOLATILE_CONTEXT_POINTERS where{};
@@ -740,9 +745,10 @@ bool unwinds_to_resume(word rip, word frame, word rsp_offset, std::string& why) 
     if (name == "r14") got = context.R14, number = 14;
     if (name == "r15") got = context.R15, number = 15;
     const ULONG64* pointer = number >= 0 ? where.IntegerContext[number] : nullptr;
-    // Where the unwinder says it found the register: its slot, for every register pushed and not yet
-    // popped at this instruction (those lie at or above rsp), nowhere for the others.
-    const bool on_stack = s.offset >= rsp_offset;
+    // Where the unwinder says it found the register: its slot while the frame holds it for the unwinder,
+    // nowhere otherwise.
+    const bool on_stack = saved == saved_registers::all ||
+                          (saved == saved_registers::pushed_so_far && s.offset >= rsp_offset);
     const bool pointer_ok = on_stack ? reinterpret_cast<word>(pointer) == slot(s.offset) : pointer == nullptr;
     if (got != want || !pointer_ok) {
       ok = false;
@@ -797,49 +803,44 @@ void check_switch_frame_unwinds_everywhere() {
     check(xmm_ok, "unwind", "the unwind codes put xmm6-xmm15 where the frame layout says");
   }
 
-  // Every prologue instruction boundary (the codes' offsets), the body, and every epilogue instruction.
+  // Every prologue instruction boundary (the codes' offsets), the body, and every instruction of the
+  // return region (the second RUNTIME_FUNCTION, right after the first).
   int points = 0, good = 0;
   std::string bad;
-  auto at = [&](word rip, word rsp_offset, const char* where_in) {
+  auto at = [&](word rip, word rsp_offset, saved_registers saved, const char* where_in) {
     std::string why;
     ++points;
-    if (unwinds_to_resume(rip, frame, rsp_offset, why))
+    if (unwinds_to_resume(rip, frame, rsp_offset, saved, why))
       ++good;
     else
       bad += std::string(" [") + where_in + " +" + std::to_string(rip - begin) + ": " + why + "]";
   };
   word pushed = 0;
-  at(begin, arch::frame_return_offset, "entry");
+  at(begin, arch::frame_return_offset, saved_registers::pushed_so_far, "entry");
   for (const auto& step : steps) {
     pushed += step.rsp_delta;
-    at(begin + step.offset, arch::frame_return_offset - pushed, "prologue");
+    at(begin + step.offset, arch::frame_return_offset - pushed, saved_registers::pushed_so_far, "prologue");
   }
-  at(begin + prolog_size, 0, "body");
-  // The epilogue: find `add $ALLOC, %rsp` (48 81 c4 imm32), then pops, then ret.
-  const auto* code = reinterpret_cast<const unsigned char*>(begin);
-  const std::size_t length = f->EndAddress - f->BeginAddress;
-  std::size_t epilogue = 0;
-  for (std::size_t i = prolog_size; i + 7 <= length; ++i)
-    if (code[i] == 0x48 && code[i + 1] == 0x81 && code[i + 2] == 0xc4) {
-      std::uint32_t imm;
-      std::memcpy(&imm, code + i + 3, 4);
-      if (imm == EBB_X86_64_MS_FRAME_ALLOC) epilogue = i;
-    }
-  check(epilogue != 0, "unwind", "the switch's epilogue starts with add $" EBB_STRINGIFY(EBB_X86_64_MS_FRAME_ALLOC) ", %rsp");
-  if (epilogue) {
-    at(begin + epilogue, 0, "epilogue");
-    std::size_t i = epilogue + 7;
-    word rsp_offset = EBB_X86_64_MS_FRAME_ALLOC;
-    while (i < length && code[i] != 0xc3) {
-      at(begin + i, rsp_offset, "epilogue");
-      i += (code[i] == 0x41) ? 2 : 1;  // pop r12-r15 carry a REX prefix
-      rsp_offset += 8;
-    }
-    at(begin + i, rsp_offset, "ret");
+  at(begin + prolog_size, 0, saved_registers::all, "body");
+  at(image_base + f->EndAddress - 8, 0, saved_registers::all, "body, lea r10");  // lea 280(%rsp), %r10
+  // The return region: mov (%r10), %r11 (4d 8b 1a); lea 288(%rsp), %rsp (48 8d a4 24 imm32); jmp *%r11.
+  const word tail = image_base + f->EndAddress;
+  DWORD64 tail_base = 0;
+  PRUNTIME_FUNCTION tail_function = RtlLookupFunctionEntry(tail, &tail_base, nullptr);
+  const auto* code = reinterpret_cast<const unsigned char*>(tail);
+  const bool tail_as_expected = tail_function && tail_base + tail_function->BeginAddress == tail &&
+                                code[0] == 0x4d && code[1] == 0x8b && code[2] == 0x1a && code[3] == 0x48 &&
+                                code[4] == 0x8d && code[5] == 0xa4 && code[11] == 0x41 && code[12] == 0xff &&
+                                code[13] == 0xe3;
+  check(tail_as_expected, "unwind", "the switch returns through its own unwind region: mov (%r10),%r11; lea; jmp *%r11");
+  if (tail_as_expected) {
+    at(tail, 0, saved_registers::none, "return");
+    at(tail + 3, 0, saved_registers::none, "return");
+    at(tail + 11, arch::initial_frame_bytes, saved_registers::none, "return, jmp");
   }
   check(good == points, "unwind",
         "a suspended switch frame unwinds to its resume address at " + std::to_string(good) + "/" +
-            std::to_string(points) + " instruction boundaries (entry, prologue, body, epilogue, ret)" + bad);
+            std::to_string(points) + " instruction boundaries (entry, prologue, body, return region)" + bad);
 }
 
 // ==== alignment, home space and the outermost frame =================================================

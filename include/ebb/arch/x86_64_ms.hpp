@@ -73,23 +73,29 @@
 //
 // Unwinding. Windows' unwinder (RtlVirtualUnwind; every SEH and C++ exception, debuggers and ETW
 // stack walks) knows a function only through its prologue's unwind codes, applied in full anywhere
-// in the body, and through epilogue recognition: when the instructions at the interrupted address
-// are `add rsp, n`, pops and `ret`, it simulates them instead. So the prologue is pushes of the eight
-// registers (.seh_pushreg), one allocation (.seh_stackalloc) and the xmm stores (.seh_savexmm); the
-// body changes nothing the codes describe (MXCSR, the TIB fields and the restores are moves; the
-// restored values are the frame's own, so an unwind anywhere in the body reads the same registers
-// from memory), and after the stack-pointer swap the same codes describe the target's frame, as the
-// CFI does on System V. The epilogue is the canonical one, ending in `ret`.
-// That is the one place this port differs in cost from System V, which returns with pop + `jmp *%r11`
-// so the indirect-branch predictor learns the alternation instead of the return-stack buffer
-// mispredicting every switch (x86_64_sysv.hpp, "Returning"). Here a `pop r11; jmp r11` tail is no
-// legal epilogue: the unwinder would take every epilogue instruction for body and apply the
-// prologue's codes to a half-popped frame, so a debugger or sampling profiler interrupting it would
-// walk garbage, and no unwind code can say "the return address is in r11". Exact unwinding wins.
+// in the body, and through epilogue recognition: only `add rsp, n` / `lea rsp, [frame register + n]`,
+// pops and `ret` (or a direct or rip-relative jmp) count as an epilogue, which it then simulates.
+// Nothing like CFI's .cfi_register can say "the return address is in r11", so System V's return
+// (pop the address, `jmp *%r11`: x86_64_sysv.hpp, "Returning") is no legal epilogue: an unwinder
+// interrupting it would apply the prologue's codes to a half-popped frame and walk garbage. And a
+// canonical epilogue ending in `ret` mispredicts every switch, since the return-stack buffer predicts
+// the caller's own return site: measured here under wine (the CPU runs the code natively), 13-17.5 ns
+// a switch against 7-12 ns for pop + jmp.
+// So the switch is two unwind regions. The first is the prologue — pushes of the eight registers
+// (.seh_pushreg), one allocation (.seh_stackalloc), the xmm stores (.seh_savexmm) — and a body that
+// changes nothing the codes describe: MXCSR, the TIB fields and every register are stored and
+// restored with moves while rsp stays at the frame, and the restored values are the frame's own, so
+// an unwind anywhere in it reads the right registers from memory; after the stack-pointer swap the
+// same codes describe the target's frame, as the CFI does on System V. Its last instruction points r10
+// at the resume address's slot. The second region, the return (mov (%r10),%r11; lea past the frame,
+// %rsp; jmp *%r11), has r10 as its frame register (UWOP_SET_FPREG, offset 0): the unwinder takes rsp
+// from r10 and the return address from there, whatever rsp has become. tests/windows/switch_test.cpp
+// unwinds a suspended frame at every prologue instruction, in the body and at each instruction of the
+// return region. Cost: within the noise of pop + jmp in the measurement above (7-12 ns).
 //
 // The new-fiber frame (make_initial_frame) is the same 288 bytes, below a 16-byte outermost frame at
 // the top of the stack: [top-8] = 0, the return address of a function nobody called, and [top-16] = 0,
-// the rbp that fiber_start's `push rbp` would have saved. The switch "returns" one byte into
+// the rbp that fiber_start's `push rbp` would have saved. The switch "returns" (jumps) one byte into
 // fiber_start, past that push (so the unwind codes at that address describe exactly those 16 bytes)
 // with rsp = top - 16, 16-byte aligned as the movaps of the frame below need; fiber_start then
 // allocates the 32 bytes of home ("shadow") space every call must provide and calls entry(arg)
@@ -105,11 +111,12 @@
 // committed (a heap block, as the contract test uses), but the OS's growth and overflow handling
 // have no floor to work against. ebb's Windows OS layer is to pass the reservation's real bounds.
 //
-// CET: Windows has no indirect-branch tracking (it uses Control Flow Guard: the switch is reached by
-// direct calls only, and returns). Hardware-enforced stack protection (shadow stacks) applies only to
-// images linked /CETCOMPAT on a CPU and Windows that enforce it; there the first return after a
-// switch would fault, as on Linux, and shadow_stack_pointer() (rdsspq) is non-zero, which ebb's fiber
-// creation already refuses with a report (detail/shadow_stack.hpp).
+// CET: Windows uses no indirect-branch tracking (Control Flow Guard instead, a check the compiler puts
+// before its own indirect calls: ebb calls the switch directly, and the switch's jmp is its own).
+// Hardware-enforced stack protection (shadow stacks) applies only to images linked /CETCOMPAT on a
+// CPU and Windows that enforce it; there the resumed code's first return after a switch would fault,
+// as on Linux, and shadow_stack_pointer() (rdsspq) is non-zero, which ebb's fiber creation already
+// refuses with a report (detail/shadow_stack.hpp).
 //
 // The routines are emitted through arch/format/pe.hpp: one COMDAT copy per executable or DLL, kept
 // out of DLL export tables, guarded for GCC's LTO.
@@ -211,6 +218,7 @@
 #define EBB_X86_64_MS_SWITCH "ebb_" EBB_ASM_VERSION "_x86_64_ms_switch"
 #define EBB_X86_64_MS_START "ebb_" EBB_ASM_VERSION "_x86_64_ms_fiber_start"
 #define EBB_X86_64_MS_START_HANDLER "ebb_" EBB_ASM_VERSION "_x86_64_ms_fiber_start_handler"
+#define EBB_X86_64_MS_SWITCH_RETURN ".Lebb_" EBB_ASM_VERSION "_x86_64_ms_switch_return"
 
 // void switch(void** save_sp /* rcx */, void* target_sp /* rdx */)
 // Scratch: rax, r8–r11 (volatile); xmm0–5 are not touched.
@@ -276,17 +284,26 @@ __asm__(
     EBB_X86_64_MS_LOAD_XMM(13)
     EBB_X86_64_MS_LOAD_XMM(14)
     EBB_X86_64_MS_LOAD_XMM(15)
-    // Epilogue, exactly the shape the unwinder recognises: add rsp, n; pops; ret.
-    "addq $" EBB_X86_64_MS_S(EBB_X86_64_MS_FRAME_ALLOC) ", %rsp\n"
-    "popq %r15\n"
-    "popq %r14\n"
-    "popq %r13\n"
-    "popq %r12\n"
-    "popq %rsi\n"
-    "popq %rdi\n"
-    "popq %rbx\n"
-    "popq %rbp\n"
-    "ret\n"
+    // The general registers by moves too: rsp stays at the frame, so the prologue's codes still hold.
+    "movq " EBB_X86_64_MS_S(EBB_X86_64_MS_FRAME_R15) "(%rsp), %r15\n"
+    "movq " EBB_X86_64_MS_S(EBB_X86_64_MS_FRAME_R14) "(%rsp), %r14\n"
+    "movq " EBB_X86_64_MS_S(EBB_X86_64_MS_FRAME_R13) "(%rsp), %r13\n"
+    "movq " EBB_X86_64_MS_S(EBB_X86_64_MS_FRAME_R12) "(%rsp), %r12\n"
+    "movq " EBB_X86_64_MS_S(EBB_X86_64_MS_FRAME_RSI) "(%rsp), %rsi\n"
+    "movq " EBB_X86_64_MS_S(EBB_X86_64_MS_FRAME_RDI) "(%rsp), %rdi\n"
+    "movq " EBB_X86_64_MS_S(EBB_X86_64_MS_FRAME_RBX) "(%rsp), %rbx\n"
+    "movq " EBB_X86_64_MS_S(EBB_X86_64_MS_FRAME_RBP) "(%rsp), %rbp\n"
+    "leaq " EBB_X86_64_MS_S(EBB_X86_64_MS_FRAME_RETURN) "(%rsp), %r10\n"  // the resume address's slot
+    ".seh_endproc\n"
+    // The return, a second unwind region of its own: r10 is its frame register, pointing at the
+    // resume address, so the unwinder finds it there whatever rsp says (UWOP_SET_FPREG: rsp = r10).
+    ".seh_proc " EBB_X86_64_MS_SWITCH_RETURN "\n"
+    EBB_X86_64_MS_SWITCH_RETURN ":\n"
+    ".seh_setframe %r10, 0\n"
+    ".seh_endprologue\n"
+    "movq (%r10), %r11\n"
+    "leaq " EBB_X86_64_MS_S(EBB_X86_64_MS_FRAME_BYTES) "(%rsp), %rsp\n"  // not 8(%r10): that would read as an epilogue
+    "jmpq *%r11\n"
     ".seh_endproc\n"
     EBB_ASM_FUNCTION_END(EBB_X86_64_MS_SWITCH));
 

@@ -26,12 +26,15 @@
 //     routine and not for a data symbol exported the data symbol only). MSVC-style links export
 //     only what is asked for, so the directive is emitted for MinGW targets only.
 //   - Unwind information is SEH's, not DWARF's: the port writes `.seh_proc`, `.seh_pushreg`,
-//     `.seh_stackalloc`, `.seh_savexmm`, `.seh_endprologue` and `.seh_endproc` between BEGIN and END,
-//     and the assembler emits the UNWIND_INFO (.xdata$<name>) and RUNTIME_FUNCTION (.pdata$<name>)
-//     into COMDAT sections that follow the routine's. The operating system's unwinder (RtlVirtualUnwind,
-//     used by SEH, C++ exceptions of both MinGW and MSVC, debuggers and ETW stack walks) reads them:
-//     a port must make its prologue describable by those codes and its epilogue one the unwinder
-//     recognises (`add rsp, n`, pops, `ret`), since nothing like .cfi_register exists there.
+//     `.seh_stackalloc`, `.seh_savexmm`, `.seh_setframe`, `.seh_handler`, `.seh_endprologue` and
+//     `.seh_endproc` between BEGIN and END (one routine may hold several .seh_proc regions), and the
+//     assembler emits the UNWIND_INFO (.xdata$<name>) and RUNTIME_FUNCTION (.pdata$<name>) into
+//     COMDAT sections that follow the routine's (checked: two units linked keep one of each). The
+//     operating system's unwinder (RtlVirtualUnwind, used by SEH, by the C++ exceptions of MinGW and
+//     of MSVC, by debuggers and ETW stack walks) reads them: a port's prologue must be describable by
+//     those codes and its epilogue one the unwinder recognises (`add rsp, n`, pops, `ret`), or a
+//     region of its own that the codes describe (arch/x86_64_ms.hpp returns that way); nothing like
+//     .cfi_register exists.
 //   - `.ifndef`: as on ELF, GCC's link-time optimisation pastes every unit's top-level assembly into
 //     one file, where the second definition of a label would be an error.
 //   - Back to `.text` at the end. COFF assemblers have no .pushsection/.popsection (GNU as 2.40 rejects
@@ -39,8 +42,7 @@
 //     top-level assembly first, while in .text (its default, -ftoplevel-reorder), and that is what
 //     END returns to. Under -fno-toplevel-reorder GCC assumes it is still in whatever section it was
 //     in before the asm: seen here, a variable defined after such an asm landed in .text. So with GCC
-//     that flag is not supported on Windows (clang tracks sections through top-level assembly and is
-//     not affected).
+//     that flag is not supported on Windows.
 #pragma once
 
 #include "ebb/config.hpp"
