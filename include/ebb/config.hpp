@@ -23,14 +23,23 @@
 // that assumed Linux.
 #if defined(__linux__)
 #define EBB_OS_LINUX 1
+#elif defined(_WIN32)
+// Windows: only the context switch exists so far (arch/x86_64_ms.hpp, issue 12). The OS layer does
+// not: ebb.hpp and the headers that need it fail in os/ with #errors naming each missing piece.
+#define EBB_OS_WINDOWS 1
 #else
-#error "ebb: unsupported operating system (supported: Linux)"
+#error "ebb: unsupported operating system (supported: Linux; Windows x64: the context switch only)"
 #include <ebb_supports_only_linux>  // stop here (see the C++17 check above)
 #endif
 
-#if defined(__x86_64__) && !defined(_WIN32)
+#if defined(__x86_64__) && !defined(_WIN32) && !defined(__CYGWIN__)
 #define EBB_ARCH_X86_64 1
 #define EBB_ABI_SYSV 1
+#elif (defined(__x86_64__) || (defined(_M_X64) && !defined(_M_ARM64EC))) && (defined(_WIN32) || defined(__CYGWIN__))
+// The Microsoft x64 convention: xmm6-xmm15, rdi and rsi callee-saved, arguments in rcx, rdx, r8, r9.
+// (ARM64EC defines _M_X64 too but runs AArch64 code.)
+#define EBB_ARCH_X86_64 1
+#define EBB_ABI_MS 1
 #elif defined(__aarch64__) && !defined(_WIN32) && !defined(__ILP32__)
 #define EBB_ARCH_AARCH64 1
 #define EBB_ABI_AAPCS64 1
@@ -47,14 +56,16 @@
 #define EBB_ARCH_I386 1
 #define EBB_ABI_SYSV 1
 #else
-#error "ebb: no context-switch routine for this architecture/ABI yet (supported: x86-64 System V, AArch64 AAPCS64, RISC-V 64 lp64d, ARM32 AAPCS hard-float, i386 System V)"
+#error "ebb: no context-switch routine for this architecture/ABI yet (supported: x86-64 System V and Microsoft x64, AArch64 AAPCS64, RISC-V 64 lp64d, ARM32 AAPCS hard-float, i386 System V)"
 #include <ebb_supports_only_x86_64_sysv>
 #endif
 
 #if defined(__ELF__)
 #define EBB_FORMAT_ELF 1
+#elif defined(_WIN32) || defined(__CYGWIN__)
+#define EBB_FORMAT_PE 1  // PE images from COFF objects
 #else
-#error "ebb: unsupported object file format (supported: ELF)"
+#error "ebb: unsupported object file format (supported: ELF, PE/COFF)"
 #include <ebb_supports_only_elf>
 #endif
 

@@ -26,8 +26,10 @@
 #include "ebb/arch/arm32_aapcs_hf.hpp"
 #elif defined(EBB_ARCH_I386) && defined(EBB_ABI_SYSV) && defined(EBB_FORMAT_ELF)
 #include "ebb/arch/i386_sysv.hpp"
+#elif defined(EBB_ARCH_X86_64) && defined(EBB_ABI_MS) && defined(EBB_FORMAT_PE)
+#include "ebb/arch/x86_64_ms.hpp"
 #else
-#error "ebb: no architecture port for this target (supported, all ELF: x86-64 System V, AArch64 AAPCS64, RISC-V 64 lp64d, ARM32 AAPCS hard-float, i386 System V)"
+#error "ebb: no architecture port for this target (supported: on ELF x86-64 System V, AArch64 AAPCS64, RISC-V 64 lp64d, ARM32 AAPCS hard-float, i386 System V; on PE x86-64 Microsoft x64)"
 #endif
 
 #include "ebb/arch/contract.hpp"

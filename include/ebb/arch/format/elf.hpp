@@ -5,9 +5,10 @@
 // A port's routines are ISA and calling convention; where they land in the object file is the binary
 // format's business, the same for every ELF port (x86-64, AArch64, RISC-V, ...). So the directives live
 // here, as string macros a port pastes around its instructions, and a port never spells a section
-// name. Mach-O (format/macho.hpp: __TEXT,__text with .weak_definition and .private_extern, `_`-prefixed
-// names) and COFF (format/coff.hpp: .section with `discard` COMDAT selection, .def/.scl/.type, no
-// .size) would be sibling files offering the same macros.
+// name. PE/COFF (format/pe.hpp: `.text$<name>` sections with `.linkonce discard` COMDAT selection,
+// .def/.scl/.type, no .size, SEH unwind directives) is a sibling offering the same macros; Mach-O
+// (format/macho.hpp: __TEXT,__text with .weak_definition and .private_extern, `_`-prefixed names)
+// would be another.
 //
 // Why each directive:
 //   - Every routine is emitted, in a COMDAT group of its own, by every translation unit that includes
