@@ -9,7 +9,8 @@
 #            g++-aarch64-linux-gnu, g++-riscv64-linux-gnu, g++-arm-linux-gnueabihf, g++-i686-linux-gnu
 #            and qemu-user (qemu-aarch64, qemu-riscv64, qemu-arm and qemu-i386 run the cross targets'
 #            tests; no binfmt registration, no dpkg --add-architecture) and gdb-multiarch (the cross
-#            stages' gdb tests attach it to qemu's gdbstub) — everything any stage of
+#            stages' gdb tests attach it to qemu's gdbstub), g++-mingw-w64-x86-64-posix, wine64 and wine
+#            (the Windows x64 switch test under wine) — everything any stage of
 #            scripts/test-all.sh uses, checked on a fresh Debian 12 with only g++, cmake and git.
 # Uses apt-get (Debian/Ubuntu); runs it through sudo when not root. Does nothing when all is present.
 set -euo pipefail
@@ -43,6 +44,10 @@ if [ "$what" = test ]; then
   need_cmd qemu-arm qemu-user
   need_cmd qemu-i386 qemu-user
   need_cmd gdb-multiarch gdb-multiarch
+  # Windows x64: MinGW-w64 (the POSIX-threads flavour) builds tests/windows/, wine runs it.
+  need_cmd x86_64-w64-mingw32-g++-posix g++-mingw-w64-x86-64-posix
+  [ -x /usr/lib/wine/wine64 ] || command -v wine64 >/dev/null 2>&1 || missing+=(wine64)
+  need_cmd wineserver wine
   if command -v clang++ >/dev/null 2>&1 || [[ " ${missing[*]} " == *" clang "* ]]; then
     # clang's ASan/TSan/UBSan runtimes (Debian: libclang-rt-NN-dev, NN = clang's major version)
     major=$( (clang++ --version 2>/dev/null || echo "version 14") | sed -n 's/.*version \([0-9][0-9]*\).*/\1/p' | head -n 1)

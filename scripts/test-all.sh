@@ -33,6 +33,8 @@
 #   meson/cross-riscv64  cross file's exe_wrapper (qemu-user): the same suites as the cross/ stages,
 #   meson/cross-armhf    as meson.build builds them (one stage function for every target)
 #   meson/cross-i386
+#   windows/switch       the Windows x64 context switch on its own (tests/windows/run.sh): MinGW-w64
+#                        g++ -O2 and -O0, run under wine
 # all with -Wall -Wextra -Wpedantic -Werror. A failing stage does not stop the others; the last line
 # is the summary, and the exit status is non-zero if anything failed.
 #
@@ -101,7 +103,7 @@ wanted() {  # wanted STAGE: is this stage selected?
   fi
   [ $quick -eq 0 ] || [ "$1" = cmake/gcc-debug ] || return 1
   case $1 in
-    cross/* | meson/cross-*) emulated_selected "$1" ;;
+    cross/* | meson/cross-* | windows/*) emulated_selected "$1" ;;
     *) return 0 ;;
   esac
 }
@@ -390,6 +392,22 @@ run_meson_cross_stage() {  # run_meson_cross_stage NAME TRIPLE
   record_meson_test "$name" "${PIPESTATUS[0]}" "$start" "$built" "$log" "; build ${build_secs}s"
 }
 
+# Windows x64 (issue 12, first part): the context switch on its own, built with MinGW-w64 at -O2 and
+# -O0 and run under wine (tests/windows/run.sh; the rest of ebb does not build for Windows yet).
+run_windows_switch_stage() {
+  wanted windows/switch || return 0
+  local start log=$build_root/windows-switch.log status checks
+  start=$(date +%s)
+  banner "windows/switch: the Windows x64 switch under wine (MinGW-w64, -O2 and -O0)"
+  bash "$root/tests/windows/run.sh" "$build_root/windows-switch" 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  # run.sh exits 77 when MinGW-w64 or wine is missing: a failure here, where they were to be installed.
+  checks=$(awk '/^[0-9]+ checks, 0 failed$/ { n += $1 } END { print n + 0 }' "$log")
+  stage_tests=${checks:-0}
+  record windows/switch "$([ "$status" -eq 0 ] && echo 0 || echo 1)" "$start" \
+    "$(grep -c '^[0-9]* checks, 0 failed$' "$log") of 2 builds passed, ${checks:-0} checks (exit $status)"
+}
+
 # Stage kinds that several lanes use.
 # Link-time optimisation: release builds of engines and servers use it, and the assembly routines
 # must come out once however the units are merged. The unit tests (checked), the examples and the
@@ -442,7 +460,7 @@ native_lane() {
 
 # ---- the second lane: other CPUs under qemu-user, then the rest of the native stages ------------
 emulated_stages=(cross/aarch64 cross/aarch64-64k cross/riscv64 cross/armhf cross/i386
-                 meson/cross-aarch64 meson/cross-riscv64 meson/cross-armhf meson/cross-i386)
+                 meson/cross-aarch64 meson/cross-riscv64 meson/cross-armhf meson/cross-i386 windows/switch)
 second_lane_stages=("${emulated_stages[@]}" cmake/clang-asan cmake/clang-ubsan cmake/clang-tsan
                     cmake/gcc-catch2-v3)
 second_lane() {
@@ -457,6 +475,7 @@ second_lane() {
   run_meson_cross_stage meson/cross-riscv64 riscv64-linux-gnu
   run_meson_cross_stage meson/cross-armhf arm-linux-gnueabihf
   run_meson_cross_stage meson/cross-i386 i686-linux-gnu
+  run_windows_switch_stage
   if command -v clang++ >/dev/null 2>&1; then
     san_stage cmake/clang-asan clang++ "-fsanitize=address"
     san_stage cmake/clang-ubsan clang++ "-fsanitize=undefined -fno-sanitize-recover=undefined"
