@@ -209,6 +209,8 @@
 #define EBB_ASM_VERSION "v1"
 // The one per-thread variable of the runtime, named so assembly can address it.
 #define EBB_THREAD_STATE_SYMBOL "ebb_" EBB_ASM_VERSION "_thread_state"
+// The function each copy of the runtime exports to answer it (os/linux/loaded_objects.hpp says why).
+#define EBB_COPY_THREAD_STATE_SYMBOL "ebb_" EBB_ASM_VERSION "_copy_thread_state"
 // Its size: four pointer-sized words (detail/context.hpp asserts thread_state matches). Spelled for
 // the preprocessor, because the assembly that defines the variable (arch/format/) needs it as text.
 #if defined(__SIZEOF_POINTER__)

@@ -39,7 +39,6 @@ inline int collect_loaded_object(dl_phdr_info* info, std::size_t, void* data) no
 
 // The calling thread's state as this copy of the runtime sees it. Exported under a versioned C name,
 // and emitted in every object that includes this header ("used"), though nothing in it calls it.
-#define EBB_COPY_THREAD_STATE_SYMBOL "ebb_" EBB_ASM_VERSION "_copy_thread_state"
 EBB_VISIBLE __attribute__((used)) inline void* copy_thread_state() noexcept __asm__(EBB_COPY_THREAD_STATE_SYMBOL);
 inline void* copy_thread_state() noexcept { return this_thread(); }
 
