@@ -405,7 +405,7 @@ run_windows_switch_stage() {
   checks=$(awk '/^[0-9]+ checks, 0 failed$/ { n += $1 } END { print n + 0 }' "$log")
   stage_tests=${checks:-0}
   record windows/switch "$([ "$status" -eq 0 ] && echo 0 || echo 1)" "$start" \
-    "$(grep -c '^[0-9]* checks, 0 failed$' "$log") of 2 builds passed, ${checks:-0} checks (exit $status)"
+    "$(grep -c '^[0-9]* checks, 0 failed$' "$log") of 4 builds passed, ${checks:-0} checks (exit $status)"
 }
 
 # Stage kinds that several lanes use.

@@ -24,8 +24,9 @@
 #if defined(__linux__)
 #define EBB_OS_LINUX 1
 #elif defined(_WIN32)
-// Windows: only the context switch exists so far (arch/x86_64_ms.hpp, issue 12). The OS layer does
-// not: ebb.hpp and the headers that need it fail in os/ with #errors naming each missing piece.
+// Windows: only the context switch (arch/x86_64_ms.hpp) and virtual memory (os/windows/memory.hpp)
+// exist so far (issue 12). The rest of the OS layer does not: ebb.hpp and the headers that need it
+// fail in os/ with #errors naming each missing piece.
 #define EBB_OS_WINDOWS 1
 #else
 #error "ebb: unsupported operating system (supported: Linux; Windows x64: the context switch only)"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSL-1.0
-# Builds tests/windows/switch_test.cpp with MinGW-w64 at -O2 and at -O0 and runs both under wine.
-# Exit 0: both passed; 1: a build or a check failed; 77: MinGW-w64 or wine64 is missing (skipped).
+# Builds tests/windows/switch_test.cpp and tests/windows/memory_test.cpp with MinGW-w64 at -O2 and at
+# -O0 and runs all four under wine. Exit 0: all passed; 1: a build or a check failed; 77: MinGW-w64 or
+# wine64 is missing (skipped).
 # Afterwards it runs the stack-growth probes (information only, not part of the exit status).
 #
 #   tests/windows/run.sh [build-dir]        (default: build-windows-switch under the current directory)
@@ -47,6 +48,21 @@ for opt in -O2 -O0; do
   "$wine" "$exe" </dev/null >"$build/switch_test$opt.out" 2>&1
   rc=$?
   tr -d '\r' <"$build/switch_test$opt.out"  # wine writes CRLF line ends
+  echo "== exit status $rc"
+  [ "$rc" -eq 0 ] || status=1
+done
+# The virtual-memory seam (include/ebb/os/windows/memory.hpp), the same way: its checks count in the
+# exit status like the switch's.
+for opt in -O2 -O0; do
+  exe="$build/memory_test$opt.exe"
+  echo "== $cxx -std=c++17 $opt -static (memory_test)"
+  if ! "$cxx" -std=c++17 "$opt" -Wall -Wextra -static -I"$root/include" "$here/memory_test.cpp" -o "$exe"; then
+    status=1
+    continue
+  fi
+  "$wine" "$exe" </dev/null >"$build/memory_test$opt.out" 2>&1
+  rc=$?
+  tr -d '\r' <"$build/memory_test$opt.out"
   echo "== exit status $rc"
   [ "$rc" -eq 0 ] || status=1
 done

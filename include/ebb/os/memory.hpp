@@ -56,8 +56,11 @@
 //   linux/   what only Linux has, and the Linux choices among the POSIX pieces: guard install
 //            (MADV_GUARD_INSTALL, one mapping per slab), PAGEMAP_SCAN, membarrier, sysinfo's swap,
 //            /proc/sys/vm/max_map_count, getauxval(AT_MINSIGSTKSZ), dl_iterate_phdr.
-//   windows/ (not written yet) maps the states one for one:
-//            reserve            VirtualAlloc(MEM_RESERVE) of the slab, then VirtualAlloc(MEM_COMMIT,
+//   windows/ maps the states one for one (os/windows/memory.hpp; the stack-growth and fault rows are
+//            not written yet):
+//            reserve            VirtualAlloc(MEM_RESERVE) of each [guard | stack] of the slab at
+//                               adjacent addresses (release frees whole reservations only, and stacks
+//                               are released one by one), then VirtualAlloc(MEM_COMMIT,
 //                               PAGE_READWRITE) of each stack: Windows commits charge, not pages, at
 //                               MEM_COMMIT (pages still arrive on first touch), so a stack is committed
 //                               up to its maximum against the commit limit, or is committed in steps
@@ -67,7 +70,7 @@
 //            guard_and_free     VirtualFree(MEM_DECOMMIT): frees and guards in one call
 //            decommit           VirtualFree(MEM_DECOMMIT) then MEM_COMMIT again, or DiscardVirtualMemory /
 //                               OfferVirtualMemory where committed charge may stay
-//            release            VirtualFree(MEM_RELEASE) of the slab
+//            release            VirtualFree(MEM_RELEASE) of each reservation in the range
 //            residency          QueryWorkingSetEx (one PSAPI_WORKING_SET_EX_BLOCK per page; Valid = in
 //                               RAM), swap known unknowable: memory_held reports swap_unknown
 //            page_size          GetSystemInfo().dwPageSize (the granularity of reserve is
@@ -84,6 +87,8 @@
 
 #if defined(__linux__)
 #include "ebb/os/linux/memory.hpp"
+#elif defined(_WIN32)
+#include "ebb/os/windows/memory.hpp"
 #else
 #error "ebb: no virtual memory implementation for this system (see ebb/os/memory.hpp)"
 #endif
