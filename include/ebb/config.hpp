@@ -29,7 +29,7 @@
 // fail in os/ with #errors naming each missing piece.
 #define EBB_OS_WINDOWS 1
 #else
-#error "ebb: unsupported operating system (supported: Linux; Windows x64: the context switch only)"
+#error "ebb: unsupported operating system (supported: Linux; Windows x64: the context switch and virtual memory only)"
 #include <ebb_supports_only_linux>  // stop here (see the C++17 check above)
 #endif
 
