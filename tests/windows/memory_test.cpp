@@ -20,6 +20,7 @@
 //               MEM_COMMIT+PAGE_READWRITE and MEM_RESERVE, fault when guarded, read zero when reopened
 //   release     one stack of a slab, then the rest, then a whole slab at once: MEM_FREE
 //   many        many slabs reserved, touched, measured and released
+#include "check_report.hpp"
 #include <ebb/os/memory.hpp>
 
 #include <windows.h>
@@ -36,18 +37,8 @@ namespace os = ebb::runtime_v1::os;
 
 // ==== reporting ===================================================================================
 namespace {
-int checks = 0;
-int failures = 0;
-void check(bool ok, const char* group, const std::string& what) {
-  ++checks;
-  if (!ok) ++failures;
-  std::printf("%s %-11s %s\n", ok ? "ok  " : "FAIL", group, what.c_str());
-  std::fflush(stdout);
-}
-void info(const std::string& what) {
-  std::printf("info %s\n", what.c_str());
-  std::fflush(stdout);
-}
+using check_report::check;
+using check_report::info;
 std::string num(std::size_t v) { return std::to_string(v); }
 }  // namespace
 
@@ -349,6 +340,5 @@ int main() {
   check_slabs();
   check_many();
   probe_commit_charge();
-  std::printf("%d checks, %d failed\n", checks, failures);
-  return failures == 0 ? 0 : 1;
+  return check_report::summary();
 }

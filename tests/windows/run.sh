@@ -38,33 +38,22 @@ wineserver -p </dev/null >/dev/null 2>&1
 "$wine" wineboot </dev/null >/dev/null 2>&1
 
 status=0
-for opt in -O2 -O0; do
-  exe="$build/switch_test$opt.exe"
-  echo "== $cxx -std=c++17 $opt -static"
-  if ! "$cxx" -std=c++17 "$opt" -Wall -Wextra -static -I"$root/include" "$here/switch_test.cpp" -o "$exe"; then
-    status=1
-    continue
-  fi
-  "$wine" "$exe" </dev/null >"$build/switch_test$opt.out" 2>&1
-  rc=$?
-  tr -d '\r' <"$build/switch_test$opt.out"  # wine writes CRLF line ends
-  echo "== exit status $rc"
-  [ "$rc" -eq 0 ] || status=1
-done
-# The virtual-memory seam (include/ebb/os/windows/memory.hpp), the same way: its checks count in the
-# exit status like the switch's.
-for opt in -O2 -O0; do
-  exe="$build/memory_test$opt.exe"
-  echo "== $cxx -std=c++17 $opt -static (memory_test)"
-  if ! "$cxx" -std=c++17 "$opt" -Wall -Wextra -static -I"$root/include" "$here/memory_test.cpp" -o "$exe"; then
-    status=1
-    continue
-  fi
-  "$wine" "$exe" </dev/null >"$build/memory_test$opt.out" 2>&1
-  rc=$?
-  tr -d '\r' <"$build/memory_test$opt.out"
-  echo "== exit status $rc"
-  [ "$rc" -eq 0 ] || status=1
+# The context switch (switch_test) and the virtual-memory seam (memory_test, include/ebb/os/windows/
+# memory.hpp), each at -O2 and -O0; every program's checks count in the exit status.
+for program in switch_test memory_test; do
+  for opt in -O2 -O0; do
+    exe="$build/$program$opt.exe"
+    echo "== $cxx -std=c++17 $opt -static ($program)"
+    if ! "$cxx" -std=c++17 "$opt" -Wall -Wextra -static -I"$root/include" "$here/$program.cpp" -o "$exe"; then
+      status=1
+      continue
+    fi
+    "$wine" "$exe" </dev/null >"$build/$program$opt.out" 2>&1
+    rc=$?
+    tr -d '\r' <"$build/$program$opt.out"  # wine writes CRLF line ends
+    echo "== exit status $rc"
+    [ "$rc" -eq 0 ] || status=1
+  done
 done
 # Facts for the later parts of issue 12 (the OS's stack growth and overflow), not checks of the switch:
 # each probe may end the process (under wine 8.0 --growth-probe ends with SIGSEGV, status 139), so

@@ -43,6 +43,7 @@
 #endif
 #define WIN32_LEAN_AND_MEAN
 #define NOMINMAX
+#include "check_report.hpp"
 #include <windows.h>
 // winnt.h's inline GetCurrentFiber() reads gs:[0x20] through a constant address, which GCC 12 takes
 // for an out-of-bounds array access.
@@ -74,14 +75,7 @@ using switch_routine = void (*)(void** save_sp, void* target_sp);
 
 // ==== reporting ===================================================================================
 namespace {
-int checks = 0;
-int failures = 0;
-void check(bool ok, const char* group, const std::string& what) {
-  ++checks;
-  if (!ok) ++failures;
-  std::printf("%s %-11s %s\n", ok ? "ok  " : "FAIL", group, what.c_str());
-  std::fflush(stdout);
-}
+using check_report::check;
 std::string hex(word v) {
   char text[32];
   std::snprintf(text, sizeof text, "%#llx", static_cast<unsigned long long>(v));
@@ -1289,6 +1283,5 @@ int main(int argc, char** argv) {
   check_windows_fibers();
   check_many_fibers();
   check_escapes();
-  std::printf("%d checks, %d failed\n", checks, failures);
-  return failures == 0 ? 0 : 1;
+  return check_report::summary();
 }
