@@ -47,9 +47,9 @@
 
 #include "ebb/config.hpp"
 
-#if !defined(EBB_FORMAT_PE)
-#error "ebb: arch/format/pe.hpp included for a target that is not PE/COFF"
-#endif
+// Empty for other object formats (like the ports, so every header compiles on its own anywhere);
+// arch/switch.hpp includes a port, and through it this file, only for PE targets.
+#if defined(EBB_FORMAT_PE)
 #if !defined(__GNUC__) && !defined(__clang__)
 #error "ebb: MSVC has no x64 inline assembly; the machine-code form of the Windows routines is not written yet (issue 12)"
 #include <ebb_msvc_switch_not_written>
@@ -111,3 +111,5 @@
 //     per process without symbol merging): the state's address is then read from the TEB directly,
 //     gs:[0x1480 + 8 * index] (TlsSlots, index < 64) or through gs:[0x1780] (TlsExpansionSlots),
 //     the same in every module, with no call.
+
+#endif  // defined(EBB_FORMAT_PE)

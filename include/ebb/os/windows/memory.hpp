@@ -20,6 +20,10 @@
 #pragma once
 
 #include "ebb/config.hpp"
+
+// Empty on other systems (every header compiles on its own anywhere); os/memory.hpp includes it only
+// for Windows.
+#if defined(_WIN32)
 #include "ebb/os/memory_units.hpp"
 
 #include <atomic>
@@ -339,3 +343,5 @@ inline void prepare_residency_queries() noexcept { (void)query_working_set_ex();
 
 }  // namespace os
 EBB_RUNTIME_END
+
+#endif  // defined(_WIN32)
