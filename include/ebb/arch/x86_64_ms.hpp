@@ -79,8 +79,9 @@
 // (pop the address, `jmp *%r11`: x86_64_sysv.hpp, "Returning") is no legal epilogue: an unwinder
 // interrupting it would apply the prologue's codes to a half-popped frame and walk garbage. And a
 // canonical epilogue ending in `ret` mispredicts every switch, since the return-stack buffer predicts
-// the caller's own return site: measured here under wine (the CPU runs the code natively), 13-17.5 ns
-// a switch against 7-12 ns for pop + jmp.
+// the caller's own return site: measured once under wine (the CPU runs the code natively) with a
+// throwaway round-trip loop over both variants, not kept, 13-17.5 ns a switch against 7-12 ns for
+// pop + jmp (a noisy VM; no program here prints these, and bench/ does not build for Windows yet).
 // So the switch is two unwind regions. The first is the prologue — pushes of the eight registers
 // (.seh_pushreg), one allocation (.seh_stackalloc), the xmm stores (.seh_savexmm) — and a body that
 // changes nothing the codes describe: MXCSR, the TIB fields and every register are stored and
@@ -91,7 +92,7 @@
 // %rsp; jmp *%r11), has r10 as its frame register (UWOP_SET_FPREG, offset 0): the unwinder takes rsp
 // from r10 and the return address from there, whatever rsp has become. tests/windows/switch_test.cpp
 // unwinds a suspended frame at every prologue instruction, in the body and at each instruction of the
-// return region. Cost: within the noise of pop + jmp in the measurement above (7-12 ns).
+// return region. Cost: within the noise of pop + jmp in that one-off measurement (7-12 ns).
 //
 // The new-fiber frame (make_initial_frame) is the same 288 bytes, below a 16-byte outermost frame at
 // the top of the stack: [top-8] = 0, the return address of a function nobody called, and [top-16] = 0,
