@@ -35,11 +35,13 @@ if [ "$mode" = run ]; then
   trap 'rm -rf "$dir"' EXIT
   # shellcheck disable=SC2086 # the flags are words
   if ! "$compiler" -std=c++17 $file_flags -O2 -Wall -Wextra -Wpedantic -Werror -pthread \
-         -I "$include_dir" "$@" "$file" -o "$dir/program"; then
+         -I "$include_dir" "$@" "$file" -o "$dir/program.exe"; then
     echo "FAIL: $file should compile and link" >&2
     exit 1
   fi
-  if "$dir/program"; then
+  # EBB_TEST_RUNNER: the emulator a cross build's programs run under (qemu-user, wine), as words.
+  # shellcheck disable=SC2086
+  if ${EBB_TEST_RUNNER:-} "$dir/program.exe"; then
     echo "PASS: $file compiled and ran"
     exit 0
   fi

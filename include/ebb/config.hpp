@@ -74,6 +74,16 @@
 
 #include <cstddef>
 
+// Tripwire mode (tripwire_stack_allocator) grows a stack from inside the fault handler, which must run
+// on another stack than the one that faulted: POSIX's alternate signal stack. Windows delivers
+// exceptions on the faulting stack, where at a tripwire there is no room; there the allocator is a
+// compile-time error and the OS's own PAGE_GUARD growth is the Windows way (docs/tripwire.md).
+#if defined(_WIN32)
+#define EBB_HAS_TRIPWIRE 0
+#else
+#define EBB_HAS_TRIPWIRE 1
+#endif
+
 // ---- compiler features --------------------------------------------------------------------------
 #if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
 #define EBB_HAS_EXCEPTIONS 1

@@ -60,14 +60,18 @@ static_assert(ebb::shrink_policy<ebb::never_shrink>);
 static_assert(!ebb::shrink_policy<throwing_shrink>);
 static_assert(ebb::stack_allocator<ebb::virtual_stack_allocator<>>);
 static_assert(ebb::stack_allocator<ebb::fixed_stack_allocator<>>);
+#if EBB_HAS_TRIPWIRE  // Windows: a compile-time error by design
 static_assert(ebb::stack_allocator<ebb::tripwire_stack_allocator<>>);
+#endif
 static_assert(!ebb::stack_allocator<throwing_deallocate>);
 static_assert(!ebb::stack_allocator<near_miss_decommit>);
 static_assert(ebb::frame_mapper<ebb::in_place>);
 static_assert(!ebb::frame_mapper<throwing_mapper>);
 static_assert(!ebb::frame_mapper<copying_mapper>);
 static_assert(!ebb::frame_mapper<old_contract_mapper>);
+#if EBB_HAS_TRIPWIRE
 static_assert(ebb::frame_mapper<watching_mapper, ebb::tripwire_stack_allocator<>>);
+#endif
 
 // A constrained user template accepts the library's own fiber type's policies.
 template <ebb::growth_policy G, ebb::shrink_policy S, ebb::stack_allocator A, ebb::frame_mapper M>

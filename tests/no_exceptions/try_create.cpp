@@ -17,7 +17,9 @@ namespace {
 // 64 KiB: a multiple of every page size (AArch64 Linux runs with 4, 16 or 64 KiB pages), since a
 // fixed stack is rounded up to whole pages; 16 KiB became 64 with 64 KiB pages and held a 17 KiB capture.
 using fixed_64k = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::fixed_stack_allocator<64 * 1024>>;
+#if EBB_HAS_TRIPWIRE  // a compile-time error on Windows (ebb/config.hpp)
 using tripwire_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::tripwire_stack_allocator<>>;
+#endif
 
 // Fails the way allocators built without exceptions do: an empty region, errno set.
 struct empty_allocator {
@@ -42,6 +44,7 @@ static int refusals() {
   CHECK(says(why, "ebb: cannot create fiber 'big-capture': its 65536-byte stack"));
   std::printf("refused: %s\n", why.what());
 
+#if EBB_HAS_TRIPWIRE
   {
     const std::size_t granted = ebb::stack_budget_granted();
     ebb::set_stack_budget(granted);  // nothing left
@@ -53,6 +56,7 @@ static int refusals() {
     std::printf("refused: %s\n", why.what());
     ebb::set_stack_budget(static_cast<std::size_t>(-1));
   }
+#endif
 
   auto nothing = empty_fiber::try_create(ebb::fiber_options().name("no-room"), [] {}, why);
   CHECK(!nothing);

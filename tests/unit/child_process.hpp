@@ -9,9 +9,15 @@
 #include <initializer_list>
 #include <string>
 
+#if defined(_WIN32)
+#include <vector>
+
+#include "ebb/os/windows/windows_h.hpp"
+#else
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
 
 namespace test_support {
 
@@ -22,6 +28,70 @@ struct child_result {
   std::string err;  // what the child wrote on stderr, and on stdout (Catch2's report of a failed check)
 };
 
+#if defined(_WIN32)
+// Windows: CreateProcess of this executable with the test's name, stdout and stderr into one pipe.
+// There are no signals: abort() ends a process with status 3 (the CRT's SIGABRT default action) and
+// an unhandled exception with its code. Those are reported as the signals POSIX would have shown,
+// so each test states its expectation once.
+inline child_result run_child_test(const std::string& test_name, std::initializer_list<const char*> environment = {}) {
+  SECURITY_ATTRIBUTES inherit{};
+  inherit.nLength = sizeof inherit;
+  inherit.bInheritHandle = TRUE;
+  HANDLE read_end = nullptr, write_end = nullptr;
+  if (!::CreatePipe(&read_end, &write_end, &inherit, 0)) std::abort();
+  ::SetHandleInformation(read_end, HANDLE_FLAG_INHERIT, 0);
+  char self[MAX_PATH * 2];
+  const DWORD length = ::GetModuleFileNameA(nullptr, self, sizeof self);
+  if (length == 0 || length >= sizeof self) std::abort();
+  // The child's environment: ours plus the entries (set around CreateProcess, which copies it).
+  std::vector<std::pair<std::string, std::string>> saved;
+  for (const char* entry : environment) {
+    const std::string text(entry);
+    const std::size_t eq = text.find('=');
+    const std::string name = text.substr(0, eq);
+    char old[4096];
+    const DWORD n = ::GetEnvironmentVariableA(name.c_str(), old, sizeof old);
+    saved.emplace_back(name, n > 0 && n < sizeof old ? std::string(old, n) : std::string("\x01"));
+    ::SetEnvironmentVariableA(name.c_str(), text.substr(eq + 1).c_str());
+  }
+  std::string command = std::string("\"") + self + "\" \"" + test_name + "\"";
+  STARTUPINFOA startup{};
+  startup.cb = sizeof startup;
+  startup.dwFlags = STARTF_USESTDHANDLES;
+  startup.hStdInput = ::GetStdHandle(STD_INPUT_HANDLE);
+  startup.hStdOutput = write_end;
+  startup.hStdError = write_end;
+  PROCESS_INFORMATION process{};
+  const BOOL started = ::CreateProcessA(self, &command[0], nullptr, nullptr, TRUE, 0, nullptr, nullptr, &startup, &process);
+  for (auto& [name, value] : saved) ::SetEnvironmentVariableA(name.c_str(), value == "\x01" ? nullptr : value.c_str());
+  ::CloseHandle(write_end);
+  child_result result;
+  if (!started) {
+    ::CloseHandle(read_end);
+    result.exited = true;
+    result.exit_code = 127;
+    return result;
+  }
+  char buffer[4096];
+  DWORD got = 0;
+  while (::ReadFile(read_end, buffer, sizeof buffer, &got, nullptr) && got > 0) result.err.append(buffer, got);
+  ::CloseHandle(read_end);
+  ::WaitForSingleObject(process.hProcess, INFINITE);
+  DWORD code = 0;
+  ::GetExitCodeProcess(process.hProcess, &code);
+  ::CloseHandle(process.hProcess);
+  ::CloseHandle(process.hThread);
+  if (code == 3) {
+    result.signal = SIGABRT;
+  } else if (code >= 0xC0000000u) {
+    result.signal = code == 0xC0000005u || code == 0xC00000FDu ? SIGSEGV : SIGILL;
+  } else {
+    result.exited = true;
+    result.exit_code = static_cast<int>(code);
+  }
+  return result;
+}
+#else
 // `environment`: "NAME=value" entries added to the child's environment.
 inline child_result run_child_test(const std::string& test_name, std::initializer_list<const char*> environment = {}) {
   int pipe_fds[2];
@@ -66,5 +136,6 @@ inline child_result run_child_test(const std::string& test_name, std::initialize
   result.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   return result;
 }
+#endif
 
 }  // namespace test_support

@@ -77,6 +77,9 @@ enum class fiber_kind : int {
 // Nor under qemu-i386, where a thread that returns from a signal handler (a tripwire growth fault)
 // reads another thread's thread-locals afterwards (test_support::emulated_signals_break_threads).
 inline bool tripwire_in_mix() {
+#if !EBB_HAS_TRIPWIRE
+  return false;
+#endif
   if (test_support::emulated_signals_break_threads && test_support::emulated()) return false;
 #if EBB_TSAN
   return false;
@@ -111,7 +114,9 @@ using peak_shrink_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::peak_shr
 using fixed_increment_fiber = ebb::basic_fiber<ebb::fixed_increment_growth<8 * 1024>>;
 using fixed_stack_fiber =
     ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::fixed_stack_allocator<128 * 1024>>;
+#if EBB_HAS_TRIPWIRE
 using tripwire_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::tripwire_stack_allocator<>>;
+#endif
 
 // Every logical size the policies can set, starting from `start` and stepping only the way ebb does:
 // the GrowthPolicy's next_size clamped to the fiber's maximum, or a halving that stays at or above the
@@ -208,7 +213,11 @@ std::unique_ptr<any_fiber> make_fiber(fiber_kind kind, const ebb::fiber_options&
     case fiber_kind::fixed_stack:
       return std::make_unique<typed_fiber<fixed_stack_fiber, fiber_kind::fixed_stack>>(options, std::forward<Fn>(fn));
     case fiber_kind::tripwire:
+#if EBB_HAS_TRIPWIRE
       return std::make_unique<typed_fiber<tripwire_fiber, fiber_kind::tripwire>>(options, std::forward<Fn>(fn));
+#else
+      [[fallthrough]];  // never chosen: tripwire_in_mix() is false
+#endif
     default:
       return std::make_unique<typed_fiber<ebb::fiber, fiber_kind::default_policies>>(options, std::forward<Fn>(fn));
   }

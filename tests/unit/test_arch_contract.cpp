@@ -252,6 +252,8 @@ inline const std::vector<broken_routine>& broken_routines() {
 
 }  // namespace contract_port
 
+#elif defined(EBB_ARCH_X86_64) && defined(EBB_ABI_MS)
+#include "arch_contract_x86_64_ms.hpp"
 #elif defined(EBB_ARCH_AARCH64) && defined(EBB_ABI_AAPCS64)
 #include "arch_contract_aarch64_aapcs64.hpp"
 #elif defined(EBB_ARCH_RISCV64) && defined(EBB_ABI_LP64D)

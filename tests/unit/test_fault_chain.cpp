@@ -16,7 +16,9 @@
 using test_support::run_child_test;
 
 namespace {
+#if EBB_HAS_TRIPWIRE
 using tripwire_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::tripwire_stack_allocator<>>;
+#endif
 
 // What one placement of the parent's switch frame looked like.
 struct placement {
@@ -66,6 +68,7 @@ std::size_t drop_to_straddle_edge(const ebb::fiber_options& options) {
 }
 }  // namespace
 
+#if EBB_HAS_TRIPWIRE
 TEST_CASE("child: tripwire parent resumes a child at its window edge", "[.child]") {
   const ebb::fiber_options options = ebb::fiber_options().name("edge-parent");
   const std::size_t drop = drop_to_straddle_edge<tripwire_fiber>(options);
@@ -79,6 +82,8 @@ TEST_CASE("child: tripwire parent resumes a child at its window edge", "[.child]
   std::_Exit(straddled ? 0 : 3);  // 3: no placement put the switch frame across the window's edge
 }
 
+#endif
+
 TEST_CASE("child: parent overflows while resuming a child", "[.child]") {
   const ebb::fiber_options options = ebb::fiber_options().name("edge-parent").max_size(64 * 1024);
   const std::size_t drop = drop_to_straddle_edge<ebb::fiber>(options);
@@ -86,6 +91,7 @@ TEST_CASE("child: parent overflows while resuming a child", "[.child]") {
   std::_Exit(0);
 }
 
+#if EBB_HAS_TRIPWIRE
 TEST_CASE("fault chain: a tripwire fiber's window opens for the switch frame it pushes to resume another",
           "[signals][tripwire]") {
   if (test_support::under_memory_tool() && !EBB_ASAN && !EBB_TSAN) {
@@ -98,6 +104,8 @@ TEST_CASE("fault chain: a tripwire fiber's window opens for the switch frame it 
   CHECK(child.exited);
   CHECK(child.exit_code == 0);
 }
+
+#endif
 
 TEST_CASE("fault chain: a fiber overflowing while it resumes another is reported with its own name",
           "[signals]") {

@@ -33,7 +33,7 @@ struct heap_stack_allocator {
   static inline int live = 0;
   ebb::stack_region allocate(const ebb::stack_request& request) {
     std::size_t bytes = (request.max_size + 4095) / 4096 * 4096;
-    void* p = std::aligned_alloc(4096, bytes);
+    void* p = test_support::aligned_block(4096, bytes);
     if (!p) throw std::bad_alloc();
     ++live;
     ebb::stack_region r;
@@ -45,7 +45,7 @@ struct heap_stack_allocator {
   }
   void deallocate(const ebb::stack_region& r) noexcept {
     --live;
-    std::free(r.base);
+    test_support::free_aligned_block(r.base);
   }
 };
 

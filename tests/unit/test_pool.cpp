@@ -81,7 +81,7 @@ TEST_CASE("pool: a pass on one thread cleans the stacks in another thread's cach
   std::thread owner([&] {
     leave_deep_stacks_in_pool();  // the last 16 freed stay in this thread's cache
     rt::for_each_thread_cache([&](const rt::reservation_cache& cache) {
-      if (&cache != &rt::thread_reservations) return;
+      if (&cache != &rt::this_thread_reservations()) return;
       for (std::size_t i = 0; i < cache.count; ++i)
         dirty_in_cache += rt::os::resident_bytes(static_cast<char*>(cache.slots[i].base) + cache.slots[i].guard_bytes,
                                                  cache.slots[i].top_page());
@@ -120,9 +120,11 @@ std::vector<const void*> owned_stacks;  // an address inside each owned fiber's 
 struct fiber_owner {
   std::vector<ebb::fiber> fibers;
   ~fiber_owner() {
+#if !defined(_WIN32)  // Windows has no signal stacks: exceptions run on the faulting stack
     stack_t current{};
     if (!fibers.empty() && ::sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE))
       owners_without_signal_stack.fetch_add(1);
+#endif
     fibers.clear();  // unwinds the suspended fibers and frees their stacks
   }
 };

@@ -122,6 +122,8 @@ void check_stubborn_growth() {
 TEST_CASE("reports: a GrowthPolicy answering <= current grows to what is needed, not an overflow",
           "[reports][policies]") {
   check_stubborn_growth<stubborn_fiber<ebb::virtual_stack_allocator<>>>();
+#if EBB_HAS_TRIPWIRE
   if (!test_support::under_memory_tool() || EBB_ASAN || EBB_TSAN)  // Valgrind cannot run tripwire fibers
     check_stubborn_growth<stubborn_fiber<ebb::tripwire_stack_allocator<>>>();
+#endif
 }

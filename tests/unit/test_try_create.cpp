@@ -15,7 +15,9 @@
 #include <string>
 #include <vector>
 
+#if !defined(_WIN32)
 #include <sys/resource.h>
+#endif
 
 #include "child_process.hpp"
 #include "tool_support.hpp"
@@ -24,7 +26,9 @@ namespace {
 // 64 KiB: a multiple of every page size (AArch64 Linux runs with 4, 16 or 64 KiB pages), since a
 // fixed stack is rounded up to whole pages; 16 KiB became 64 with 64 KiB pages and held a 17 KiB capture.
 using fixed_64k = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::fixed_stack_allocator<64 * 1024>>;
+#if EBB_HAS_TRIPWIRE
 using tripwire_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::tripwire_stack_allocator<>>;
+#endif
 namespace os = ebb::runtime_v1::os;
 
 // A StackAllocator over the C heap that fails as it is told: by throwing (a std::exception or
@@ -47,7 +51,7 @@ struct failing_allocator {
         return {};
     }
     const std::size_t bytes = (request.max_size + 4095) / 4096 * 4096;
-    void* p = std::aligned_alloc(4096, bytes);
+    void* p = test_support::aligned_block(4096, bytes);
     if (p == nullptr) return {};
     if (allocations) ++*allocations;
     ebb::stack_region r;
@@ -56,7 +60,7 @@ struct failing_allocator {
     r.top = static_cast<char*>(p) + bytes;
     return r;
   }
-  void deallocate(const ebb::stack_region& r) noexcept { std::free(r.base); }
+  void deallocate(const ebb::stack_region& r) noexcept { test_support::free_aligned_block(r.base); }
 };
 using failing_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, failing_allocator>;
 
@@ -66,12 +70,14 @@ failing_allocator failing(failing_allocator::mode how) {
   return a;
 }
 
+#if EBB_HAS_TRIPWIRE  // Windows: tripwire_stack_allocator is a compile-time error there
 // Valgrind cannot run tripwire fibers (test_tripwire.cpp).
 bool tripwire_skipped() {
   if (!test_support::under_memory_tool() || EBB_ASAN || EBB_TSAN) return false;
   WARN("skipped under Valgrind, which cannot run tripwire fibers");
   return true;
 }
+#endif
 
 #if EBB_HAS_EXCEPTIONS
 // What the throwing constructor says for the same refusal.
@@ -193,6 +199,7 @@ TEST_CASE("try_create: the allocator_arg overload uses the allocator it is given
   CHECK(ran == 1);
 }
 
+#if EBB_HAS_TRIPWIRE
 TEST_CASE("try_create: a spent tripwire budget is out_of_memory", "[try_create][tripwire]") {
   if (tripwire_skipped()) return;
   { tripwire_fiber warm([] {}); }
@@ -217,6 +224,8 @@ TEST_CASE("try_create: a spent tripwire budget is out_of_memory", "[try_create][
   CHECK_FALSE(f->resume());
 }
 
+#endif
+#if defined(__linux__)  // the failure injection is Linux's guard installation (os/linux/guard_install.hpp)
 TEST_CASE("try_create: a tripwire stack the kernel will not guard is out_of_memory", "[try_create][tripwire]") {
   if (tripwire_skipped()) return;
   { tripwire_fiber warm([] {}); }
@@ -230,6 +239,7 @@ TEST_CASE("try_create: a tripwire stack the kernel will not guard is out_of_memo
   CHECK_THAT(why.what(), has_text("ebb: cannot create fiber 'unguarded': cannot guard its stack: "));
   CHECK(ebb::stack_budget_granted() == granted_before);
 }
+#endif
 
 // A made-up shadow-stack pointer that fits the target's uintptr_t, and how the report prints it.
 #if UINTPTR_MAX > 0xffffffffu
@@ -299,9 +309,13 @@ TEST_CASE("child: try_create until the address space runs out", "[.child]") {
   // 64-bit: RLIMIT_AS at 2 GiB, about 2000 default stacks. 32-bit: the process's own address space
   // (at most 4 GiB, about 15,000 default 256 KiB stacks), the only bound that holds under qemu-user too.
   if (sizeof(void*) >= 8) {
+#if defined(_WIN32)
+    std::_Exit(4);  // no RLIMIT_AS (the parent skips before it gets here)
+#else
     rlimit limit{};
     limit.rlim_cur = limit.rlim_max = std::size_t(2) << 30;
     if (setrlimit(RLIMIT_AS, &limit) != 0) std::_Exit(4);
+#endif
   }
   std::vector<ebb::fiber> fibers;
   fibers.reserve(100000);  // no reallocation once the address space is short
@@ -325,6 +339,11 @@ TEST_CASE("try_create: running out of address space is reported as a value", "[t
     WARN("skipped: the sanitizer's own shadow memory cannot live under a small RLIMIT_AS");
     return;
   }
+#if defined(_WIN32)
+  WARN("skipped on Windows: no RLIMIT_AS to run short of address space with (a job object's commit limit "
+       "would be the counterpart; not written)");
+  return;
+#endif
   if (sizeof(void*) >= 8) EBB_TEST_NOT_UNDER_EMULATION("RLIMIT_AS limits the emulator's own allocations too");
   auto child = test_support::run_child_test("child: try_create until the address space runs out");
   INFO(child.err);

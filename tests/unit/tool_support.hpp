@@ -11,6 +11,10 @@
 #include <fstream>
 #include <string>
 
+#if defined(_WIN32)
+#include "ebb/os/windows/windows_h.hpp"
+#endif
+
 // Divides the long tests' iteration and fiber counts (test_support::scaled). The build sets it:
 // 1 natively, 8 for targets run under qemu-user (cmake/toolchains/cross-common.cmake, the meson cross
 // files' test_scale option); the environment variable of the same name overrides it at run time.
@@ -33,6 +37,33 @@
 namespace test_support {
 
 // A field of /proc/self/status in KiB ("VmRSS:", "VmPTE:", "VmHWM:"), or -1.
+#if defined(_WIN32)
+// Windows: the same questions asked of the process's memory counters (GetProcessMemoryInfo, through
+// kernel32's K32 export so the tests need no psapi link): VmRSS (and RssAnon) is the working set, VmHWM its
+// peak. Windows has no per-process page-table count: VmPTE is
+// 0, so sums of RSS and page tables stay the RSS.
+struct process_memory_counters {
+  unsigned long cb;
+  unsigned long page_fault_count;
+  std::size_t peak_working_set, working_set, quota_peak_paged, quota_paged, quota_peak_nonpaged,
+      quota_nonpaged, pagefile, peak_pagefile;
+};
+inline long status_kib(const char* key) {
+  using query_fn = int(__stdcall*)(void*, process_memory_counters*, unsigned long);
+  static const auto query = reinterpret_cast<query_fn>(reinterpret_cast<void*>(
+      ::GetProcAddress(::GetModuleHandleA("kernel32.dll"), "K32GetProcessMemoryInfo")));
+  process_memory_counters counters{};
+  counters.cb = sizeof counters;
+  if (query == nullptr || !query(::GetCurrentProcess(), &counters, sizeof counters)) return -1;
+  const std::string k(key);
+  // RssAnon (Linux: resident anonymous memory) has no separate counter: the working set includes the
+  // image's pages too, which tests comparing before and after do not see change.
+  if (k == "VmRSS:" || k == "RssAnon:") return static_cast<long>(counters.working_set / 1024);
+  if (k == "VmHWM:") return static_cast<long>(counters.peak_working_set / 1024);
+  if (k == "VmPTE:") return 0;
+  return -1;
+}
+#else
 inline long status_kib(const char* key) {
   std::ifstream status("/proc/self/status");
   std::string k;
@@ -45,6 +76,23 @@ inline long status_kib(const char* key) {
     status.ignore(1 << 20, '\n');
   }
   return -1;
+}
+#endif
+
+// Page-aligned heap blocks for test allocators (the Windows CRT has no aligned_alloc).
+inline void* aligned_block(std::size_t alignment, std::size_t bytes) {
+#if defined(_WIN32)
+  return ::_aligned_malloc(bytes, alignment);
+#else
+  return std::aligned_alloc(alignment, bytes);
+#endif
+}
+inline void free_aligned_block(void* p) {
+#if defined(_WIN32)
+  ::_aligned_free(p);
+#else
+  std::free(p);
+#endif
 }
 
 // True when a memory tool adds its own memory to the process (shadow memory, redzones, its own

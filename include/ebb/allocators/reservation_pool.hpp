@@ -163,7 +163,7 @@ class reservation_pool {
 
 // One pool per process: default visibility so every shared library's copy of these inline variables
 // binds to the same object.
-EBB_NO_DESTROY EBB_PROCESS_WIDE(never_destroyed<reservation_pool>, process_pool_storage);
+EBB_NO_DESTROY EBB_PROCESS_WIDE(never_destroyed<reservation_pool>, process_pool_storage, {});
 inline reservation_pool& process_pool() noexcept { return process_pool_storage.value; }
 
 EBB_RUNTIME_END

@@ -20,6 +20,7 @@
 
 #include "ebb/allocators/reservation_pool.hpp"
 #include "ebb/config.hpp"
+#include "ebb/os/per_thread.hpp"
 #include "ebb/os/process_wide.hpp"
 #include "ebb/detail/spin_wait.hpp"
 #include "ebb/os/asymmetric_fence.hpp"
@@ -52,8 +53,8 @@ struct reservation_cache_list {
 
 // One list per process, one cache per thread: default visibility, so every shared library's copy of
 // these inline variables binds to the same object.
-EBB_PROCESS_WIDE(reservation_cache_list, process_reservation_caches);
-EBB_VISIBLE inline thread_local reservation_cache thread_reservations;
+EBB_PROCESS_WIDE(reservation_cache_list, process_reservation_caches, {});
+EBB_PER_THREAD(reservation_cache, thread_reservations, this_thread_reservations)
 
 // The owner's side of the handshake, out of line: a cleaner holds the cache. Step aside until it is done.
 EBB_NOINLINE inline void wait_for_cache_cleaner(reservation_cache& cache) noexcept {
@@ -90,7 +91,7 @@ inline bool hold_thread_caches(reservation_cache_list& list) noexcept {
     cache->held_by_cleaner.store(true, std::memory_order_seq_cst);
   const bool fenced = os::heavy_fence();
   for (reservation_cache* cache = list.head; cache; cache = cache->next) {
-    if (!fenced && cache != &thread_reservations) {
+    if (!fenced && cache != &this_thread_reservations()) {
       cache->held_by_cleaner.store(false, std::memory_order_release);
       continue;
     }
@@ -126,7 +127,7 @@ inline void close_thread_cache(void* p) noexcept {
 // This thread's cache, listed on first use; nullptr once the thread is exiting (or if it cannot be
 // listed): callers then use the process pool.
 inline reservation_cache* thread_cache() noexcept {
-  reservation_cache& cache = thread_reservations;
+  reservation_cache& cache = this_thread_reservations();
   if (EBB_LIKELY(cache.status == reservation_cache::listed)) return &cache;
   if (cache.status == reservation_cache::closed) return nullptr;
   auto& list = process_reservation_caches;
@@ -218,7 +219,7 @@ bool for_each_thread_cache(Visit&& visit, AfterRelease&& after_release) noexcept
   list.lock.lock();
   const bool fenced = hold_thread_caches(list);
   for (reservation_cache* cache = list.head; cache; cache = cache->next) {
-    if (!fenced && cache != &thread_reservations) continue;
+    if (!fenced && cache != &this_thread_reservations()) continue;
     visit(*cache);
     release_thread_cache(*cache);
     after_release(*cache);
@@ -264,7 +265,7 @@ inline std::size_t clean_pooled_reservations() noexcept {
 // its own locks in the child before the handlers run).
 // Without a working fence the other caches cannot be held: in the child their entries, possibly
 // half-written, are then dropped (their address space stays reserved, unused).
-EBB_PROCESS_WIDE(bool, pool_fenced_for_fork) = false;
+EBB_PROCESS_WIDE(bool, pool_fenced_for_fork, {false});
 inline void lock_pool_for_fork() noexcept {
   auto& list = process_reservation_caches;
   list.lock.lock();
@@ -274,7 +275,7 @@ inline void lock_pool_for_fork() noexcept {
 inline void unlock_pool_after_fork(bool in_child) noexcept {
   process_pool().unlock_after_fork();
   auto& list = process_reservation_caches;
-  reservation_cache* mine = &thread_reservations;
+  reservation_cache* mine = &this_thread_reservations();
   for (reservation_cache* cache = list.head; cache;) {
     reservation_cache* next = cache->next;
     if (in_child && cache != mine) {

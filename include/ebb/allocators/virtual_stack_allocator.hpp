@@ -104,6 +104,10 @@ struct virtual_stack_allocator : detail::virtual_memory_stack_ops {
 // call each (guarding and unguarding its stack).
 template <std::size_t GuardSize = default_guard_size>
 struct tripwire_stack_allocator : virtual_stack_allocator<GuardSize> {
+  static_assert(EBB_HAS_TRIPWIRE || GuardSize != GuardSize,
+                "ebb: tripwire_stack_allocator is not available on Windows: its growth runs in the fault "
+                "handler, which POSIX runs on an alternate signal stack and Windows on the faulting stack, "
+                "where a tripwire leaves no room (see EBB_HAS_TRIPWIRE in ebb/config.hpp)");
   static constexpr bool tripwire = true;
   // Guard [lo, hi) and free the memory behind it. False (errno set) leaves the range accessible, its
   // pages possibly still resident: the caller keeps its window and releases them the ordinary way.

@@ -129,6 +129,7 @@
 // Only for the target it was written for (arch/switch.hpp selects it): empty anywhere else.
 #if defined(EBB_ARCH_X86_64) && defined(EBB_ABI_MS)
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -443,10 +444,24 @@ inline void* make_initial_frame(void* top, void (*entry)(void*), void* arg) noex
   return make_initial_frame_with_tib(top, entry, arg, tib_stack_bounds{});
 }
 
-// ebb's per-thread state: reached through a TlsAlloc slot named by the process-wide object
-// (arch/format/pe.hpp says why not a C++ thread_local). Defined by the Windows OS layer, which does
-// not exist yet (issue 12): declared here so the contract holds, and any use fails to link.
-void* thread_state_address() noexcept;
+// ebb's per-thread state: a block whose address sits in one TlsAlloc slot of the process, the same
+// slot for every module (a C++ thread_local would be one per EXE or DLL: PE does not merge them). The
+// slot's index is process-wide (os/windows/thread_state.hpp); each module caches 1 + index here. The
+// fast path reads the slot straight from the TEB (TlsSlots[64] at gs:0x1480, the layout TlsGetValue
+// reads on every x64 Windows and under wine) with volatile assembly, so the address is recomputed at
+// every call, never carried across a switch to another thread. Indexes 64 and up (TlsExpansionSlots)
+// and a thread's first call take the out-of-line path, defined by the OS layer.
+inline std::atomic<std::uint32_t> thread_state_slot_cache{0};
+void* thread_state_slow() noexcept;
+EBB_ALWAYS_INLINE void* thread_state_address() noexcept {
+  const std::uint64_t slot = thread_state_slot_cache.load(std::memory_order_relaxed);
+  if (EBB_LIKELY(slot != 0)) {
+    void* state;
+    __asm__ volatile("movq %%gs:0x1478(,%1,8), %0" : "=r"(state) : "r"(slot));  // 0x1480 + 8 * (slot - 1)
+    if (EBB_LIKELY(state != nullptr)) return state;
+  }
+  return thread_state_slow();
+}
 
 // rdsspq as on System V: 0 unless Windows enforces hardware shadow stacks for this thread.
 EBB_ALWAYS_INLINE std::uintptr_t shadow_stack_pointer() noexcept {

@@ -190,3 +190,9 @@ struct forced_unwind {
 };
 
 EBB_RUNTIME_END
+
+// Windows: the thread state is reached through a process-wide TLS slot, whose out-of-line half needs
+// thread_state complete (arch/x86_64_ms.hpp has the fast path).
+#if defined(_WIN32)
+#include "ebb/os/windows/thread_block.hpp"
+#endif

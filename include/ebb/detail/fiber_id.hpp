@@ -7,6 +7,7 @@
 #pragma once
 
 #include "ebb/config.hpp"
+#include "ebb/os/per_thread.hpp"
 #include "ebb/os/process_wide.hpp"
 
 #include <atomic>
@@ -19,12 +20,12 @@ struct fiber_id_block {
   std::uint64_t end = 0;
 };
 // Default visibility: one counter for every library of the process. 0 is never handed out.
-EBB_PROCESS_WIDE(std::atomic<std::uint64_t>, process_fiber_ids){1};
-EBB_VISIBLE inline thread_local fiber_id_block thread_fiber_ids;
+EBB_PROCESS_WIDE(std::atomic<std::uint64_t>, process_fiber_ids, {1});
+EBB_PER_THREAD(fiber_id_block, thread_fiber_ids, this_thread_fiber_ids)
 
 inline std::uint64_t next_fiber_id() noexcept {
   constexpr std::uint64_t block = 1024;
-  fiber_id_block& ids = thread_fiber_ids;
+  fiber_id_block& ids = this_thread_fiber_ids();
   if (EBB_UNLIKELY(ids.next == ids.end)) {
     ids.next = process_fiber_ids.fetch_add(block, std::memory_order_relaxed);
     ids.end = ids.next + block;

@@ -17,6 +17,7 @@
 #pragma once
 
 #include "ebb/config.hpp"
+#include "ebb/os/per_thread.hpp"
 #include "ebb/os/process_wide.hpp"
 #include "ebb/os/thread_exit.hpp"
 
@@ -40,7 +41,7 @@ struct local_table {
 
 // Slot 0 is never handed out: a fiber_local whose slot is still 0 (never used, or not yet constructed
 // when a static initialiser elsewhere reaches it) always falls through to the slow path that assigns one.
-EBB_PROCESS_WIDE(std::atomic<std::size_t>, process_local_slots){1};
+EBB_PROCESS_WIDE(std::atomic<std::size_t>, process_local_slots, {1});
 
 inline std::size_t assign_local_slot(std::atomic<std::size_t>& slot) noexcept {
   std::size_t seen = slot.load(std::memory_order_acquire);
@@ -101,17 +102,17 @@ inline void destroy_locals(void*& home) noexcept {
 // still finds its value. One that runs later still (another key's destructor) makes a new table, which
 // re-arms the key (glibc calls key destructors again while values remain, up to four rounds). The main
 // thread runs no key destructors: its values stay with the process at exit().
-EBB_VISIBLE inline thread_local void* thread_locals = nullptr;
-EBB_PROCESS_WIDE(os::thread_exit_key, thread_locals_exit_key);
+EBB_PER_THREAD(void*, thread_locals, this_thread_locals)
+EBB_PROCESS_WIDE(os::thread_exit_key, thread_locals_exit_key, {});
 
-inline void release_thread_locals(void*) noexcept { destroy_locals(thread_locals); }
+inline void release_thread_locals(void*) noexcept { destroy_locals(this_thread_locals()); }
 
 // Out of line and opaque: inline, the compiler could compute thread_locals' address in a fiber before
 // a switch and use it after the fiber moved to another thread (only outside fibers is it reached, but
 // the compiler does not know that).
 EBB_OPAQUE inline void* thread_local_value(std::atomic<std::size_t>& slot_of, void* (*make)(),
                                            void (*destroy)(void*) noexcept) {
-  void*& home = thread_locals;
+  void*& home = this_thread_locals();
   if (local_table* t = static_cast<local_table*>(home)) {
     const std::size_t slot = slot_of.load(std::memory_order_relaxed);
     if (EBB_LIKELY(slot < t->capacity)) {

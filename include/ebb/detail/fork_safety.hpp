@@ -36,7 +36,7 @@ inline void unlock_after_fork(bool in_child) noexcept {
 struct fork_handlers_state {
   std::atomic<int> registered{0};  // 0: no, 1: being registered, 2: yes
 };
-EBB_PROCESS_WIDE(fork_handlers_state, process_fork_handlers);
+EBB_PROCESS_WIDE(fork_handlers_state, process_fork_handlers, {});
 
 // Once per process, before the first fiber: later forks leave the child usable.
 inline void ensure_fork_handlers() noexcept {

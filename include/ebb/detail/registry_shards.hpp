@@ -71,7 +71,7 @@ struct registry_state {
   void (*visit_hook)(fiber_context&) noexcept = nullptr;
 };
 
-EBB_NO_DESTROY EBB_PROCESS_WIDE(never_destroyed<registry_state>, process_registry_storage);
+EBB_NO_DESTROY EBB_PROCESS_WIDE(never_destroyed<registry_state>, process_registry_storage, {});
 inline registry_state& process_registry() noexcept { return process_registry_storage.value; }
 
 inline void register_fiber(fiber_context& c, thread_state* ts) noexcept {

@@ -39,8 +39,8 @@ using switch_hook = void (*)(std::uint64_t id, const char* name);
 
 // Both null, or both set (set_switch_hooks puts a no-op in place of a missing one): the switch path
 // tests on_enter alone.
-EBB_PROCESS_WIDE(std::atomic<switch_hook>, switch_hook_enter){nullptr};
-EBB_PROCESS_WIDE(std::atomic<switch_hook>, switch_hook_leave){nullptr};
+EBB_PROCESS_WIDE(std::atomic<switch_hook>, switch_hook_enter, {nullptr});
+EBB_PROCESS_WIDE(std::atomic<switch_hook>, switch_hook_leave, {nullptr});
 
 inline void no_switch_hook(std::uint64_t, const char*) {}
 

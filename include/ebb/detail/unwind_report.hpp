@@ -26,7 +26,7 @@ struct unwind_report_state {
 };
 // One per process (default visibility merges every library's copy), so the handler is installed once
 // and never chains to another library's copy of itself.
-EBB_PROCESS_WIDE(unwind_report_state, process_unwind_report);
+EBB_PROCESS_WIDE(unwind_report_state, process_unwind_report, {});
 
 [[noreturn]] inline void terminate_with_unwind_report() noexcept {
   fiber_context* fiber = this_thread()->current;

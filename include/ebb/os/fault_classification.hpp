@@ -26,6 +26,8 @@
 
 #if defined(__unix__) || defined(__APPLE__)
 #include "ebb/os/posix/write_stderr.hpp"
+#elif defined(_WIN32)
+#include "ebb/os/windows/write_stderr.hpp"
 #else
 #error "ebb: no way to write a fault report on this system (see ebb/os/stack_fault.hpp)"
 #endif

@@ -6,11 +6,19 @@
 // provides, in namespace ebb::runtime_v1::os:
 //   void run_around_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)())
 //                            register the three, once per process
-// POSIX: pthread_atfork (posix/fork.hpp). Windows, later: no fork(), so nothing to register.
+// POSIX: pthread_atfork (posix/fork.hpp). Windows: no fork(), so nothing to register.
 #pragma once
 
 #if defined(__unix__) || defined(__APPLE__)
 #include "ebb/os/posix/fork.hpp"
+#elif defined(_WIN32)
+#include "ebb/config.hpp"
+EBB_RUNTIME_BEGIN
+namespace os {
+// Windows has no fork(): a new process starts with no copy of another's threads or locks.
+inline void run_around_fork(void (*)(), void (*)(), void (*)()) noexcept {}
+}  // namespace os
+EBB_RUNTIME_END
 #else
 #error "ebb: no fork handling for this system (see ebb/os/fork.hpp)"
 #endif

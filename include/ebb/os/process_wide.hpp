@@ -15,15 +15,14 @@
 //   What defeats it is a module loaded with dlopen(RTLD_LOCAL) before any copy was global:
 //   os/runtime_copies.hpp notices that and names the remedy.
 //
-//   PE (Windows; not written yet): a DLL never merges its symbols with another module's, so each would
-//   get a copy. There the macro will declare `name` as a reference bound when the module loads to the
-//   one object of the process: the first module to ask creates it and publishes its address under a
-//   per-process name (a named file mapping "Local\ebb-runtime-v1-<pid>" holding a table of addresses
-//   keyed by the object's name, or an export of the executable found with
-//   GetProcAddress(GetModuleHandle(nullptr), ...)); later modules look the address up instead of
-//   creating their own. Objects are trivially constructible or constant-initialised (atomics,
-//   never_destroyed<>) precisely so that the first asker can create one without running another
-//   module's constructors. A Mach-O port would first check whether dyld's coalescing of weak
+//   PE (Windows): a DLL never merges its symbols with another module's, so each would get a copy.
+//   There `name` is a reference, bound while the module loads to the process's one object, which
+//   lives in a per-process named file mapping (os/windows/process_objects.hpp): the first module to
+//   ask constructs it there, later modules find it by name. One more load per access than a global.
+//   The initialiser is the macro's third argument so that whoever asks first can construct the object
+//   in place; objects are trivially constructible or constant-initialised (atomics, never_destroyed<>)
+//   so that doing so runs no other module's code.
+//   A Mach-O port would first check whether dyld's coalescing of weak
 //   definitions gives the ELF behaviour under two-level namespaces.
 //
 // thread_local objects do not go through this macro: thread_state (detail/context.hpp), the fiber-id
@@ -36,10 +35,19 @@
 
 #include "ebb/config.hpp"
 
-// EBB_PROCESS_WIDE(type, name) declares the process's one `name` of type `type`; an initialiser may
-// follow: EBB_PROCESS_WIDE(std::atomic<int>, counter){0};
+// EBB_PROCESS_WIDE(type, name, {initialiser}) declares the process's one `name` of type `type`,
+// constant-initialised by the braced initialiser: EBB_PROCESS_WIDE(std::atomic<int>, counter, {0});
 #if defined(__ELF__)
-#define EBB_PROCESS_WIDE(type, name) EBB_VISIBLE inline type name
+#define EBB_PROCESS_WIDE(type, name, ...) EBB_VISIBLE inline type name __VA_ARGS__
+#elif defined(_WIN32)
+#include "ebb/os/windows/process_objects.hpp"
+#define EBB_PROCESS_WIDE(type, name, ...)                                                           \
+  inline type& name = *static_cast<type*>(::ebb::runtime_v1::os::process_object(                  \
+      #name, sizeof(type), [](void* at) noexcept {                                                   \
+        static_assert(alignof(type) <= ::ebb::runtime_v1::os::process_object_table::object_alignment, \
+                      "ebb: a process-wide object needs more alignment than the table gives");       \
+        ::new (at) type __VA_ARGS__;                                                                 \
+      }))
 #else
 #error "ebb: no process-wide object scheme for this binary format (see ebb/os/process_wide.hpp)"
 #endif

@@ -21,7 +21,7 @@ EBB_RUNTIME_BEGIN
 
 // Its address names the copy of the runtime: one per process when every copy was merged, one per
 // copy otherwise. Each fiber records the copy that created it.
-EBB_PROCESS_WIDE(char, runtime_identity) = 0;
+EBB_PROCESS_WIDE(char, runtime_identity, {0});
 
 inline constexpr const char* runtime_split_remedy =
     "this process holds two copies of ebb's runtime (a library that includes ebb was loaded with "
@@ -32,6 +32,8 @@ EBB_RUNTIME_END
 
 #if defined(__linux__)
 #include "ebb/os/linux/loaded_objects.hpp"
+#elif defined(_WIN32)
+#include "ebb/os/windows/loaded_objects.hpp"
 #else
 #error "ebb: no search for other runtime copies on this system (see ebb/os/runtime_copies.hpp)"
 #endif

@@ -16,6 +16,8 @@
 
 #if defined(__linux__)
 #include "ebb/os/linux/signal_frame.hpp"
+#elif defined(_WIN32)
+#include "ebb/os/windows/signal_frame.hpp"
 #else
 #error "ebb: no signal frame size for this system (see ebb/os/signal_frame.hpp)"
 #endif

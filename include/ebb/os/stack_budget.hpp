@@ -20,7 +20,7 @@ struct stack_budget_state {
   std::atomic<std::size_t> limit{static_cast<std::size_t>(-1)};
   std::atomic<std::size_t> granted{0};
 };
-EBB_PROCESS_WIDE(stack_budget_state, process_stack_budget);
+EBB_PROCESS_WIDE(stack_budget_state, process_stack_budget, {});
 
 // Try to grant `bytes` more; all or nothing. Async-signal-safe.
 inline bool grant_stack_bytes(std::size_t bytes) noexcept {

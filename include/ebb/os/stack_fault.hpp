@@ -20,7 +20,7 @@
 // stack per thread, SI_KERNEL and ucontext decoded; chains to the previous handler exactly as it asked.
 // Public: ebb::try_handle_stack_fault(int, siginfo_t*, void*) for hosts with their own handler.
 //
-// Windows (windows/, later): AddVectoredExceptionHandler (first in the chain) receives
+// Windows (windows/exception_handler.hpp): AddVectoredExceptionHandler (first in the chain) receives
 // EXCEPTION_ACCESS_VIOLATION / EXCEPTION_GUARD_PAGE / EXCEPTION_STACK_OVERFLOW with the address in
 // ExceptionInformation[1] and the stack pointer in ContextRecord->Rsp; "raised by the kernel" is a
 // STATUS_STACK_OVERFLOW. The system runs the handler on the faulting stack, so there is no alternate
@@ -38,6 +38,8 @@
 
 #if defined(__unix__) || defined(__APPLE__)
 #include "ebb/os/posix/signal_handler.hpp"
+#elif defined(_WIN32)
+#include "ebb/os/windows/exception_handler.hpp"
 #else
 #error "ebb: no stack fault delivery for this system (see ebb/os/stack_fault.hpp)"
 #endif

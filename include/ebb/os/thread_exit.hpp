@@ -12,12 +12,14 @@
 //   bool run_at_thread_exit(thread_exit_key&, void (*at_exit)(void*), void* value)
 //                            arrange at_exit(value) at the calling thread's exit; false if the system
 //                            has no slot left (the caller then keeps no per-thread state)
-// POSIX: a pthread key with a destructor (posix/thread_exit.hpp). Windows, later: an FlsAlloc
-// callback, whose order against thread_local destructors that port has to establish first.
+// POSIX: a pthread key with a destructor (posix/thread_exit.hpp). Windows: an FlsAlloc callback
+// (windows/thread_exit.hpp, which says what is known of its order).
 #pragma once
 
 #if defined(__unix__) || defined(__APPLE__)
 #include "ebb/os/posix/thread_exit.hpp"
+#elif defined(_WIN32)
+#include "ebb/os/windows/thread_exit.hpp"
 #else
 #error "ebb: no thread-exit clean-up for this system (see ebb/os/thread_exit.hpp)"
 #endif

@@ -38,7 +38,7 @@ enum class guard_method : int { unknown, guard_install, mprotect };
 struct guard_method_state {
   std::atomic<int> method{-1};  // -1: the environment not read yet
 };
-EBB_PROCESS_WIDE(guard_method_state, process_guard_method);
+EBB_PROCESS_WIDE(guard_method_state, process_guard_method, {});
 
 inline std::atomic<int>& guard_method_in_use() noexcept {
   std::atomic<int>& method = process_guard_method.method;
@@ -55,7 +55,7 @@ inline std::atomic<int>& guard_method_in_use() noexcept {
 
 // Test hook: the probe behaves as under qemu-user, whose madvise accepts MADV_GUARD_INSTALL and does
 // nothing (the probe must then choose mprotect).
-EBB_PROCESS_WIDE(std::atomic<bool>, guard_probe_ignores_install){false};
+EBB_PROCESS_WIDE(std::atomic<bool>, guard_probe_ignores_install, {false});
 
 // Whether reading `page` faults, asked without taking a signal: the kernel reads it for write(2) into
 // a pipe and answers EFAULT when the page is a guard (or not readable); an emulator that checks its own
@@ -95,7 +95,7 @@ inline guard_method chosen_guard_method() noexcept {
 
 // Test hook: the next N guard installs or removals fail with ENOMEM, as guard install does under a
 // memory cgroup at its limit (it allocates page tables). One relaxed load per call when unused.
-EBB_PROCESS_WIDE(std::atomic<int>, injected_guard_failures){0};
+EBB_PROCESS_WIDE(std::atomic<int>, injected_guard_failures, {0});
 inline bool injected_guard_failure() noexcept {
   int left = injected_guard_failures.load(std::memory_order_relaxed);
   while (EBB_UNLIKELY(left > 0)) {

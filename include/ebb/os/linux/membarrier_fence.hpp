@@ -49,13 +49,13 @@ struct heavy_fence_state {
   std::atomic<void*> page{nullptr};  // for the mprotect fallback
   std::atomic<bool> reported{false};
 };
-EBB_PROCESS_WIDE(heavy_fence_state, process_heavy_fence);
+EBB_PROCESS_WIDE(heavy_fence_state, process_heavy_fence, {});
 
 // Test hooks: the expedited membarrier commands fail (as under a seccomp filter), the global one
 // fails, the fallback page cannot be had.
-EBB_PROCESS_WIDE(std::atomic<bool>, injected_membarrier_failure){false};
-EBB_PROCESS_WIDE(std::atomic<bool>, injected_global_membarrier_failure){false};
-EBB_PROCESS_WIDE(std::atomic<bool>, injected_fence_page_failure){false};
+EBB_PROCESS_WIDE(std::atomic<bool>, injected_membarrier_failure, {false});
+EBB_PROCESS_WIDE(std::atomic<bool>, injected_global_membarrier_failure, {false});
+EBB_PROCESS_WIDE(std::atomic<bool>, injected_fence_page_failure, {false});
 
 inline bool membarrier_call(int command) noexcept {
   const auto& injected = command == MEMBARRIER_CMD_GLOBAL ? injected_global_membarrier_failure

@@ -70,7 +70,7 @@ inline bool running_on_valgrind() noexcept {
 struct pagemap_state {
   std::atomic<int> fd{-2};  // -2: not tried yet, -1: unavailable
 };
-EBB_PROCESS_WIDE(pagemap_state, process_pagemap);
+EBB_PROCESS_WIDE(pagemap_state, process_pagemap, {});
 
 inline void forget_pagemap_after_fork() noexcept {
   // The descriptor would describe the parent's address space in the child.

@@ -42,7 +42,7 @@ struct fault_handler_state {
 };
 
 // One per process (os/process_wide.hpp): a second copy would chain to ebb's own handler as "previous".
-EBB_PROCESS_WIDE(fault_handler_state, process_fault_handler);
+EBB_PROCESS_WIDE(fault_handler_state, process_fault_handler, {});
 
 // The POSIX entry: decode the signal into what the portable classification asks.
 inline bool handle_stack_fault(int signal_number, siginfo_t* info, void* ucontext) noexcept {
@@ -125,7 +125,7 @@ struct signal_stack_owner {
 };
 // thread_local, not EBB_PROCESS_WIDE: one per thread (os/process_wide.hpp says why those stay as they are).
 EBB_VISIBLE inline thread_local signal_stack_owner thread_signal_stack;
-EBB_PROCESS_WIDE(thread_exit_key, signal_stack_exit_key);
+EBB_PROCESS_WIDE(thread_exit_key, signal_stack_exit_key, {});
 
 inline void free_signal_stack(void* p) noexcept {
   auto& owner = *static_cast<signal_stack_owner*>(p);
