@@ -34,7 +34,8 @@
 #   meson/cross-armhf    as meson.build builds them (one stage function for every target)
 #   meson/cross-i386
 #   windows/switch       the Windows x64 context switch on its own (tests/windows/run.sh): MinGW-w64
-#                        g++ -O2 and -O0, run under wine
+#                        g++ -O2 and -O0, run under wine, assembled and as machine code; clang
+#                        compiles for x86_64-pc-windows-msvc
 # all with -Wall -Wextra -Wpedantic -Werror. A failing stage does not stop the others; the last line
 # is the summary, and the exit status is non-zero if anything failed.
 #
@@ -392,8 +393,9 @@ run_meson_cross_stage() {  # run_meson_cross_stage NAME TRIPLE
   record_meson_test "$name" "${PIPESTATUS[0]}" "$start" "$built" "$log" "; build ${build_secs}s"
 }
 
-# Windows x64 (issue 12, first part): the context switch on its own, built with MinGW-w64 at -O2 and
-# -O0 and run under wine (tests/windows/run.sh; the rest of ebb does not build for Windows yet).
+# Windows x64 (issue 12, first part): the context switch on its own (assembled, and as the machine code
+# MSVC gets), built with MinGW-w64 at -O2 and -O0 and run under wine, plus compiles for
+# x86_64-pc-windows-msvc with clang (tests/windows/run.sh; the rest of ebb does not build for Windows yet).
 run_windows_switch_stage() {
   wanted windows/switch || return 0
   local start log=$build_root/windows-switch.log status checks
@@ -404,8 +406,9 @@ run_windows_switch_stage() {
   # run.sh exits 77 when MinGW-w64 or wine is missing: a failure here, where they were to be installed.
   checks=$(awk '/^[0-9]+ checks, 0 failed$/ { n += $1 } END { print n + 0 }' "$log")
   stage_tests=${checks:-0}
+  # Nine summary lines when all is well: four programs at -O2 and -O0, and run.sh's own checks.
   record windows/switch "$status" "$start" \
-    "$(grep -c '^[0-9]* checks, 0 failed$' "$log") of 4 builds passed, ${checks:-0} checks (exit $status)"
+    "$(grep -c '^[0-9]* checks, 0 failed$' "$log") of 9 summaries passed, ${checks:-0} checks (exit $status)"
 }
 
 # Stage kinds that several lanes use.

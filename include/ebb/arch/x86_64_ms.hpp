@@ -121,6 +121,12 @@
 //
 // The routines are emitted through arch/format/pe.hpp: one COMDAT copy per executable or DLL, kept
 // out of DLL export tables, guarded for GCC's LTO.
+//
+// MSVC has no x64 inline assembly. There (and with any compiler given EBB_X86_64_MS_MACHINE_CODE=1,
+// which is how tests/windows/ reaches this path) the same two routines run as the assembler's bytes,
+// arch/x86_64_ms_machine_code.hpp, copied into executable memory with their unwind data by
+// arch/x86_64_ms_code_block.hpp; the few instructions the C++ below writes inline come from
+// arch/x86_64_ms_msvc.hpp's intrinsics under MSVC.
 #pragma once
 
 #include "ebb/arch/frame.hpp"
@@ -138,6 +144,20 @@
 #include "ebb/arch/format/pe.hpp"
 #else
 #error "ebb: the x86-64 Microsoft-ABI port has no object-format support for this target (supported: PE/COFF)"
+#endif
+
+#if !defined(EBB_X86_64_MS_MACHINE_CODE)
+#if defined(_MSC_VER) && !defined(__clang__)
+#define EBB_X86_64_MS_MACHINE_CODE 1
+#else
+#define EBB_X86_64_MS_MACHINE_CODE 0
+#endif
+#endif
+#if defined(_MSC_VER) && !defined(__clang__)
+#include "ebb/arch/x86_64_ms_msvc.hpp"
+#endif
+#if EBB_X86_64_MS_MACHINE_CODE
+#include "ebb/arch/x86_64_ms_code_block.hpp"
 #endif
 
 // ---- the TEB fields a stack is described by (64-bit TEB offsets, read and written through gs) ------
@@ -222,6 +242,7 @@
 #define EBB_X86_64_MS_START_HANDLER "ebb_" EBB_ASM_VERSION "_x86_64_ms_fiber_start_handler"
 #define EBB_X86_64_MS_SWITCH_RETURN ".Lebb_" EBB_ASM_VERSION "_x86_64_ms_switch_return"
 
+#if !EBB_X86_64_MS_MACHINE_CODE
 // void switch(void** save_sp /* rcx */, void* target_sp /* rdx */)
 // Scratch: rax, r8–r11 (volatile); xmm0–5 are not touched.
 __asm__(
@@ -327,6 +348,7 @@ __asm__(
     ".seh_endproc\n"
     EBB_ASM_NOT_EXPORTED(EBB_X86_64_MS_START_HANDLER)  // the C++ handler below, out of DLL exports too
     EBB_ASM_FUNCTION_END(EBB_X86_64_MS_START));
+#endif  // !EBB_X86_64_MS_MACHINE_CODE
 
 // An exception that no frame of the fiber handles. Windows calls the process's top-level filter
 // (UnhandledExceptionFilter, which calls what SetUnhandledExceptionFilter installed: the C runtime's
@@ -344,15 +366,19 @@ extern "C" {
 __declspec(dllimport) long __stdcall UnhandledExceptionFilter(struct _EXCEPTION_POINTERS* exception);
 }
 
-// The frame layout for debuggers (arch/frame.hpp).
+#if !EBB_X86_64_MS_MACHINE_CODE
+// The frame layout for debuggers (arch/frame.hpp). gdb's helper reads it from an image; the
+// machine-code form runs outside any image and has no such reader on Windows, so it goes without.
 __asm__(
     EBB_ASM_RODATA_BEGIN(EBB_FRAME_LAYOUT_SYMBOL, "2")
     EBB_FRAME_LAYOUT_ASM(EBB_X86_64_MS_FRAME_SLOTS, EBB_X86_64_MS_FRAME_BYTES, "rsp")
     EBB_ASM_RODATA_END(EBB_FRAME_LAYOUT_SYMBOL));
+#endif
 
 EBB_RUNTIME_BEGIN
 namespace arch {
 
+#if !EBB_X86_64_MS_MACHINE_CODE
 // No visibility attribute: PE has no symbol visibility (format/pe.hpp; MinGW GCC warns "visibility
 // attribute not supported in this configuration" when it drops `hidden` from a definition).
 extern "C" {
@@ -363,9 +389,11 @@ void ebb_fiber_start() __asm__(EBB_X86_64_MS_START);
 // fiber_start's language-specific handler (EXCEPTION_ROUTINE: record, establisher frame, context,
 // dispatcher context; returns an EXCEPTION_DISPOSITION). Only fiber_start's unwind information refers
 // to it, which the compiler does not see: `used` makes every unit that includes this emit it (COMDAT).
+// The machine-code form takes its address instead (x86_64_ms_code_block.hpp).
 extern "C" __attribute__((used)) inline int ebb_fiber_start_handler(void* record, void* establisher, void* context,
                                                                     void* dispatcher) noexcept
     __asm__(EBB_X86_64_MS_START_HANDLER);
+#endif
 inline int ebb_fiber_start_handler(void* record, void*, void* context, void*) noexcept {
   constexpr int continue_execution = 0, continue_search = 1;  // ExceptionContinueExecution / Search
   constexpr std::uint32_t unwinding = 0x66;  // EXCEPTION_UNWIND: unwinding, exit, target and collided unwinds
@@ -409,10 +437,16 @@ struct tib_stack_bounds {
   std::uint32_t guaranteed_bytes = 0; // GuaranteedStackBytes: 0 is the default guarantee
 };
 
+#if !EBB_X86_64_MS_MACHINE_CODE
+inline const void* fiber_start_address() noexcept { return reinterpret_cast<const void*>(&ebb_fiber_start); }
+#endif  // the machine-code form's, and its ebb_switch_context, are x86_64_ms_code_block.hpp's
+
 // Lay out the first frame on a new stack whose (16-byte aligned) top is `top` and whose extent the OS
-// is told by `bounds`; returns the stack pointer to switch to.
-inline void* make_initial_frame_with_tib(void* top, void (*entry)(void*), void* arg,
-                                        const tib_stack_bounds& bounds) noexcept {
+// is told by `bounds`, to be resumed in the fiber_start whose first byte is `fiber_start`; returns the
+// stack pointer to switch to. (Which fiber_start is the caller's business: the assembled one, or a
+// machine-code copy, which tests/windows/machine_code_test.cpp runs beside it.)
+inline void* make_initial_frame_in(const void* fiber_start, void* top, void (*entry)(void*), void* arg,
+                                   const tib_stack_bounds& bounds) noexcept {
   constexpr std::size_t word = sizeof(std::uint64_t);
   auto* outermost = reinterpret_cast<std::uint64_t*>(static_cast<char*>(top) - outermost_frame_bytes);
   outermost[0] = 0;  // the rbp fiber_start "pushed": ends frame-pointer chains
@@ -421,8 +455,12 @@ inline void* make_initial_frame_with_tib(void* top, void (*entry)(void*), void* 
   std::memset(frame, 0, initial_frame_bytes);  // xmm6–15, r14, r15, rbx, rsi, rdi, padding: zero
   std::uint32_t mxcsr;
   std::uint16_t x87_control;
+#if defined(_MSC_VER) && !defined(__clang__)
+  msvc::read_fp_control(mxcsr, x87_control);
+#else
   __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
   __asm__ volatile("fnstcw %0" : "=m"(x87_control));
+#endif
   static_assert(EBB_X86_64_MS_FRAME_MXCSR == 0 && EBB_X86_64_MS_FRAME_X87_CW == 4, "one word holds both control words");
   frame[EBB_X86_64_MS_FRAME_MXCSR / word] = mxcsr | (static_cast<std::uint64_t>(x87_control) << 32);
   frame[EBB_X86_64_MS_FRAME_GUARANTEE / word] = bounds.guaranteed_bytes;
@@ -433,8 +471,13 @@ inline void* make_initial_frame_with_tib(void* top, void (*entry)(void*), void* 
   frame[EBB_X86_64_MS_FRAME_R12 / word] = reinterpret_cast<std::uint64_t>(entry);
   frame[EBB_X86_64_MS_FRAME_R13 / word] = reinterpret_cast<std::uint64_t>(arg);
   // rbp 0 (memset). One byte in: past the `push rbp` whose result the outermost frame already holds.
-  frame[EBB_X86_64_MS_FRAME_RETURN / word] = reinterpret_cast<std::uint64_t>(&ebb_fiber_start) + 1;
+  frame[EBB_X86_64_MS_FRAME_RETURN / word] = reinterpret_cast<std::uint64_t>(fiber_start) + 1;
   return frame;
+}
+
+inline void* make_initial_frame_with_tib(void* top, void (*entry)(void*), void* arg,
+                                        const tib_stack_bounds& bounds) noexcept {
+  return make_initial_frame_in(fiber_start_address(), top, entry, arg, bounds);
 }
 
 // The contract's form (not an overload: arch/contract.hpp takes its address): the stack's extent is
@@ -465,9 +508,13 @@ EBB_ALWAYS_INLINE void* thread_state_address() noexcept {
 
 // rdsspq as on System V: 0 unless Windows enforces hardware shadow stacks for this thread.
 EBB_ALWAYS_INLINE std::uintptr_t shadow_stack_pointer() noexcept {
+#if defined(_MSC_VER) && !defined(__clang__)
+  return msvc::shadow_stack_pointer();
+#else
   std::uintptr_t ssp = 0;
   __asm__ volatile("rdsspq %0" : "+r"(ssp));
   return ssp;
+#endif
 }
 
 // Windows has no signals: the interrupted context is the CONTEXT record a vectored exception handler
@@ -481,6 +528,10 @@ inline void* interrupted_stack_pointer(const void* context) noexcept {
   return reinterpret_cast<void*>(rsp);
 }
 
+#if defined(_MSC_VER) && !defined(__clang__)
+EBB_ALWAYS_INLINE void* stack_pointer() noexcept { return msvc::stack_pointer(); }
+EBB_ALWAYS_INLINE void cpu_relax() noexcept { msvc::cpu_relax(); }
+#else
 EBB_ALWAYS_INLINE void* stack_pointer() noexcept {
   void* sp;
   __asm__ volatile("movq %%rsp, %0" : "=r"(sp));
@@ -488,6 +539,7 @@ EBB_ALWAYS_INLINE void* stack_pointer() noexcept {
 }
 
 EBB_ALWAYS_INLINE void cpu_relax() noexcept { __builtin_ia32_pause(); }
+#endif
 
 }  // namespace arch
 EBB_RUNTIME_END

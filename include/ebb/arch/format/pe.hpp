@@ -3,10 +3,11 @@
 // that take GNU assembly (MinGW-w64 GCC, clang targeting *-windows-gnu or *-windows-msvc).
 //
 // The sibling of format/elf.hpp, offering the same macros, so a port never spells a section name.
-// MSVC has no inline assembly on x64: there the routines will be machine code placed by the header
-// (docs/design.md; not written yet), and this file stops with an #error. clang targeting
-// x86_64-pc-windows-msvc takes this path (seen here: clang 14 assembled the port for that target into
-// the same COMDAT sections, borrowing MinGW's libstdc++ headers for lack of MSVC's).
+// MSVC has no inline assembly on x64: there the port runs the same routines as machine code
+// (arch/x86_64_ms_code_block.hpp) and nothing here is used; the macros are plain strings, which MSVC
+// reads without complaint. clang targeting x86_64-pc-windows-msvc takes this path (seen here: clang 14
+// assembled the port for that target into the same COMDAT sections, borrowing MinGW's libstdc++
+// headers for lack of MSVC's; tests/windows/run.sh repeats that compile).
 //
 // Why each directive:
 //   - COMDAT: a routine lives in a section of its own, `.text$<name>`, marked `.linkonce discard`
@@ -50,10 +51,6 @@
 // Empty for other object formats (like the ports, so every header compiles on its own anywhere);
 // arch/switch.hpp includes a port, and through it this file, only for PE targets.
 #if defined(EBB_FORMAT_PE)
-#if !defined(__GNUC__) && !defined(__clang__)
-#error "ebb: MSVC has no x64 inline assembly; the machine-code form of the Windows routines is not written yet (issue 12)"
-#include <ebb_msvc_switch_not_written>
-#endif
 
 // Open and close a function `name` (a string literal). Between the two the port writes .seh_proc, its
 // prologue with .seh_* directives, .seh_endprologue, its instructions and .seh_endproc. `log2_align`
