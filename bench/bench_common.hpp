@@ -4,7 +4,8 @@
 //
 // Deliberately free of any ebb header: it is included by translation units compiled in different ebb
 // configurations (default and EBB_LEAN=1), and everything here must mean the same in all of them.
-// (The only optional include is <boost/version.hpp>, for the Boost version the programs print.)
+// (The only optional include is <boost/version.hpp>, for the Boost version the programs print; on
+// Windows ebb/os/windows/windows_h.hpp, which is <windows.h> and no ebb configuration.)
 //
 // Method, the same for every benchmark (the machine this was written on is shared and noisy):
 //   * every contender runs once per repetition, in an order rotated each repetition, so a burst of
@@ -30,8 +31,12 @@
 #include <utility>
 #include <vector>
 
+#if defined(_WIN32)
+#include "ebb/os/windows/windows_h.hpp"  // the one ebb header here: <windows.h> without min/max
+#else
 #include <sys/utsname.h>
 #include <unistd.h>
+#endif
 
 #if EBB_BENCH_HAVE_BOOST
 #include <boost/version.hpp>
@@ -51,6 +56,33 @@ inline std::uint64_t now_ns() noexcept {
 // ---- the kernel's view of this process ---------------------------------------------------------
 // A "Key:  N kB" field of /proc/self/status (VmRSS, VmPTE, ...), in KiB; -1 if it is missing. Read
 // fresh each time: the kernel updates these counters as pages are faulted in and released.
+#if defined(_WIN32)
+// Windows: VmRSS (and VmHWM) from the process's working set (GetProcessMemoryInfo through kernel32's
+// K32 export); no page-table count (-1).
+inline long proc_status_kib(const char* key) {
+  struct counters_t {
+    unsigned long cb, faults;
+    std::size_t peak_working_set, working_set, other[6];
+  } counters{};
+  counters.cb = sizeof counters;
+  using query_fn = int(__stdcall*)(void*, counters_t*, unsigned long);
+  static const auto query = reinterpret_cast<query_fn>(reinterpret_cast<void*>(
+      ::GetProcAddress(::GetModuleHandleA("kernel32.dll"), "K32GetProcessMemoryInfo")));
+  if (query == nullptr || !query(::GetCurrentProcess(), &counters, sizeof counters)) return -1;
+  if (std::strcmp(key, "VmRSS") == 0) return static_cast<long>(counters.working_set / 1024);
+  if (std::strcmp(key, "VmHWM") == 0) return static_cast<long>(counters.peak_working_set / 1024);
+  return -1;
+}
+
+inline std::size_t page_bytes() noexcept {
+  static const std::size_t page = [] {
+    SYSTEM_INFO info{};
+    ::GetSystemInfo(&info);
+    return static_cast<std::size_t>(info.dwPageSize);
+  }();
+  return page;
+}
+#else
 inline long proc_status_kib(const char* key) {
   std::ifstream status("/proc/self/status");
   std::string line;
@@ -66,6 +98,7 @@ inline std::size_t page_bytes() noexcept {
   static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   return page;
 }
+#endif
 
 // ---- statistics ---------------------------------------------------------------------------------
 struct summary {
@@ -249,17 +282,39 @@ inline std::string compiler_description() {
 #endif
 }
 
+#if defined(_WIN32)
+// "Windows", or "Windows API under wine 8.0 (emulated system calls; x86-64 code runs natively)": every
+// figure a Windows build prints carries this, so that wine's numbers are never read as Windows'.
+inline std::string windows_description() {
+  using version_fn = const char*(__cdecl*)();
+  const auto wine_version = reinterpret_cast<version_fn>(
+      reinterpret_cast<void*>(::GetProcAddress(::GetModuleHandleA("ntdll.dll"), "wine_get_version")));
+  if (wine_version != nullptr)
+    return std::string("EMULATED: Windows API under wine ") + wine_version() +
+           " (system calls emulated, x86-64 code native; not a Windows measurement)";
+  return "Windows";
+}
+#endif
+
 // One line: date (UTC), online CPUs, CPU model, kernel, compiler.
 inline std::string machine_description() {
   char date[32] = "unknown date";
   const std::time_t t = std::time(nullptr);
   std::tm utc{};
+#if defined(_WIN32)
+  if (gmtime_s(&utc, &t) == 0) std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", &utc);
+  SYSTEM_INFO info{};
+  ::GetSystemInfo(&info);
+  const long cpus = static_cast<long>(info.dwNumberOfProcessors);
+  const std::string kernel = windows_description();
+#else
   if (gmtime_r(&t, &utc)) std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", &utc);
   struct utsname u{};
   const std::string kernel = ::uname(&u) == 0 ? std::string(u.sysname) + " " + u.release : "unknown";
+  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+#endif
   std::ostringstream s;
-  s << date << "; nproc " << ::sysconf(_SC_NPROCESSORS_ONLN) << "; " << cpu_model() << "; " << kernel
-    << "; " << compiler_description();
+  s << date << "; nproc " << cpus << "; " << cpu_model() << "; " << kernel << "; " << compiler_description();
   return s.str();
 }
 

@@ -27,8 +27,10 @@
 #include <utility>
 #include <vector>
 
+#if !defined(_WIN32)
 #include <sys/mman.h>
 #include <unistd.h>
+#endif
 
 #if EBB_BENCH_HAVE_BOOST
 #include <boost/context/fiber.hpp>
@@ -45,7 +47,29 @@ using fixed_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink
 // stack when the fiber is created and unmaps it when the fiber is destroyed, with a guard below it:
 // mmap + mprotect + munmap per fiber, the same system calls as Boost's protected_fixedsize_stack, and
 // a reservation of the same shape as ebb's default (guard + the fiber's maximum size).
+// On Windows the same with the Windows calls: VirtualAlloc(MEM_RESERVE) + VirtualAlloc(MEM_COMMIT) of
+// the stack + VirtualFree(MEM_RELEASE).
 struct mmap_per_fiber_allocator {
+#if defined(_WIN32)
+  ebb::stack_region allocate(const ebb::stack_request& request) {
+    const std::size_t page = ebb_bench::page_bytes();
+    const std::size_t guard = round_up(request.guard_size ? request.guard_size : 16 * 1024, page);
+    const std::size_t stack = round_up(request.max_size, page);
+    void* base = ::VirtualAlloc(nullptr, guard + stack, MEM_RESERVE, PAGE_NOACCESS);
+    if (base == nullptr) throw std::bad_alloc();
+    if (::VirtualAlloc(static_cast<char*>(base) + guard, stack, MEM_COMMIT, PAGE_READWRITE) == nullptr) {
+      ::VirtualFree(base, 0, MEM_RELEASE);
+      throw std::bad_alloc();
+    }
+    ebb::stack_region region;
+    region.base = base;
+    region.reserved = guard + stack;
+    region.limit = static_cast<char*>(base) + guard;
+    region.top = static_cast<char*>(base) + guard + stack;
+    return region;
+  }
+  void deallocate(const ebb::stack_region& region) noexcept { ::VirtualFree(region.base, 0, MEM_RELEASE); }
+#else
   ebb::stack_region allocate(const ebb::stack_request& request) {
     const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
     const std::size_t guard = round_up(request.guard_size ? request.guard_size : 16 * 1024, page);
@@ -65,6 +89,7 @@ struct mmap_per_fiber_allocator {
     return region;
   }
   void deallocate(const ebb::stack_region& region) noexcept { ::munmap(region.base, region.reserved); }
+#endif
 
   static std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 };

@@ -10,6 +10,10 @@
 #                                 whose compiler is installed and run under qemu-user (not performance
 #                                 figures; see "Emulated targets" in docs/benchmarks.md). With
 #                                 --update-docs it rewrites that section's figures, and nothing else
+#   bench/run.sh --windows        the switch and create benchmarks built for Windows x64 with MinGW-w64
+#                                 and run under wine (EMULATED system calls: not Windows figures; see
+#                                 "Windows x64 under wine" in docs/benchmarks.md). With --update-docs it
+#                                 rewrites that section's figures, and nothing else
 #
 # Benchmarks, in the order they run: ebb_switch_bench, ebb_create_bench (speed), ebb_growth_bench,
 # ebb_worker_pool_bench (with the Go comparison when `go` is installed), ebb_idle_memory_bench.
@@ -46,6 +50,7 @@ million=0
 only=""
 update_docs=0
 emulated=0
+windows=0
 targets=aarch64,armhf,riscv64,i386
 runs=5
 iterations=""
@@ -65,7 +70,8 @@ while [[ $# -gt 0 ]]; do
     --targets) targets=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --iterations) iterations=$2; shift 2 ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --windows) windows=1; shift ;;
+    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -92,6 +98,55 @@ fi
 # Cross-compiled with Debian's cross compilers, linked -static (qemu-i386 7.2 hangs a dynamically
 # linked program in pthread_create, and static programs need no QEMU_LD_PREFIX), without Boost (no
 # cross build of it is installed). Each target's build goes to $build_dir-emulated/TARGET.
+# ---- --windows: the switch and create benchmarks as Windows programs, under wine --------------------
+if [[ $windows == 1 ]]; then
+  windows_dir=$build_dir-windows
+  wine64=$(command -v wine64 || echo /usr/lib/wine/wine64)
+  if ! command -v x86_64-w64-mingw32-g++-posix >/dev/null 2>&1 || [[ ! -x $wine64 ]]; then
+    echo "bench/run.sh --windows: needs g++-mingw-w64-x86-64-posix and wine64" >&2
+    exit 2
+  fi
+  mkdir -p "$windows_dir/results"
+  export WINEPREFIX=$windows_dir/wineprefix WINEDEBUG=-all
+  wineserver -p </dev/null >/dev/null 2>&1
+  "$wine64" wineboot </dev/null >/dev/null 2>&1
+  cmake -S "$root/bench" -B "$windows_dir" -DCMAKE_BUILD_TYPE=Release -DEBB_BENCH_WITH_BOOST=OFF \
+    -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/x86_64-w64-mingw32.cmake" >/dev/null
+  cmake --build "$windows_dir" --target ebb_switch_bench ebb_create_bench -j "${EBB_JOBS:-$(nproc)}" >/dev/null
+  windows_reps=()
+  [[ -n $reps ]] && windows_reps=(--reps "$reps")
+  for name in switch create; do
+    echo "== $name, under wine"
+    "$wine64" "$windows_dir/ebb_${name}_bench.exe" "${windows_reps[@]}" --markdown "Z:$windows_dir/results/$name.md" |
+      tr -d '\r' | tee "$windows_dir/results/$name.txt"
+    tr -d '\r' <"$windows_dir/results/$name.md" >"$windows_dir/results/$name.md.lf"
+    mv "$windows_dir/results/$name.md.lf" "$windows_dir/results/$name.md"
+  done
+  wineserver -k >/dev/null 2>&1 || true
+  [[ $update_docs == 1 ]] || exit 0
+  doc=$root/docs/benchmarks.md
+  begin='<!-- windows-run: begin; bench/run.sh --windows --update-docs replaces the lines up to the end marker -->'
+  end='<!-- windows-run: end -->'
+  if ! grep -qxF "$begin" "$doc" || ! grep -qxF "$end" "$doc"; then
+    echo "bench/run.sh: $doc lacks the windows-run markers; not touching it" >&2
+    exit 1
+  fi
+  {
+    echo "- $(x86_64-w64-mingw32-g++-posix --version | head -n 1), \`-O2\`, \`-static\`; $("$wine64" --version 2>/dev/null)"
+    echo
+    cat "$windows_dir/results/switch.md"
+    echo
+    cat "$windows_dir/results/create.md"
+  } >"$windows_dir/results/section.md"
+  awk -v begin="$begin" -v end="$end" -v section="$windows_dir/results/section.md" '
+    $0 == begin { print; while ((getline line < section) > 0) print line; skipping = 1; next }
+    $0 == end { skipping = 0 }
+    !skipping { print }' "$doc" >"$doc.tmp"
+  mv "$doc.tmp" "$doc"
+  echo "updated the Windows figures in $doc"
+  exit 0
+fi
+
 if [[ $emulated == 1 ]]; then
   emulated_dir=$build_dir-emulated
   emulated_load_at_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)

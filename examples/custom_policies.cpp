@@ -2,6 +2,7 @@
 // custom_policies: one user-written policy of each of the four kinds, composed into a fiber type.
 #include <ebb/ebb.hpp>
 
+#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -107,8 +108,8 @@ int main() {
   });
   job.resume();
   ebb::stack_stats s = job.stack_stats();
-  std::printf("at the bottom of the deep call: size %zu (grew %llu times by 1.5x), reserved %zu from the arena\n", s.size,
-              static_cast<unsigned long long>(s.grows), s.reserved);
+  std::printf("at the bottom of the deep call: size %zu (grew %" PRIu64 " times by 1.5x), reserved %zu from the arena\n",
+              s.size, s.grows, s.reserved);
   job.resume();  // back up, then parks at the bottom of the shallow call
   job.shrink_stack();  // the peak since the last point was deep: keeps it
   std::printf("first shrink point:  size %zu\n", job.stack_stats().size);

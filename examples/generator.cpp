@@ -6,6 +6,7 @@
 #include <ebb/ebb.hpp>
 
 #include <cctype>
+#include <cinttypes>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -50,7 +51,7 @@ int main() {
   std::printf("fibonacci below 1000:");
   for (std::uint64_t v : fibonacci()) {
     if (v >= 1000) break;  // the generator is destroyed here, its producer unwound
-    std::printf(" %llu", static_cast<unsigned long long>(v));
+    std::printf(" %" PRIu64, v);
   }
   std::printf("\n");
 

@@ -4,6 +4,7 @@
 //   build and run:  scripts/run-example.sh
 #include <ebb/ebb.hpp>
 
+#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 
@@ -27,9 +28,8 @@ __attribute__((noinline)) int parse(const char*& text) {
 }
 
 void print(const char* when, const ebb::stack_stats& s) {
-  std::printf("%-26s size %8zu  committed %8zu  used %6zu  peak %8zu  grows %llu  shrinks %llu\n", when,
-              s.size, s.committed, s.used, s.peak, static_cast<unsigned long long>(s.grows),
-              static_cast<unsigned long long>(s.shrinks));
+  std::printf("%-26s size %8zu  committed %8zu  used %6zu  peak %8zu  grows %" PRIu64 "  shrinks %" PRIu64 "\n",
+              when, s.size, s.committed, s.used, s.peak, s.grows, s.shrinks);
 }
 
 }  // namespace

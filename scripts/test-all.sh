@@ -33,9 +33,12 @@
 #   meson/cross-riscv64  cross file's exe_wrapper (qemu-user): the same suites as the cross/ stages,
 #   meson/cross-armhf    as meson.build builds them (one stage function for every target)
 #   meson/cross-i386
+#   meson/cross-windows  the same for Windows x64 (MinGW-w64, exe_wrapper wine64)
 #   windows/switch       the Windows x64 context switch on its own (tests/windows/run.sh): MinGW-w64
 #                        g++ -O2 and -O0, run under wine, assembled and as machine code; clang
 #                        compiles for x86_64-pc-windows-msvc
+#   windows/unit         the whole CTest suite for Windows x64 (cmake/toolchains/x86_64-w64-mingw32.cmake):
+#                        MinGW-w64 g++ -O2, run under wine (EBB_TEST_SCALE=8: the toolchain file says why)
 # all with -Wall -Wextra -Wpedantic -Werror. A failing stage does not stop the others; the last line
 # is the summary, and the exit status is non-zero if anything failed.
 #
@@ -411,6 +414,42 @@ run_windows_switch_stage() {
     "$(grep -c '^[0-9]* checks, 0 failed$' "$log") of 9 summaries passed, ${checks:-0} checks (exit $status)"
 }
 
+# Windows x64: the whole suite built with MinGW-w64 (cmake/toolchains/x86_64-w64-mingw32.cmake) and run
+# under wine through CTest's emulator: unit, lean, hooks, no-exceptions, compile-fail (with the MinGW
+# compiler), the strict consumer and the examples. The wine prefix lives in the build directory and is
+# warmed before ctest (../shared/xarch/RECIPE.md: a cold one can hang ctest), then stopped.
+run_windows_unit_stage() {
+  wanted windows/unit || return 0
+  local dir=$build_root/windows/unit wine64=""
+  for candidate in wine64 /usr/lib/wine/wine64; do
+    if command -v "$candidate" >/dev/null 2>&1; then wine64=$candidate; break; fi
+  done
+  mkdir -p "$dir"
+  if [ -n "$wine64" ]; then
+    WINEPREFIX=$dir/wineprefix WINEDEBUG=-all wineserver -p </dev/null >/dev/null 2>&1
+    WINEPREFIX=$dir/wineprefix WINEDEBUG=-all "$wine64" wineboot </dev/null >/dev/null 2>&1
+  fi
+  run_cmake_stage windows/unit x86_64-w64-mingw32-g++-posix Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
+    -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/x86_64-w64-mingw32.cmake" -DEBB_BUILD_BENCH=ON
+  [ -n "$wine64" ] && WINEPREFIX=$dir/wineprefix wineserver -k >/dev/null 2>&1
+  return 0
+}
+
+# The same through meson's cross file (tests/cross/meson/x86_64-w64-mingw32.ini, exe_wrapper wine64), with
+# its own warmed wine prefix.
+run_meson_windows_stage() {
+  wanted meson/cross-windows || return 0
+  local prefix=$build_root/meson/cross-windows.wineprefix
+  mkdir -p "$build_root/meson"
+  WINEPREFIX=$prefix WINEDEBUG=-all wineserver -p </dev/null >/dev/null 2>&1
+  WINEPREFIX=$prefix WINEDEBUG=-all /usr/lib/wine/wine64 wineboot </dev/null >/dev/null 2>&1
+  export WINEPREFIX=$prefix
+  run_meson_cross_stage meson/cross-windows x86_64-w64-mingw32
+  wineserver -k >/dev/null 2>&1
+  unset WINEPREFIX
+  return 0
+}
+
 # Stage kinds that several lanes use.
 # Link-time optimisation: release builds of engines and servers use it, and the assembly routines
 # must come out once however the units are merged. The unit tests (checked), the examples and the
@@ -459,6 +498,10 @@ native_lane() {
   run_valgrind_stage
   run_install_stage
   run_meson_stage
+  # Windows under wine: x86-64 code that runs natively, so in this lane, which ends earlier than the
+  # emulated one without them (docs/reliability.md has both lanes' sums).
+  run_windows_unit_stage
+  run_meson_windows_stage
 }
 
 # ---- the second lane: other CPUs under qemu-user, then the rest of the native stages ------------
@@ -466,6 +509,8 @@ emulated_stages=(cross/aarch64 cross/aarch64-64k cross/riscv64 cross/armhf cross
                  meson/cross-aarch64 meson/cross-riscv64 meson/cross-armhf meson/cross-i386 windows/switch)
 second_lane_stages=("${emulated_stages[@]}" cmake/clang-asan cmake/clang-ubsan cmake/clang-tsan
                     cmake/gcc-catch2-v3)
+# Selected with the emulated ones (EBB_EMULATED), run in the native lane.
+emulated_stages+=(windows/unit meson/cross-windows)
 second_lane() {
   # AArch64 under qemu-user, with 4 KiB pages and then 64 KiB pages.
   run_cmake_stage cross/aarch64 aarch64-linux-gnu-g++ Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \

@@ -30,4 +30,8 @@ if(NOT DEFINED ENV{WINEPREFIX})
 endif()
 set(CMAKE_CROSSCOMPILING_EMULATOR env WINEDEBUG=-all ${EBB_WINEPREFIX_ENV} EBB_TEST_EMULATOR=wine ${EBB_WINE64})
 
+# Wine runs x86-64 code natively, but the fiber counts are still scaled by the default 8: each stack
+# is committed in full (os/windows/memory.hpp), so 100,000 default fibers ask for 100 GB of commit
+# (Windows' commit limit), and wine maps each as several Linux mappings (vm.max_map_count stops it near
+# 15,000 fibers). The scaled counts fit both.
 include(${CMAKE_CURRENT_LIST_DIR}/cross-common.cmake)

@@ -24,12 +24,11 @@
 #if defined(__linux__)
 #define EBB_OS_LINUX 1
 #elif defined(_WIN32)
-// Windows: only the context switch (arch/x86_64_ms.hpp) and virtual memory (os/windows/memory.hpp)
-// exist so far (issue 12). The rest of the OS layer does not: ebb.hpp and the headers that need it
-// fail in os/ with #errors naming each missing piece.
+// Windows x64: arch/x86_64_ms.hpp and os/windows/ (MinGW-w64 tested under wine; MSVC compiled by
+// no one here: docs/design.md, "Windows").
 #define EBB_OS_WINDOWS 1
 #else
-#error "ebb: unsupported operating system (supported: Linux; Windows x64: the context switch and virtual memory only)"
+#error "ebb: unsupported operating system (supported: Linux; Windows x64)"
 #include <ebb_supports_only_linux>  // stop here (see the C++17 check above)
 #endif
 
@@ -115,7 +114,9 @@
 
 // Process-wide objects that must outlive static destruction (detail/never_destroyed.hpp) say so to
 // clang, which then registers no exit-time destructor for them (and -Wglobal-constructors is quiet).
-#if defined(__clang__)
+// Not on Windows: there EBB_PROCESS_WIDE declares a reference to an object in a mapping that is
+// never destroyed (os/windows/process_objects.hpp), and the attribute means nothing on a reference.
+#if defined(__clang__) && !defined(_WIN32)
 #define EBB_NO_DESTROY [[clang::no_destroy]]
 #else
 #define EBB_NO_DESTROY

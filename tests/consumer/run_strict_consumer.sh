@@ -53,8 +53,10 @@ for configuration in "${configurations[@]}"; do
   done
 done
 # The first source is a complete program: it must also link and run.
-if ! "$compiler" -std=c++17 -O2 "${warnings[@]}" -I"$include_dir" -pthread "$1" -o "$work_dir/strict_consumer" ||
-   ! ${EBB_TEST_RUNNER:-} "$work_dir/strict_consumer"; then  # cross builds: the emulator (tests/CMakeLists.txt)
+# EBB_TEST_LINK_FLAGS: how a cross build links its programs (Windows: -static, no DLLs under wine).
+# shellcheck disable=SC2086
+if ! "$compiler" -std=c++17 -O2 "${warnings[@]}" -I"$include_dir" -pthread "$1" ${EBB_TEST_LINK_FLAGS:-} -o "$work_dir/strict_consumer.exe" ||
+   ! ${EBB_TEST_RUNNER:-} "$work_dir/strict_consumer.exe"; then  # cross builds: the emulator (tests/CMakeLists.txt)
   echo "FAIL: $(basename "$1") did not build or run" >&2
   status=1
 fi

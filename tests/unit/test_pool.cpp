@@ -160,6 +160,12 @@ bool in_process_pool(const void* p) {
 
 TEST_CASE("pool: fibers owned by a thread_local constructed first come back at thread exit",
           "[pool][threads]") {
+#if defined(__MINGW32__)
+  WARN("skipped with MinGW-w64: its emulated TLS frees a thread_local object's storage before the "
+       "object's destructor runs (tests/windows/emutls_probe.cpp shows it without ebb), so the owner this "
+       "test needs would destroy its fibers from freed memory");
+  return;
+#endif
   ebb::trim_stack_pool();
   ebb::set_stack_pool_capacity(100000);
   owners_without_signal_stack.store(0);

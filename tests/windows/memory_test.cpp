@@ -71,7 +71,10 @@ volatile LONG faults = 0;
 volatile ULONG_PTR fault_address = 0;
 
 LONG CALLBACK on_fault(EXCEPTION_POINTERS* info) {
-  if (info->ExceptionRecord->ExceptionCode != EXCEPTION_ACCESS_VIOLATION) return EXCEPTION_CONTINUE_SEARCH;
+  // A guard's top page is PAGE_GUARD (one-shot: the first touch raises a guard-page violation and
+  // clears it); its other pages are reserved (an access violation at every touch).
+  const DWORD code = info->ExceptionRecord->ExceptionCode;
+  if (code != EXCEPTION_ACCESS_VIOLATION && code != EXCEPTION_GUARD_PAGE) return EXCEPTION_CONTINUE_SEARCH;
   auto* rip = reinterpret_cast<char*>(info->ContextRecord->Rip);
   char* resume = nullptr;
   if (rip == probe_read_insn) resume = probe_read_done;
@@ -90,6 +93,14 @@ bool faults_on_access(void* p) {
   probe_write(p, 0x5a);
   const bool write_faulted = faults == before + 2 && fault_address == reinterpret_cast<ULONG_PTR>(p);
   return read_faulted && write_faulted;
+}
+// The first touch of a PAGE_GUARD page faults (a guard-page violation) and clears the guard; the next
+// one does not.
+bool faults_once(void* p) {
+  const LONG before = faults;
+  const bool read_faulted = probe_read(p) == 0x100 && fault_address == reinterpret_cast<ULONG_PTR>(p);
+  probe_write(p, 0x5a);
+  return read_faulted && faults == before + 1;
 }
 // True if p can be written and read back without a fault.
 bool accessible(void* p) {
@@ -115,6 +126,15 @@ bool is_reserved_only(void* p, std::size_t bytes) {
 bool is_free(void* p, std::size_t bytes) {
   auto m = query(p);
   return m.State == MEM_FREE && reinterpret_cast<char*>(m.BaseAddress) + m.RegionSize >= static_cast<char*>(p) + bytes;
+}
+// A guard as reserve lays it out (os/windows/memory.hpp, arm_overflow_zone): its lowest page reserved,
+// the pages above it committed read-write, its top page committed PAGE_GUARD.
+bool is_overflow_zone_guard(char* g, std::size_t bytes) {
+  const std::size_t page = os::page_size();
+  const auto bottom = query(g), middle = query(g + page), top = query(g + bytes - page);
+  return bottom.State == MEM_RESERVE && bottom.RegionSize == page &&                                   //
+         middle.State == MEM_COMMIT && middle.Protect == PAGE_READWRITE && middle.RegionSize == bytes - 2 * page &&
+         top.State == MEM_COMMIT && top.Protect == (PAGE_READWRITE | PAGE_GUARD) && top.RegionSize == page;
 }
 std::string state(void* p) {
   auto m = query(p);
@@ -163,17 +183,20 @@ void check_one_stack() {
   char* lo = base + guard;
   char* hi = lo + stack;
   check(reinterpret_cast<std::uintptr_t>(base) % (64 * KiB) == 0, "reserve", "the slab is 64 KiB aligned");
-  check(is_reserved_only(base, guard), "reserve", "guard is MEM_RESERVE, not committed (" + state(base) + ")");
+  check(is_overflow_zone_guard(base, guard), "reserve",
+        "guard: lowest page MEM_RESERVE, then read-write, top page PAGE_GUARD (" + state(base) + "; " +
+            state(base + page) + "; " + state(base + guard - page) + ")");
   check(is_committed_rw(lo, stack), "reserve", "stack is MEM_COMMIT PAGE_READWRITE (" + state(lo) + ")");
   check(faults_on_access(base), "reserve", "guard's lowest byte faults on read and on write");
-  check(faults_on_access(lo - 1), "reserve", "guard's highest byte faults on read and on write");
+  check(faults_once(lo - 1), "reserve", "guard's highest byte faults once (PAGE_GUARD), then is read-write");
   check(os::resident_bytes(lo, hi) == 0, "residency", "a fresh stack holds nothing (" + num(os::resident_bytes(lo, hi)) + " bytes)");
   check(os::lowest_resident(lo, hi) == hi, "residency", "lowest_resident of a fresh stack is hi");
   auto fresh = os::memory_held(lo, hi);
   check(fresh.resident == 0 && fresh.swapped == 0 && fresh.swap_unknown, "residency",
         "memory_held of a fresh committed stack: nothing resident, swap unknown (committed pages may be in the page file)");
   auto guard_held = os::memory_held(base, lo);
-  check(!guard_held.worth_releasing(), "residency", "memory_held of a guard: nothing, swap known empty (nothing committed)");
+  check(guard_held.resident == page && guard_held.swapped == 0, "residency",
+        "memory_held of a guard: only its top page, touched above (its committed pages arrive only if touched)");
   check(accessible(lo) && accessible(hi - 1), "reserve", "stack is writable at both ends");
   // Now the lowest and highest pages are resident. Touch 10 more in the top part.
   touch(hi - 12 * page, 10, page);
@@ -248,16 +271,17 @@ void check_slabs() {
   for (std::size_t i = 0; i < count; ++i) {
     char* b = base + i * each;
     separate = separate && query(b).AllocationBase == b && query(b + each - 1).AllocationBase == b;
-    guards = guards && is_reserved_only(b, guard) && faults_on_access(b) && faults_on_access(b + guard - 1);
+    guards = guards && is_overflow_zone_guard(b, guard) && faults_on_access(b) && faults_once(b + guard - 1);
     stacks = stacks && is_committed_rw(b + guard, stack) && accessible(b + guard) && accessible(b + each - 1);
   }
   check(separate, "slab", "each [guard | stack] is a reservation of its own, adjacent to the next");
-  check(guards, "slab", "every guard is MEM_RESERVE and faults at both ends");
+  check(guards, "slab", "every guard is laid out for an overflow report: faults at its base always, at its top once");
   check(stacks, "slab", "every stack is MEM_COMMIT PAGE_READWRITE and writable at both ends");
-  check(os::resident_bytes(base, base + count * each) == 2 * count * page, "slab", "resident_bytes across the slab: 2 pages per stack");
+  check(os::resident_bytes(base, base + count * each) == 3 * count * page, "slab",
+        "resident_bytes across the slab: 3 pages per stack (its two touched pages and its guard's top page, touched above)");
   os::release(base + 3 * each, each);
   check(is_free(base + 3 * each, each), "release", "releasing stack 3 of a slab frees it");
-  check(is_committed_rw(base + 2 * each + guard, stack) && is_reserved_only(base + 4 * each, guard) && probe_read(base + 4 * each + guard) == 0xa5,
+  check(is_committed_rw(base + 2 * each + guard, stack) && is_reserved_only(base + 4 * each, os::page_size()) && probe_read(base + 4 * each + guard) == 0xa5,
         "release", "stacks 2 and 4 are untouched by it");
   os::release(base, count * each);  // the rest at once, across the hole
   bool all_free = true;
@@ -297,12 +321,12 @@ void check_many() {
       touch(lo + stack - 3 * page, 3, page);
       touched_ok += os::resident_bytes(lo, lo + stack) == 3 * page;
       resident_ok += os::lowest_resident(lo, lo + stack) == lo + stack - 3 * page;
-      guards_ok += i % 5 == 0 ? faults_on_access(lo - 1) : true;
+      guards_ok += i % 5 == 0 ? faults_once(lo - 1) : true;
     }
   const std::size_t n = bases.size() * count;
   check(touched_ok == n, "many", "resident_bytes is 3 pages on each of " + num(n) + " stacks (" + num(touched_ok) + ")");
   check(resident_ok == n, "many", "lowest_resident is right on each (" + num(resident_ok) + ")");
-  check(guards_ok == n, "many", "every fifth stack's guard faults");
+  check(guards_ok == n, "many", "every fifth stack's guard faults at its top (once: PAGE_GUARD)");
   for (char* b : bases) os::release(b, count * each);
   bool all_free = true;
   for (char* b : bases) all_free = all_free && is_free(b, count * each);

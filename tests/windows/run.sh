@@ -120,6 +120,17 @@ if command -v "$clang" >/dev/null 2>&1 && command -v "$objdump" >/dev/null 2>&1 
   else
     own_check FAIL clang-msvc "-cfguard is in effect: no CFG check on an ordinary indirect call"
   fi
+  # The whole library for clang's MinGW target (x86_64-w64-windows-gnu: clang's own code generation for
+  # the PE layer, TLS callback and process-wide references), warnings as errors.
+  echo '#include <ebb/ebb.hpp>
+int main() { ebb::fiber f([] { ebb::this_fiber::yield(); }); f.resume(); return f.resume() ? 0 : 1; }' >"$build/clang-gnu.cpp"
+  if "$clang" --target=x86_64-w64-windows-gnu -std=c++17 -O2 -Wall -Wextra -Wpedantic -Werror \
+       -isystem "$libstdcxx" -isystem "$libstdcxx/x86_64-w64-mingw32" -isystem /usr/x86_64-w64-mingw32/include \
+       -I"$root/include" -c "$build/clang-gnu.cpp" -o "$build/clang-gnu.obj"; then
+    own_check ok clang-gnu "x86_64-w64-windows-gnu: ebb.hpp compiles without a warning (-Wall -Wextra -Wpedantic)"
+  else
+    own_check FAIL clang-gnu "x86_64-w64-windows-gnu: ebb.hpp does not compile cleanly"
+  fi
 else
   echo "info clang++ or $objdump or MinGW's libstdc++ headers not found: the x86_64-pc-windows-msvc compiles were skipped"
 fi
@@ -135,6 +146,11 @@ if [ -f "$build/switch_test-O2.exe" ]; then
     tr -d '\r' <"$build/probe$probe.out"
     echo "== probe $probe: exit status $rc (information only)"
   done
+fi
+# MinGW-w64's emulated TLS frees a thread_local's storage before its destructor (emutls_probe.cpp).
+if "$cxx" -std=c++17 -O2 -static "$here/emutls_probe.cpp" -o "$build/emutls_probe.exe"; then
+  "$wine" "$build/emutls_probe.exe" </dev/null 2>&1 | tr -d '\r'
+  echo "== probe emutls: exit status $? (information only)"
 fi
 wineserver -k >/dev/null 2>&1
 exit $status

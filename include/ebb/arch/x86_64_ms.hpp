@@ -480,6 +480,17 @@ inline void* make_initial_frame_with_tib(void* top, void (*entry)(void*), void* 
   return make_initial_frame_in(fiber_start_address(), top, entry, arg, bounds);
 }
 
+// The bounds a switch frame at `sp` saved (the TIB of the stack that switched away there): for a new
+// frame that is to run on that same stack (detail/thread_stack_call.hpp).
+inline tib_stack_bounds tib_bounds_saved_at(const void* sp) noexcept {
+  const auto* frame = static_cast<const char*>(sp);
+  tib_stack_bounds bounds;
+  std::memcpy(&bounds.limit, frame + EBB_X86_64_MS_FRAME_STACK_LIMIT, sizeof bounds.limit);
+  std::memcpy(&bounds.deallocation, frame + EBB_X86_64_MS_FRAME_DEALLOCATION, sizeof bounds.deallocation);
+  std::memcpy(&bounds.guaranteed_bytes, frame + EBB_X86_64_MS_FRAME_GUARANTEE, sizeof bounds.guaranteed_bytes);
+  return bounds;
+}
+
 // The contract's form (not an overload: arch/contract.hpp takes its address): the stack's extent is
 // not known here, so the OS is told "everything below top" (StackLimit = DeallocationStack = 0). Right
 // for committed memory that never grows (a heap block); a stack the OS is to grow needs the bounds.
@@ -489,7 +500,7 @@ inline void* make_initial_frame(void* top, void (*entry)(void*), void* arg) noex
 
 // ebb's per-thread state: a block whose address sits in one TlsAlloc slot of the process, the same
 // slot for every module (a C++ thread_local would be one per EXE or DLL: PE does not merge them). The
-// slot's index is process-wide (os/windows/thread_state.hpp); each module caches 1 + index here. The
+// slot's index is process-wide (os/windows/thread_block.hpp); each module caches 1 + index here. The
 // fast path reads the slot straight from the TEB (TlsSlots[64] at gs:0x1480, the layout TlsGetValue
 // reads on every x64 Windows and under wine) with volatile assembly, so the address is recomputed at
 // every call, never carried across a switch to another thread. Indexes 64 and up (TlsExpansionSlots)
@@ -499,8 +510,12 @@ void* thread_state_slow() noexcept;
 EBB_ALWAYS_INLINE void* thread_state_address() noexcept {
   const std::uint64_t slot = thread_state_slot_cache.load(std::memory_order_relaxed);
   if (EBB_LIKELY(slot != 0)) {
+#if defined(_MSC_VER) && !defined(__clang__)
+    void* state = msvc::tls_slot(slot);
+#else
     void* state;
     __asm__ volatile("movq %%gs:0x1478(,%1,8), %0" : "=r"(state) : "r"(slot));  // 0x1480 + 8 * (slot - 1)
+#endif
     if (EBB_LIKELY(state != nullptr)) return state;
   }
   return thread_state_slow();

@@ -16,23 +16,7 @@
 
 #include <intrin.h>
 
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#define EBB_UNDEF_WIN32_LEAN_AND_MEAN
-#endif
-#ifndef NOMINMAX
-#define NOMINMAX
-#define EBB_UNDEF_NOMINMAX
-#endif
-#include <windows.h>
-#ifdef EBB_UNDEF_WIN32_LEAN_AND_MEAN
-#undef WIN32_LEAN_AND_MEAN
-#undef EBB_UNDEF_WIN32_LEAN_AND_MEAN
-#endif
-#ifdef EBB_UNDEF_NOMINMAX
-#undef NOMINMAX
-#undef EBB_UNDEF_NOMINMAX
-#endif
+#include "ebb/os/windows/windows_h.hpp"
 
 EBB_RUNTIME_BEGIN
 namespace arch {
@@ -66,6 +50,12 @@ inline std::uintptr_t shadow_stack_pointer() noexcept {
 __forceinline void* stack_pointer() noexcept { return _AddressOfReturnAddress(); }
 
 inline void cpu_relax() noexcept { _mm_pause(); }
+
+// TlsSlots[slot - 1] of the running thread's TEB (arch::thread_state_address's fast path). The
+// intrinsic reads gs afresh at every call, like the volatile assembly it stands for.
+__forceinline void* tls_slot(std::uint64_t slot) noexcept {
+  return reinterpret_cast<void*>(__readgsqword(static_cast<unsigned long>(0x1478 + 8 * slot)));
+}
 
 }  // namespace msvc
 }  // namespace arch

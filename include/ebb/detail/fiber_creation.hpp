@@ -226,7 +226,17 @@ struct fiber_creation {
     c->stack_limit = frames_top - c->max_size;
     std::size_t initial = options.initial_size() ? options.initial_size() : growth_policy::initial_size;
     c->size = accounting::clamp(initial, growth_policy::min_size, c->max_size);
+#if defined(EBB_ABI_MS)
+    // Windows keeps the stack's extent in the thread's TIB, which the switch swaps: committed all the
+    // way down to the guard, which is not part of it (os/windows/memory.hpp, arm_overflow_zone, says
+    // why not).
+    runtime_v1::arch::tib_stack_bounds bounds;
+    bounds.limit = c->guard_hi;
+    bounds.deallocation = c->guard_hi;
+    c->sp = runtime_v1::arch::make_initial_frame_with_tib(frames_top, &protocol::template fiber_main<Callable>, c, bounds);
+#else
     c->sp = runtime_v1::arch::make_initial_frame(frames_top, &protocol::template fiber_main<Callable>, c);
+#endif
     runtime_v1::hooks::fiber_created(*c, frames_limit, header_top);
     auto stack = mapper_access::view(*c);
     if (const mapper_refusal why = c->mapper.on_create(stack); why != mapper_refusal::none) {

@@ -23,12 +23,14 @@ namespace detail {
 // The refusal's message, snprintf-style (detail/create_report.hpp).
 inline int format_active_shadow_stack(char* out, std::size_t size, std::uintptr_t ssp,
                                       const char* fiber_name) noexcept {
+  // Converted without a cast: uintptr_t is unsigned long long on Windows (-Wuseless-cast).
+  const unsigned long long pointer_text = ssp;
   return std::snprintf(out, size,
                        "cannot create fiber '%s': CET shadow stacks are active in this process (shadow-stack "
                        "pointer %#llx) and ebb's switch does not switch them yet; the first return after a "
                        "switch would fault. Build with -fcf-protection=branch or =none, or turn them off at "
                        "run time (glibc: GLIBC_TUNABLES=glibc.cpu.x86_shstk=off)",
-                       display_name(fiber_name), static_cast<unsigned long long>(ssp));
+                       display_name(fiber_name), pointer_text);
 }
 
 // `ssp` is the thread's shadow-stack pointer as arch::shadow_stack_pointer() reads it: 0 when shadow

@@ -87,7 +87,14 @@ inline void run_on_thread_stack(runtime_v1::fiber_context& self, thread_stack_ca
   // written there while this thread runs on the fiber's stack.
   VALGRIND_MAKE_MEM_UNDEFINED(static_cast<char*>(top) - 256, 256);
 #endif
+#if defined(EBB_ABI_MS)
+  // The thread's own stack, as the TIB described it when the thread resumed its first fiber: saved
+  // in the root resumer's switch frame.
+  void* sp = runtime_v1::arch::make_initial_frame_with_tib(top, &thread_stack_entry, &call,
+                                                          runtime_v1::arch::tib_bounds_saved_at(root->caller_sp));
+#else
   void* sp = runtime_v1::arch::make_initial_frame(top, &thread_stack_entry, &call);
+#endif
   runtime_v1::thread_state* ts = runtime_v1::this_thread();
   ts->current = nullptr;
   note_switch(&self, nullptr);  // the thread runs its own stack now, not the fiber's

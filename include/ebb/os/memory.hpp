@@ -56,28 +56,28 @@
 //   linux/   what only Linux has, and the Linux choices among the POSIX pieces: guard install
 //            (MADV_GUARD_INSTALL, one mapping per slab), PAGEMAP_SCAN, membarrier, sysinfo's swap,
 //            /proc/sys/vm/max_map_count, getauxval(AT_MINSIGSTKSZ), dl_iterate_phdr.
-//   windows/ maps the states one for one (os/windows/memory.hpp; the stack-growth and fault rows are
-//            not written yet):
+//   windows/ maps the states one for one (os/windows/memory.hpp):
 //            reserve            VirtualAlloc(MEM_RESERVE) of each [guard | stack] of the slab at
 //                               adjacent addresses (release frees whole reservations only, and stacks
 //                               are released one by one), then VirtualAlloc(MEM_COMMIT,
 //                               PAGE_READWRITE) of each stack: Windows commits charge, not pages, at
 //                               MEM_COMMIT (pages still arrive on first touch), so a stack is committed
-//                               up to its maximum against the commit limit, or is committed in steps
-//                               by the PAGE_GUARD scheme below
+//                               up to its maximum against the commit limit (committing in steps
+//                               through a moving PAGE_GUARD page, as Windows grows thread stacks,
+//                               is not done yet); each guard is [reserved page | read-write |
+//                               PAGE_GUARD page] so an overflow has room to be reported
 //            install_guard      VirtualFree(MEM_DECOMMIT) (an uncommitted page faults on access)
 //            remove_guard       VirtualAlloc(MEM_COMMIT, PAGE_READWRITE)
 //            guard_and_free     VirtualFree(MEM_DECOMMIT): frees and guards in one call
-//            decommit           VirtualFree(MEM_DECOMMIT) then MEM_COMMIT again, or DiscardVirtualMemory /
-//                               OfferVirtualMemory where committed charge may stay
+//            decommit           VirtualFree(MEM_DECOMMIT) then MEM_COMMIT again
 //            release            VirtualFree(MEM_RELEASE) of each reservation in the range
 //            residency          QueryWorkingSetEx (one PSAPI_WORKING_SET_EX_BLOCK per page; Valid = in
 //                               RAM), swap known unknowable: memory_held reports swap_unknown
 //            page_size          GetSystemInfo().dwPageSize (the granularity of reserve is
 //                               dwAllocationGranularity, 64 KiB: slabs keep that alignment)
 //            heavy_fence        FlushProcessWriteBuffers
-//            faults             AddVectoredExceptionHandler; a moving PAGE_GUARD page below the committed
-//                               part with the TEB's StackLimit kept in step (os/stack_fault.hpp)
+//            faults             AddVectoredExceptionHandler, first in the chain, on the faulting stack
+//                               (os/windows/exception_handler.hpp)
 //            thread exit        an FlsAlloc callback
 //            process-wide       os/process_wide.hpp
 #pragma once

@@ -97,16 +97,15 @@
 // layout object was dropped without it and kept with it.
 #define EBB_ASM_KEEP(name) ".rva " name "\n"
 
-// ebb's per-thread state. Unlike ELF, nothing is defined here yet: the switch itself needs no
-// thread-local storage, and the Windows OS layer (issue 12) decides how the state is reached. What it
-// has to respect:
+// ebb's per-thread state. Unlike ELF, nothing is defined here: the switch itself needs no thread-local
+// storage, and the Windows OS layer reaches the state (os/windows/thread_block.hpp). Why that way:
 //   - MinGW-w64 GCC 12 compiles `thread_local` to emulated TLS (a call to __emutls_get_address per
 //     access, one variable per module), so a C++ thread_local is neither fast nor one per process.
 //   - Native PE TLS (gs:[0x58] -> ThreadLocalStoragePointer[_tls_index] + .secrel32 offset, what MSVC
 //     and clang emit) is fast but gives every DLL its own copy; ebb needs one per process.
-//   - So the plan is a TlsAlloc slot whose index lives in the process-wide named object (one runtime
-//     per process without symbol merging): the state's address is then read from the TEB directly,
-//     gs:[0x1480 + 8 * index] (TlsSlots, index < 64) or through gs:[0x1780] (TlsExpansionSlots),
-//     the same in every module, with no call.
+//   - So a TlsAlloc slot whose index lives in the process-wide named object (one runtime per process
+//     without symbol merging): the state's address is read from the TEB directly,
+//     gs:[0x1480 + 8 * index] (TlsSlots, index < 64; larger indexes call TlsGetValue), the same in
+//     every module, with no call (arch/x86_64_ms.hpp, thread_state_address).
 
 #endif  // defined(EBB_FORMAT_PE)

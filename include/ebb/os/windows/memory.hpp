@@ -125,13 +125,46 @@ inline bool guard_and_free(void* lo, std::size_t bytes, bool& stuck) noexcept {
   return install_guard(lo, bytes);
 }
 
-// Reserve `count` adjacent [guard | stack] reservations, guards uncommitted, stacks committed, and
+// The guard below a stack, laid out so that an overflow can be reported: a vectored handler runs on
+// the faulting stack (Windows has no alternate signal stack), so the guard must leave it room.
+//
+//   [ reserved page | committed read-write pages | one PAGE_GUARD page ]   stack above
+//
+// A fiber that runs past its stack touches the PAGE_GUARD page first: large frames probe their pages
+// from the top (__chkstk / ___chkstk_ms), and a frame under a page cannot step over it. The system
+// clears the page's guard and raises STATUS_GUARD_PAGE_VIOLATION, whose record and the handler's frames
+// go on the read-write pages below; ebb's handler (os/windows/exception_handler.hpp) reports the fiber
+// and its limit and ends the process. The page at the bottom stays reserved: a runaway that gets past
+// all of it faults there with nowhere to report, as a plain guard would.
+//
+// The TIB's DeallocationStack and StackLimit of the fiber are the guard's top, so the system never
+// takes the guard page for its own stack growth (which it does for a PAGE_GUARD page inside
+// [DeallocationStack, StackBase): it would move StackLimit down and say nothing until the guard was
+// used up, letting a fiber run 12 KiB past its limit unreported).
+//
+// A plain reserved guard would leave no room: Windows ends such a process without a word, and wine
+// 8.0 dies with SIGSEGV (tests/windows/switch_test.cpp --growth-probe). The cost: the guard minus a
+// page counts against the commit limit (12 KiB a stack with the default 16 KiB guard); its pages
+// arrive only if touched. A guard under three pages stays plain reserved (no room to report in).
+inline bool arm_overflow_zone(void* guard_lo, std::size_t guard_bytes) noexcept {
+  const std::size_t page = page_size();
+  if (guard_bytes < 3 * page) return true;
+  char* const lo = static_cast<char*>(guard_lo);
+  if (::VirtualAlloc(lo + page, guard_bytes - 2 * page, MEM_COMMIT, PAGE_READWRITE) != nullptr &&
+      ::VirtualAlloc(lo + guard_bytes - page, page, MEM_COMMIT, PAGE_READWRITE | PAGE_GUARD) != nullptr)
+    return true;
+  set_errno_from_last_error();
+  return false;
+}
+
+// Reserve `count` adjacent [guard | stack] reservations, guards armed (above), stacks committed, and
 // return the lowest address, or nullptr with errno set.
 //
 // Each stack is committed to its full size here: MEM_COMMIT charges, it does not allocate, so this
-// costs no RAM, only commit limit (RAM + page file). The alternative the design leaves for later is
-// to commit only the top and let the OS grow the stack through a PAGE_GUARD page, as it does for
-// threads (issue 12).
+// costs no RAM, only commit limit (RAM + page file): 100,000 default fibers (1 MiB maximum) ask for
+// 100 GB of it. Committing only the top and letting the OS grow the stack through a moving PAGE_GUARD
+// page, as it does for threads, would charge what is used; it is not written yet (wine 8.0 grows a
+// fiber's stack only through pages already committed: tests/windows/switch_test.cpp --growth-probe).
 //
 // Adjacent stacks of a slab are separate reservations (the caller releases them one by one, and
 // VirtualFree cannot release part of a reservation): the slab's size is reserved once to find a free
@@ -151,7 +184,7 @@ inline void* reserve(std::size_t guard_bytes, std::size_t stack_bytes, std::size
   // 8.0, whose commit is Linux's mmap under overcommit, says ERROR_ACCESS_DENIED: memory_test's probe).
   auto commit_stacks = [&](char* base) {
     for (std::size_t i = 0; i < count; ++i)
-      if (!remove_guard(base + i * each + guard_bytes, stack_bytes)) {
+      if (!remove_guard(base + i * each + guard_bytes, stack_bytes) || !arm_overflow_zone(base + i * each, guard_bytes)) {
         errno = ENOMEM;
         return false;
       }
