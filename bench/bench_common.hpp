@@ -5,7 +5,7 @@
 // Deliberately free of any ebb header: it is included by translation units compiled in different ebb
 // configurations (default and EBB_LEAN=1), and everything here must mean the same in all of them.
 // (The only optional include is <boost/version.hpp>, for the Boost version the programs print; on
-// Windows ebb/os/windows/windows_h.hpp, which is <windows.h> and no ebb configuration.)
+// Windows ebb/os/windows/process_memory.hpp: <windows.h> and the working set, no ebb configuration.)
 //
 // Method, the same for every benchmark (the machine this was written on is shared and noisy):
 //   * every contender runs once per repetition, in an order rotated each repetition, so a burst of
@@ -32,7 +32,7 @@
 #include <vector>
 
 #if defined(_WIN32)
-#include "ebb/os/windows/windows_h.hpp"  // the one ebb header here: <windows.h> without min/max
+#include "ebb/os/windows/process_memory.hpp"  // <windows.h> and the working set; no ebb configuration
 #else
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -60,17 +60,10 @@ inline std::uint64_t now_ns() noexcept {
 // Windows: VmRSS (and VmHWM) from the process's working set (GetProcessMemoryInfo through kernel32's
 // K32 export); no page-table count (-1).
 inline long proc_status_kib(const char* key) {
-  struct counters_t {
-    unsigned long cb, faults;
-    std::size_t peak_working_set, working_set, other[6];
-  } counters{};
-  counters.cb = sizeof counters;
-  using query_fn = int(__stdcall*)(void*, counters_t*, unsigned long);
-  static const auto query = reinterpret_cast<query_fn>(reinterpret_cast<void*>(
-      ::GetProcAddress(::GetModuleHandleA("kernel32.dll"), "K32GetProcessMemoryInfo")));
-  if (query == nullptr || !query(::GetCurrentProcess(), &counters, sizeof counters)) return -1;
-  if (std::strcmp(key, "VmRSS") == 0) return static_cast<long>(counters.working_set / 1024);
-  if (std::strcmp(key, "VmHWM") == 0) return static_cast<long>(counters.peak_working_set / 1024);
+  const auto ws = ebb::windows_process_memory::process_working_set();
+  if (!ws.known) return -1;
+  if (std::strcmp(key, "VmRSS") == 0) return static_cast<long>(ws.current / 1024);
+  if (std::strcmp(key, "VmHWM") == 0) return static_cast<long>(ws.peak / 1024);
   return -1;
 }
 

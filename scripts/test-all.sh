@@ -409,9 +409,9 @@ run_windows_switch_stage() {
   # run.sh exits 77 when MinGW-w64 or wine is missing: a failure here, where they were to be installed.
   checks=$(awk '/^[0-9]+ checks, 0 failed$/ { n += $1 } END { print n + 0 }' "$log")
   stage_tests=${checks:-0}
-  # Nine summary lines when all is well: four programs at -O2 and -O0, and run.sh's own checks.
+  # Ten summary lines when all is well: four programs at -O2 and -O0, the DLL test, run.sh's own checks.
   record windows/switch "$status" "$start" \
-    "$(grep -c '^[0-9]* checks, 0 failed$' "$log") of 9 summaries passed, ${checks:-0} checks (exit $status)"
+    "$(grep -c '^[0-9]* checks, 0 failed$' "$log") of 10 summaries passed, ${checks:-0} checks (exit $status)"
 }
 
 # Windows x64: the whole suite built with MinGW-w64 (cmake/toolchains/x86_64-w64-mingw32.cmake) and run

@@ -12,7 +12,7 @@
 #include <string>
 
 #if defined(_WIN32)
-#include "ebb/os/windows/windows_h.hpp"
+#include "ebb/os/windows/process_memory.hpp"
 #endif
 
 // Divides the long tests' iteration and fiber counts (test_support::scaled). The build sets it:
@@ -38,28 +38,16 @@ namespace test_support {
 
 // A field of /proc/self/status in KiB ("VmRSS:", "VmPTE:", "VmHWM:"), or -1.
 #if defined(_WIN32)
-// Windows: the same questions asked of the process's memory counters (GetProcessMemoryInfo, through
-// kernel32's K32 export so the tests need no psapi link): VmRSS (and RssAnon) is the working set, VmHWM its
-// peak. Windows has no per-process page-table count: VmPTE is
-// 0, so sums of RSS and page tables stay the RSS.
-struct process_memory_counters {
-  unsigned long cb;
-  unsigned long page_fault_count;
-  std::size_t peak_working_set, working_set, quota_peak_paged, quota_paged, quota_peak_nonpaged,
-      quota_nonpaged, pagefile, peak_pagefile;
-};
+// Windows: the same questions asked of the process's working set (ebb/os/windows/process_memory.hpp).
+// Windows has no per-process page-table count: VmPTE is 0, so sums of RSS and page tables stay the RSS.
 inline long status_kib(const char* key) {
-  using query_fn = int(__stdcall*)(void*, process_memory_counters*, unsigned long);
-  static const auto query = reinterpret_cast<query_fn>(reinterpret_cast<void*>(
-      ::GetProcAddress(::GetModuleHandleA("kernel32.dll"), "K32GetProcessMemoryInfo")));
-  process_memory_counters counters{};
-  counters.cb = sizeof counters;
-  if (query == nullptr || !query(::GetCurrentProcess(), &counters, sizeof counters)) return -1;
+  const auto ws = ebb::windows_process_memory::process_working_set();
+  if (!ws.known) return -1;
   const std::string k(key);
   // RssAnon (Linux: resident anonymous memory) has no separate counter: the working set includes the
   // image's pages too, which tests comparing before and after do not see change.
-  if (k == "VmRSS:" || k == "RssAnon:") return static_cast<long>(counters.working_set / 1024);
-  if (k == "VmHWM:") return static_cast<long>(counters.peak_working_set / 1024);
+  if (k == "VmRSS:" || k == "RssAnon:") return static_cast<long>(ws.current / 1024);
+  if (k == "VmHWM:") return static_cast<long>(ws.peak / 1024);
   if (k == "VmPTE:") return 0;
   return -1;
 }

@@ -66,6 +66,22 @@ for entry in switch_test:switch_test: memory_test:memory_test: machine_code_test
   done
 done
 
+# One runtime across modules that share no symbols (dll_host.cpp): a DLL and a program, each linked
+# -static with its own copy of ebb and of the C++ runtime.
+echo "== $cxx -std=c++17 -O2 -static: dll_plugin.dll and dll_host.exe (dll_test)"
+if "$cxx" -std=c++17 -O2 -Wall -Wextra -shared -static -I"$root/include" "$here/dll_plugin.cpp" \
+     -o "$build/dll_plugin.dll" -Wl,--out-implib,"$build/libdll_plugin.a" &&
+   "$cxx" -std=c++17 -O2 -Wall -Wextra -static -I"$root/include" "$here/dll_host.cpp" -L"$build" -ldll_plugin \
+     -o "$build/dll_host.exe"; then
+  (cd "$build" && "$wine" dll_host.exe </dev/null >"$build/dll_host.out" 2>&1)
+  rc=$?
+  tr -d '\r' <"$build/dll_host.out"
+  echo "== exit status $rc"
+  [ "$rc" -eq 0 ] || status=1
+else
+  status=1
+fi
+
 # run.sh's own checks, one line each and a summary line like the programs'.
 own_checks=0
 own_failed=0

@@ -8,8 +8,8 @@
 // on the resume path would cost about as much as the switch itself. So the resume side uses only a
 // compiler barrier (light_fence, below, portable) and the pass, which runs rarely and covers many
 // fibers at once, makes every thread of the process execute a full fence: heavy_fence(), which each
-// system provides (Linux: membarrier, os/linux/membarrier_fence.hpp; Windows:
-// FlushProcessWriteBuffers, os/windows/flush_fence.hpp). If no way works, heavy_fence() returns false: the caller must then leave
+// system provides (Linux: membarrier, os/linux/membarrier_fence.hpp; Windows: FlushProcessWriteBuffers,
+// os/windows/flush_fence.hpp). If no way works, heavy_fence() returns false: the caller must then leave
 // every fiber alone, because without the fence its check of a fiber's state proves nothing.
 #pragma once
 

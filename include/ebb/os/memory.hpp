@@ -75,7 +75,7 @@
 //                               RAM), swap known unknowable: memory_held reports swap_unknown
 //            page_size          GetSystemInfo().dwPageSize (the granularity of reserve is
 //                               dwAllocationGranularity, 64 KiB: slabs keep that alignment)
-//            heavy_fence        FlushProcessWriteBuffers
+//            heavy_fence        FlushProcessWriteBuffers (a page-protection change under wine)
 //            faults             AddVectoredExceptionHandler, first in the chain, on the faulting stack
 //                               (os/windows/exception_handler.hpp)
 //            thread exit        an FlsAlloc callback
