@@ -50,30 +50,30 @@ using fixed_fiber = ebb::basic_fiber<ebb::doubling_growth<>, ebb::quarter_shrink
 // On Windows the same with the Windows calls: VirtualAlloc(MEM_RESERVE) + VirtualAlloc(MEM_COMMIT) of
 // the stack + VirtualFree(MEM_RELEASE).
 struct mmap_per_fiber_allocator {
-#if defined(_WIN32)
   ebb::stack_region allocate(const ebb::stack_request& request) {
     const std::size_t page = ebb_bench::page_bytes();
     const std::size_t guard = round_up(request.guard_size ? request.guard_size : 16 * 1024, page);
     const std::size_t stack = round_up(request.max_size, page);
+    ebb::stack_region region;
+    region.base = map_guarded(guard, stack);
+    region.reserved = guard + stack;
+    region.limit = static_cast<char*>(region.base) + guard;
+    region.top = static_cast<char*>(region.base) + guard + stack;
+    return region;
+  }
+#if defined(_WIN32)
+  static void* map_guarded(std::size_t guard, std::size_t stack) {
     void* base = ::VirtualAlloc(nullptr, guard + stack, MEM_RESERVE, PAGE_NOACCESS);
     if (base == nullptr) throw std::bad_alloc();
     if (::VirtualAlloc(static_cast<char*>(base) + guard, stack, MEM_COMMIT, PAGE_READWRITE) == nullptr) {
       ::VirtualFree(base, 0, MEM_RELEASE);
       throw std::bad_alloc();
     }
-    ebb::stack_region region;
-    region.base = base;
-    region.reserved = guard + stack;
-    region.limit = static_cast<char*>(base) + guard;
-    region.top = static_cast<char*>(base) + guard + stack;
-    return region;
+    return base;
   }
   void deallocate(const ebb::stack_region& region) noexcept { ::VirtualFree(region.base, 0, MEM_RELEASE); }
 #else
-  ebb::stack_region allocate(const ebb::stack_request& request) {
-    const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-    const std::size_t guard = round_up(request.guard_size ? request.guard_size : 16 * 1024, page);
-    const std::size_t stack = round_up(request.max_size, page);
+  static void* map_guarded(std::size_t guard, std::size_t stack) {
     void* base = ::mmap(nullptr, guard + stack, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) throw std::bad_alloc();
@@ -81,12 +81,7 @@ struct mmap_per_fiber_allocator {
       ::munmap(base, guard + stack);
       throw std::bad_alloc();
     }
-    ebb::stack_region region;
-    region.base = base;
-    region.reserved = guard + stack;
-    region.limit = static_cast<char*>(base) + guard;
-    region.top = static_cast<char*>(base) + guard + stack;
-    return region;
+    return base;
   }
   void deallocate(const ebb::stack_region& region) noexcept { ::munmap(region.base, region.reserved); }
 #endif

@@ -98,6 +98,17 @@ fi
 # Cross-compiled with Debian's cross compilers, linked -static (qemu-i386 7.2 hangs a dynamically
 # linked program in pthread_create, and static programs need no QEMU_LD_PREFIX), without Boost (no
 # cross build of it is installed). Each target's build goes to $build_dir-emulated/TARGET.
+# replace_between_markers DOC BEGIN END SECTION: the lines between the two marker lines of DOC become
+# SECTION's; the markers and everything else stay.
+replace_between_markers() {
+  local doc=$1
+  awk -v begin="$2" -v end="$3" -v section="$4" '
+    $0 == begin { print; while ((getline line < section) > 0) print line; skipping = 1; next }
+    $0 == end { skipping = 0 }
+    !skipping { print }' "$doc" >"$doc.tmp"
+  mv "$doc.tmp" "$doc"
+}
+
 # ---- --windows: the switch and create benchmarks as Windows programs, under wine --------------------
 if [[ $windows == 1 ]]; then
   windows_dir=$build_dir-windows
@@ -138,11 +149,7 @@ if [[ $windows == 1 ]]; then
     echo
     cat "$windows_dir/results/create.md"
   } >"$windows_dir/results/section.md"
-  awk -v begin="$begin" -v end="$end" -v section="$windows_dir/results/section.md" '
-    $0 == begin { print; while ((getline line < section) > 0) print line; skipping = 1; next }
-    $0 == end { skipping = 0 }
-    !skipping { print }' "$doc" >"$doc.tmp"
-  mv "$doc.tmp" "$doc"
+  replace_between_markers "$doc" "$begin" "$end" "$windows_dir/results/section.md"
   echo "updated the Windows figures in $doc"
   exit 0
 fi
@@ -213,11 +220,7 @@ if [[ $emulated == 1 ]]; then
     echo
     cat "$summary"
   } >"$emulated_dir/results/section.md"
-  awk -v begin="$begin" -v end="$end" -v section="$emulated_dir/results/section.md" '
-    $0 == begin { print; while ((getline line < section) > 0) print line; skipping = 1; next }
-    $0 == end { skipping = 0 }
-    !skipping { print }' "$doc" >"$doc.tmp"
-  mv "$doc.tmp" "$doc"
+  replace_between_markers "$doc" "$begin" "$end" "$emulated_dir/results/section.md"
   echo "updated the emulated-targets figures in $doc"
   exit 0
 fi

@@ -87,35 +87,7 @@ namespace contract_port {
 constexpr std::array<const char*, 4> general_registers{{"ebx", "esi", "edi", "ebp"}};
 constexpr std::array<const char*, 0> fp_registers{};  // none callee-saved under the i386 psABI
 
-
-struct fp_control {
-  std::uint32_t mxcsr;
-  std::uint16_t x87;
-  bool operator==(const fp_control& o) const { return mxcsr == o.mxcsr && x87 == o.x87; }
-};
-inline fp_control read_fp_control() {
-  fp_control c{};
-  __asm__ volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(c.mxcsr), "=m"(c.x87));
-  return c;
-}
-inline void write_fp_control(const fp_control& c) {
-  __asm__ volatile("ldmxcsr %0\n\tfldcw %1" : : "m"(c.mxcsr), "m"(c.x87));
-}
-inline std::string describe(const fp_control& c) {
-  char text[64];
-  std::snprintf(text, sizeof text, "MXCSR %#x, x87 CW %#x", static_cast<unsigned>(c.mxcsr),
-                static_cast<unsigned>(c.x87));
-  return text;
-}
-inline std::string differing_words(const fp_control& want, const fp_control& got) {
-  std::string names;
-  if (want.mxcsr != got.mxcsr) names += "MXCSR ";
-  if (want.x87 != got.x87) names += "x87-control-word ";
-  return names;
-}
-constexpr fp_control setting_a{0x1f80u | 0x2000u, 0x037fu | 0x0800u};  // SSE down, x87 up
-constexpr fp_control setting_b{0x1f80u | 0x4000u, 0x037fu | 0x0c00u};  // SSE up, x87 toward zero
-
+#include "arch_contract_x86_fp_control.hpp"
 
 // movaps faults on an address that is not 16-byte aligned. It stores xmm0 as it is (nothing is
 // clobbered, so the test needs no -msse to name the register).

@@ -181,40 +181,7 @@ constexpr std::array<const char*, 20> fp_registers{
      "xmm12[63:0]", "xmm12[127:64]", "xmm13[63:0]", "xmm13[127:64]", "xmm14[63:0]", "xmm14[127:64]",
      "xmm15[63:0]", "xmm15[127:64]"}};
 
-
-// The same two words as on System V: Windows x64 makes the control fields of MXCSR and the x87
-// control word nonvolatile.
-struct fp_control {
-  std::uint32_t mxcsr;
-  std::uint16_t x87;
-  bool operator==(const fp_control& o) const { return mxcsr == o.mxcsr && x87 == o.x87; }
-};
-inline fp_control read_fp_control() {
-  fp_control c{};
-  __asm__ volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(c.mxcsr), "=m"(c.x87));
-  return c;
-}
-inline void write_fp_control(const fp_control& c) {
-  __asm__ volatile("ldmxcsr %0\n\tfldcw %1" : : "m"(c.mxcsr), "m"(c.x87));
-}
-inline std::string describe(const fp_control& c) {
-  char text[64];
-  std::snprintf(text, sizeof text, "MXCSR %#x, x87 CW %#x", static_cast<unsigned>(c.mxcsr),
-                static_cast<unsigned>(c.x87));
-  return text;
-}
-inline std::string differing_words(const fp_control& want, const fp_control& got) {
-  std::string names;
-  if (want.mxcsr != got.mxcsr) names += "MXCSR ";
-  if (want.x87 != got.x87) names += "x87-control-word ";
-  return names;
-}
-// Unlike the start-up values (MXCSR 0x1f80, x87 0x037f under MinGW-w64's runtime, seen under wine;
-// MSVC's runtime starts x87 at 53-bit precision, 0x027f) and unlike each other: different rounding
-// modes in each unit (MXCSR RC bits 13-14, x87 RC bits 10-11).
-constexpr fp_control setting_a{0x1f80u | 0x2000u, 0x037fu | 0x0800u};  // SSE down, x87 up
-constexpr fp_control setting_b{0x1f80u | 0x4000u, 0x037fu | 0x0c00u};  // SSE up, x87 toward zero
-
+#include "arch_contract_x86_fp_control.hpp"
 
 // movaps faults on an address that is not 16-byte aligned: a local the compiler placed assuming an
 // aligned entry stack is stored to with it.

@@ -42,23 +42,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#define EBB_UNDEF_WIN32_LEAN_AND_MEAN
-#endif
-#ifndef NOMINMAX
-#define NOMINMAX
-#define EBB_UNDEF_NOMINMAX
-#endif
-#include <windows.h>
-#ifdef EBB_UNDEF_WIN32_LEAN_AND_MEAN
-#undef WIN32_LEAN_AND_MEAN
-#undef EBB_UNDEF_WIN32_LEAN_AND_MEAN
-#endif
-#ifdef EBB_UNDEF_NOMINMAX
-#undef NOMINMAX
-#undef EBB_UNDEF_NOMINMAX
-#endif
+#include "ebb/os/windows/windows_h.hpp"
 
 EBB_RUNTIME_BEGIN
 namespace arch {
