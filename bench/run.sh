@@ -119,10 +119,10 @@ if [[ $windows == 1 ]]; then
   fi
   mkdir -p "$windows_dir/results"
   export WINEPREFIX=$windows_dir/wineprefix WINEDEBUG=-all
-  wineserver -p </dev/null >/dev/null 2>&1
-  "$wine64" wineboot </dev/null >/dev/null 2>&1
+  wineserver -p </dev/null >/dev/null 2>&1 || true
+  "$wine64" wineboot </dev/null >/dev/null 2>&1 || true
   cmake -S "$root/bench" -B "$windows_dir" -DCMAKE_BUILD_TYPE=Release -DEBB_BENCH_WITH_BOOST=OFF \
-    -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/x86_64-w64-mingw32.cmake" >/dev/null
+    -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/x86_64-w64-mingw32.cmake" -DCMAKE_EXE_LINKER_FLAGS=-static >/dev/null
   cmake --build "$windows_dir" --target ebb_switch_bench ebb_create_bench -j "${EBB_JOBS:-$(nproc)}" >/dev/null
   windows_reps=()
   [[ -n $reps ]] && windows_reps=(--reps "$reps")
@@ -144,6 +144,7 @@ if [[ $windows == 1 ]]; then
   fi
   {
     echo "- $(x86_64-w64-mingw32-g++-posix --version | head -n 1), \`-O2\`, \`-static\`; $("$wine64" --version 2>/dev/null)"
+    echo "- $(grep -m 1 '^machine:' "$windows_dir/results/switch.txt")"
     echo
     cat "$windows_dir/results/switch.md"
     echo
