@@ -163,11 +163,6 @@ inline bool aligned_vector_store() {
   return sp % 16 == 0;
 }
 
-struct broken_routine {
-  const char* what;
-  switch_routine routine;
-  const char* must_report;
-};
 inline const std::vector<broken_routine>& broken_routines() {
   static const std::vector<broken_routine> all{
       {"a copy of the switch that does not restore x24", &ebb_contract_switch_forgets_x24, "x24"},

@@ -189,11 +189,6 @@ inline bool cannot_unwind(void* function) {
   return entry != nullptr && reinterpret_cast<void*>(prel31(&entry->function)) == function && entry->content == 1;
 }
 
-struct broken_routine {
-  const char* what;
-  switch_routine routine;
-  const char* must_report;
-};
 inline const std::vector<broken_routine>& broken_routines() {
   static const std::vector<broken_routine> all{
       {"a copy of the switch that does not restore r6", &ebb_contract_switch_forgets_r6, "r6"},

@@ -97,11 +97,6 @@ inline bool aligned_vector_store() {
   return reinterpret_cast<std::uintptr_t>(slot) % 16 == 0;
 }
 
-struct broken_routine {
-  const char* what;
-  switch_routine routine;
-  const char* must_report;
-};
 inline const std::vector<broken_routine>& broken_routines() {
   static const std::vector<broken_routine> all{
       {"a copy of the switch that does not restore edi", &ebb_contract_switch_forgets_edi, "edi"},

@@ -56,6 +56,12 @@ namespace contract_port {
 using word = std::uintptr_t;
 // The stack pointer a called function sees, which the ABI requires to be stack_alignment-aligned.
 inline std::uintptr_t entry_stack_pointer() { return ebb_contract_entry_sp(); }
+// What each port's broken_routines() lists.
+struct broken_routine {
+  const char* what;
+  switch_routine routine;
+  const char* must_report;  // a word every report of this defect contains
+};
 }  // namespace contract_port
 
 // ==== per-architecture block =======================================================================
@@ -204,11 +210,6 @@ inline bool aligned_vector_store() {
   return reinterpret_cast<std::uintptr_t>(slot) % 16 == 0 && slot[0] == 0;
 }
 
-struct broken_routine {
-  const char* what;
-  switch_routine routine;
-  const char* must_report;  // a word every report of this defect contains
-};
 inline const std::vector<broken_routine>& broken_routines() {
   static const std::vector<broken_routine> all{
       {"a copy of the switch that does not restore r14", &ebb_contract_switch_forgets_r14, "r14"},
