@@ -94,23 +94,7 @@
 // unwinds a suspended frame at every prologue instruction, in the body and at each instruction of the
 // return region. Cost: within the noise of pop + jmp in that one-off measurement (7-12 ns).
 //
-// The new-fiber frame (make_initial_frame) is the same 288 bytes, below a 16-byte outermost frame at
-// the top of the stack: [top-8] = 0, the return address of a function nobody called, and [top-16] = 0,
-// the rbp that fiber_start's `push rbp` would have saved. The switch "returns" (jumps) one byte into
-// fiber_start, past that push (so the unwind codes at that address describe exactly those 16 bytes)
-// with rsp = top - 16, 16-byte aligned as the movaps of the frame below need; fiber_start then
-// allocates the 32 bytes of home ("shadow") space every call must provide and calls entry(arg)
-// (r12, r13 from the frame) with rsp 16-byte aligned at the call, so the entry sees rsp + 8 aligned.
-// Unwinding out of fiber_start pops the zero rbp and returns to address 0 with rsp == StackBase, inside
-// the stack's bounds, where every walk ends: a return address of 0 is the end of a stack to
-// RtlVirtualUnwind loops, RtlCaptureStackBackTrace and libgcc's _Unwind_Backtrace (END_OF_STACK), all
-// three checked under wine; and rbp = 0 ends frame-pointer chains.
-//
-// TIB values of a new fiber: make_initial_frame_with_tib takes its stack's bounds (tib_stack_bounds
-// below). The contract's make_initial_frame does not know where the stack ends; it sets StackLimit and
-// DeallocationStack to 0 ("anything below top"): exceptions then work on any stack whose memory is
-// committed (a heap block, as the contract test uses), but the OS's growth and overflow handling
-// have no floor to work against. ebb's Windows OS layer is to pass the reservation's real bounds.
+// The new-fiber frame and the TIB values a new fiber starts with: arch/x86_64_ms_first_frame.hpp.
 //
 // CET: Windows uses no indirect-branch tracking (Control Flow Guard instead, a check the compiler puts
 // before its own indirect calls: ebb calls the switch directly, and the switch's jmp is its own).
@@ -160,13 +144,7 @@
 #include "ebb/arch/x86_64_ms_code_block.hpp"
 #endif
 
-// ---- the TEB fields a stack is described by (64-bit TEB offsets, read and written through gs) ------
-#define EBB_WIN64_TEB_EXCEPTION_LIST 0x0
-#define EBB_WIN64_TEB_STACK_BASE 0x8
-#define EBB_WIN64_TEB_STACK_LIMIT 0x10
-#define EBB_WIN64_TEB_FIBER_DATA 0x20
-#define EBB_WIN64_TEB_DEALLOCATION_STACK 0x1478
-#define EBB_WIN64_TEB_GUARANTEED_STACK_BYTES 0x1748
+#include "ebb/arch/x86_64_ms_thread_access.hpp"  // the TEB offsets the routines use, thread state
 
 // ---- the frame, once ----------------------------------------------------------------------------
 #define EBB_X86_64_MS_FRAME_MXCSR 0
@@ -418,145 +396,10 @@ inline constexpr frame_slot frame_slots[] = {EBB_X86_64_MS_FRAME_SLOTS(EBB_FRAME
 // and fiber_start's 32 bytes of home space.
 inline constexpr std::size_t outermost_frame_bytes = 16;
 
-static_assert(EBB_X86_64_MS_FRAME_ALLOC == EBB_X86_64_MS_FRAME_R15 &&
-                  EBB_X86_64_MS_FRAME_RBP + 8 == EBB_X86_64_MS_FRAME_RETURN &&
-                  EBB_X86_64_MS_FRAME_RETURN + 8 == EBB_X86_64_MS_FRAME_BYTES,
-              "the pushes sit right above the allocation, rbp last, under the return address");
-static_assert((EBB_X86_64_MS_FRAME_BYTES - 8 - EBB_X86_64_MS_FRAME_ALLOC) == 8 * 8,
-              "eight general registers are pushed");
-static_assert(EBB_X86_64_MS_FRAME_XMM6 % 16 == 0 && EBB_X86_64_MS_FRAME_XMM15 == EBB_X86_64_MS_FRAME_XMM6 + 9 * 16 &&
-                  EBB_X86_64_MS_FRAME_XMM15 + 16 <= EBB_X86_64_MS_FRAME_ALLOC,
-              "xmm slots are 16-byte aligned, consecutive and inside the allocation");
-static_assert(EBB_X86_64_MS_FRAME_ALLOC % 16 == 8,
-              "rsp is 16-byte aligned after the allocation (8 mod 16 at entry and after the eight pushes)");
-
-// How a new fiber's stack is described to Windows, besides its top (which is StackBase).
-struct tib_stack_bounds {
-  void* limit = nullptr;              // StackLimit: the lowest committed address
-  void* deallocation = nullptr;       // DeallocationStack: the base of the stack's reservation
-  std::uint32_t guaranteed_bytes = 0; // GuaranteedStackBytes: 0 is the default guarantee
-};
-
-#if !EBB_X86_64_MS_MACHINE_CODE
-inline const void* fiber_start_address() noexcept { return reinterpret_cast<const void*>(&ebb_fiber_start); }
-#endif  // the machine-code form's, and its ebb_switch_context, are x86_64_ms_code_block.hpp's
-
-// Lay out the first frame on a new stack whose (16-byte aligned) top is `top` and whose extent the OS
-// is told by `bounds`, to be resumed in the fiber_start whose first byte is `fiber_start`; returns the
-// stack pointer to switch to. (Which fiber_start is the caller's business: the assembled one, or a
-// machine-code copy, which tests/windows/machine_code_test.cpp runs beside it.)
-inline void* make_initial_frame_in(const void* fiber_start, void* top, void (*entry)(void*), void* arg,
-                                   const tib_stack_bounds& bounds) noexcept {
-  constexpr std::size_t word = sizeof(std::uint64_t);
-  auto* outermost = reinterpret_cast<std::uint64_t*>(static_cast<char*>(top) - outermost_frame_bytes);
-  outermost[0] = 0;  // the rbp fiber_start "pushed": ends frame-pointer chains
-  outermost[1] = 0;  // its return address: none, the unwinder's walk ends here
-  auto* frame = reinterpret_cast<std::uint64_t*>(reinterpret_cast<char*>(outermost) - initial_frame_bytes);
-  std::memset(frame, 0, initial_frame_bytes);  // xmm6–15, r14, r15, rbx, rsi, rdi, padding: zero
-  std::uint32_t mxcsr;
-  std::uint16_t x87_control;
-#if defined(_MSC_VER) && !defined(__clang__)
-  msvc::read_fp_control(mxcsr, x87_control);
-#else
-  __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
-  __asm__ volatile("fnstcw %0" : "=m"(x87_control));
-#endif
-  static_assert(EBB_X86_64_MS_FRAME_MXCSR == 0 && EBB_X86_64_MS_FRAME_X87_CW == 4, "one word holds both control words");
-  frame[EBB_X86_64_MS_FRAME_MXCSR / word] = mxcsr | (static_cast<std::uint64_t>(x87_control) << 32);
-  frame[EBB_X86_64_MS_FRAME_GUARANTEE / word] = bounds.guaranteed_bytes;
-  frame[EBB_X86_64_MS_FRAME_EXCEPTION_LIST / word] = ~std::uint64_t{0};  // the end of the SEH list
-  frame[EBB_X86_64_MS_FRAME_STACK_BASE / word] = reinterpret_cast<std::uint64_t>(top);
-  frame[EBB_X86_64_MS_FRAME_STACK_LIMIT / word] = reinterpret_cast<std::uint64_t>(bounds.limit);
-  frame[EBB_X86_64_MS_FRAME_DEALLOCATION / word] = reinterpret_cast<std::uint64_t>(bounds.deallocation);
-  frame[EBB_X86_64_MS_FRAME_R12 / word] = reinterpret_cast<std::uint64_t>(entry);
-  frame[EBB_X86_64_MS_FRAME_R13 / word] = reinterpret_cast<std::uint64_t>(arg);
-  // rbp 0 (memset). One byte in: past the `push rbp` whose result the outermost frame already holds.
-  frame[EBB_X86_64_MS_FRAME_RETURN / word] = reinterpret_cast<std::uint64_t>(fiber_start) + 1;
-  return frame;
-}
-
-inline void* make_initial_frame_with_tib(void* top, void (*entry)(void*), void* arg,
-                                        const tib_stack_bounds& bounds) noexcept {
-  return make_initial_frame_in(fiber_start_address(), top, entry, arg, bounds);
-}
-
-// The bounds a switch frame at `sp` saved (the TIB of the stack that switched away there): for a new
-// frame that is to run on that same stack (detail/thread_stack_call.hpp).
-inline tib_stack_bounds tib_bounds_saved_at(const void* sp) noexcept {
-  const auto* frame = static_cast<const char*>(sp);
-  tib_stack_bounds bounds;
-  std::memcpy(&bounds.limit, frame + EBB_X86_64_MS_FRAME_STACK_LIMIT, sizeof bounds.limit);
-  std::memcpy(&bounds.deallocation, frame + EBB_X86_64_MS_FRAME_DEALLOCATION, sizeof bounds.deallocation);
-  std::memcpy(&bounds.guaranteed_bytes, frame + EBB_X86_64_MS_FRAME_GUARANTEE, sizeof bounds.guaranteed_bytes);
-  return bounds;
-}
-
-// The contract's form (not an overload: arch/contract.hpp takes its address): the stack's extent is
-// not known here, so the OS is told "everything below top" (StackLimit = DeallocationStack = 0). Right
-// for committed memory that never grows (a heap block); a stack the OS is to grow needs the bounds.
-inline void* make_initial_frame(void* top, void (*entry)(void*), void* arg) noexcept {
-  return make_initial_frame_with_tib(top, entry, arg, tib_stack_bounds{});
-}
-
-// ebb's per-thread state: a block whose address sits in one TlsAlloc slot of the process, the same
-// slot for every module (a C++ thread_local would be one per EXE or DLL: PE does not merge them). The
-// slot's index is process-wide (os/windows/thread_block.hpp); each module caches 1 + index here. The
-// fast path reads the slot straight from the TEB (TlsSlots[64] at gs:0x1480, the layout TlsGetValue
-// reads on every x64 Windows and under wine) with volatile assembly, so the address is recomputed at
-// every call, never carried across a switch to another thread. Indexes 64 and up (TlsExpansionSlots)
-// and a thread's first call take the out-of-line path, defined by the OS layer.
-inline std::atomic<std::uint32_t> thread_state_slot_cache{0};
-void* thread_state_slow() noexcept;
-EBB_ALWAYS_INLINE void* thread_state_address() noexcept {
-  const std::uint64_t slot = thread_state_slot_cache.load(std::memory_order_relaxed);
-  if (EBB_LIKELY(slot != 0)) {
-#if defined(_MSC_VER) && !defined(__clang__)
-    void* state = msvc::tls_slot(slot);
-#else
-    void* state;
-    __asm__ volatile("movq %%gs:0x1478(,%1,8), %0" : "=r"(state) : "r"(slot));  // 0x1480 + 8 * (slot - 1)
-#endif
-    if (EBB_LIKELY(state != nullptr)) return state;
-  }
-  return thread_state_slow();
-}
-
-// rdsspq as on System V: 0 unless Windows enforces hardware shadow stacks for this thread.
-EBB_ALWAYS_INLINE std::uintptr_t shadow_stack_pointer() noexcept {
-#if defined(_MSC_VER) && !defined(__clang__)
-  return msvc::shadow_stack_pointer();
-#else
-  std::uintptr_t ssp = 0;
-  __asm__ volatile("rdsspq %0" : "+r"(ssp));
-  return ssp;
-#endif
-}
-
-// Windows has no signals: the interrupted context is the CONTEXT record a vectored exception handler
-// receives (EXCEPTION_POINTERS::ContextRecord), whose Rsp is at offset 0x98 in every x64 Windows SDK
-// (tests/windows/switch_test.cpp checks it against winnt.h); read by offset so this header need not
-// include <windows.h>.
-inline constexpr std::size_t context_rsp_offset = 0x98;
-inline void* interrupted_stack_pointer(const void* context) noexcept {
-  std::uint64_t rsp;
-  std::memcpy(&rsp, static_cast<const char*>(context) + context_rsp_offset, sizeof rsp);
-  return reinterpret_cast<void*>(rsp);
-}
-
-#if defined(_MSC_VER) && !defined(__clang__)
-EBB_ALWAYS_INLINE void* stack_pointer() noexcept { return msvc::stack_pointer(); }
-EBB_ALWAYS_INLINE void cpu_relax() noexcept { msvc::cpu_relax(); }
-#else
-EBB_ALWAYS_INLINE void* stack_pointer() noexcept {
-  void* sp;
-  __asm__ volatile("movq %%rsp, %0" : "=r"(sp));
-  return sp;
-}
-
-EBB_ALWAYS_INLINE void cpu_relax() noexcept { __builtin_ia32_pause(); }
-#endif
 
 }  // namespace arch
 EBB_RUNTIME_END
+
+#include "ebb/arch/x86_64_ms_first_frame.hpp"
 
 #endif  // defined(EBB_ARCH_X86_64) && defined(EBB_ABI_MS)

@@ -35,8 +35,7 @@ EBB_RUNTIME_BEGIN
 namespace os {
 
 struct fault_handler_state {
-  std::atomic<int> installed{0};  // 0: not yet, 1: being installed, 2: installed
-  void* handle = nullptr;
+  std::atomic<int> installed{0};  // 0: not yet, 1: being installed, 2: installed (never removed)
 };
 EBB_PROCESS_WIDE(fault_handler_state, process_fault_handler, {});
 
@@ -68,7 +67,7 @@ inline void prepare_thread_for_faults(thread_state* ts) noexcept {
   auto& state = process_fault_handler;
   int expected = 0;
   if (!state.installed.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return;
-  state.handle = ::AddVectoredExceptionHandler(1, &vectored_fault_handler);
+  ::AddVectoredExceptionHandler(1, &vectored_fault_handler);
   state.installed.store(2, std::memory_order_release);
 }
 
