@@ -143,6 +143,12 @@
 #ifndef EBB_ASAN
 #define EBB_ASAN 0
 #endif
+// A function whose memory accesses AddressSanitizer must not check (copies of compact fibers' frames).
+#if EBB_ASAN && (defined(__GNUC__) || defined(__clang__))
+#define EBB_NO_SANITIZE_ADDRESS __attribute__((no_sanitize_address))
+#else
+#define EBB_NO_SANITIZE_ADDRESS
+#endif
 #ifndef EBB_TSAN
 #define EBB_TSAN 0
 #endif
@@ -198,7 +204,7 @@
 
 // The inline namespace: ABI version, then one tag per setting that changes generated code
 // (c = misuse checks, x = exception-state swap, e = exceptions enabled, vg = Valgrind client
-// requests, h = switch hooks; 1 on, 0 off).
+// requests, h = switch hooks, k = compact fibers' checked mode; 1 on, 0 off).
 #if EBB_CHECKS
 #define EBB_ABI_C 1
 #else
@@ -209,9 +215,20 @@
 #else
 #define EBB_ABI_X 0
 #endif
-#define EBB_ABI_PASTE_(chk, swp, exc, grind, hk) v1_c##chk##x##swp##e##exc##vg##grind##h##hk
-#define EBB_ABI_PASTE(c, x, e, grind, hk) EBB_ABI_PASTE_(c, x, e, grind, hk)
-#define EBB_ABI_NAMESPACE EBB_ABI_PASTE(EBB_ABI_C, EBB_ABI_X, EBB_HAS_EXCEPTIONS, EBB_ABI_VG, EBB_ABI_H)
+// Compact fibers' checked mode (mappers/shared_stack.hpp): saved frames are poisoned (ASan) or filled
+// with a canary. On by default under AddressSanitizer. Tag k.
+#ifndef EBB_COMPACT_CHECKS
+#define EBB_COMPACT_CHECKS EBB_ASAN
+#endif
+#if EBB_COMPACT_CHECKS
+#define EBB_ABI_K 1
+#else
+#define EBB_ABI_K 0
+#endif
+#define EBB_ABI_PASTE_(chk, swp, exc, grind, hk, cc) v1_c##chk##x##swp##e##exc##vg##grind##h##hk##k##cc
+#define EBB_ABI_PASTE(c, x, e, grind, hk, cc) EBB_ABI_PASTE_(c, x, e, grind, hk, cc)
+#define EBB_ABI_NAMESPACE \
+  EBB_ABI_PASTE(EBB_ABI_C, EBB_ABI_X, EBB_HAS_EXCEPTIONS, EBB_ABI_VG, EBB_ABI_H, EBB_ABI_K)
 
 #define EBB_NAMESPACE_BEGIN namespace ebb { inline namespace EBB_ABI_NAMESPACE {
 #define EBB_NAMESPACE_END } }

@@ -29,6 +29,7 @@ enum class fiber_errc {
   shadow_stack_active,  // CET shadow stacks are on, and the switch would fault (detail/shadow_stack.hpp)
   wrong_thread,       // a fiber pinned to one thread (fiber_options().pin_to_thread) resumed on another
   switch_to_self,     // this_fiber::switch_to() naming the running fiber itself
+  execution_stack_busy,  // a compact fiber resumed while a running fiber uses its execution stack
 };
 
 class fiber_error : public std::logic_error {

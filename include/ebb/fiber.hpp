@@ -158,7 +158,7 @@ class basic_fiber {
     c->state.store(state::running, runtime_v1::os::handshake_store);
     runtime_v1::wait_if_inspected(*c);  // a registry pass on another thread may be shrinking it
     // Usually the fiber itself comes back; after this_fiber::switch_to, the fiber it switched to.
-    if (context* other = protocol::switch_in(*c); EBB_UNLIKELY(other != c)) return detail::finish_return_of(*other);
+    if (context* other = protocol::switch_in(*c); EBB_UNLIKELY(other != c)) return detail::finish_return_of(other, *c);
     if (EBB_UNLIKELY(c->finishing)) {
       protocol::publish_finished(*c);
       return false;
@@ -261,6 +261,7 @@ class basic_fiber {
       case state::running:
         detail::fatal("fiber '%s' destroyed while it runs", detail::display_name(c->name_storage));
       case state::suspended:
+        if (EBB_UNLIKELY(c->ops->admit != nullptr)) detail::check_compact_destruction(*c);
         protocol::unwind_suspended(*c);
         break;
     }

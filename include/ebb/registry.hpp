@@ -12,6 +12,7 @@
 
 #include "ebb/allocators/thread_stack_cache.hpp"
 #include "ebb/config.hpp"
+#include "ebb/mappers/execution_stack.hpp"
 #include "ebb/detail/registry_shards.hpp"
 #include "ebb/stack_stats.hpp"
 
@@ -49,6 +50,8 @@ class stack_registry {
     report.complete = progress.complete;
     // Dead fibers' stacks too: one that went deep between switches was pooled with its pages.
     if (progress.complete) report.released_bytes += runtime_v1::clean_pooled_reservations();
+    // And this thread's execution stacks of compact fibers, below the frames they hold.
+    if (progress.complete) report.released_bytes += runtime_v1::trim_this_thread_execution_stacks();
     return report;
   }
 

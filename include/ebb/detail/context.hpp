@@ -61,8 +61,16 @@ struct fiber_ops {
   // on the owner may destroy it).
   void (*publish_finished)(fiber_context&);
   // The FrameMapper's on_resume, for a fiber that a switch_to runs (resume() calls it directly).
-  // Null for a mapper that keeps in_place's, which does nothing.
-  void (*mapper_resume)(fiber_context&) noexcept;
+  // Null for a mapper that keeps in_place's, which does nothing. False when it could not run on this
+  // stack (a copying mapper whose execution stack is the one switching away): the switch is then
+  // routed through the resumer (detail/direct_switch.hpp).
+  bool (*mapper_resume)(fiber_context&) noexcept;
+  // Copying mappers only (null otherwise). admit: on the resuming thread, before the fiber is
+  // published as running, refuse with fiber_error what the mapper cannot do (leaving: the fiber a
+  // switch_to replaces, else null). evict: save the frames of a fiber whose execution stack another
+  // fiber needs (mappers/shared_stack.hpp).
+  void (*admit)(fiber_context&, const char* what, fiber_context* leaving);
+  void (*evict)(fiber_context&) noexcept;
 };
 
 struct fiber_context {
@@ -77,7 +85,7 @@ struct fiber_context {
   // "finished" only after its own bookkeeping: from then on the owner may destroy it, and after a
   // switch_to the owner may be on another thread than the resumer.
   bool finishing = false;
-  bool pin_requested = false;         // fiber_options().pin_to_thread(true)
+  bool pin_requested = false;         // fiber_options().pin_to_thread(true), or a compact fiber (checked in enforce_pin)
   bool ran_since_shrink = true;       // it ran since its last shrink point (else no page below the kept one is resident)
   // this_fiber::yield_then(f): set by the fiber just before it switches away; resume() calls
   // then_run(then_arg) after all of its own bookkeeping (and clears it first).

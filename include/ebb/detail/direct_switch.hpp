@@ -41,13 +41,50 @@ struct fiber_access {
   }
 };
 
+// A switch_to between two compact fibers of one execution stack cannot copy the second in from the
+// first (it would overwrite the frames doing the copy). The first switches to its resumer instead,
+// leaving the thread's current fiber set to the second, tagged in its low bit; the resumer, on its own
+// stack, runs the second (run_hop below). The tag keeps the resumer from taking the request for a yield
+// of the fiber it resumed, which may be the second itself.
+inline runtime_v1::fiber_context* hop_request(runtime_v1::fiber_context* b) noexcept {
+  return reinterpret_cast<runtime_v1::fiber_context*>(reinterpret_cast<std::uintptr_t>(b) | 1);
+}
+inline bool is_hop_request(const runtime_v1::fiber_context* p) noexcept {
+  return (reinterpret_cast<std::uintptr_t>(p) & 1) != 0;
+}
+
+// b's on_top action after a hop: a was saved and told on_suspend by the resumer; publish it.
+inline void finish_hop_from(runtime_v1::fiber_context&, void* from) noexcept {
+  static_cast<runtime_v1::fiber_context*>(from)->state.store(runtime_v1::fiber_state::suspended,
+                                                              std::memory_order_release);
+}
+
+// On the resumer's stack: a (b's on_top_arg) has switched here with its registers saved; finish a's
+// side, copy b in (saving a), and run b as the resumer's fiber. Returns whoever comes back.
+EBB_NOINLINE inline runtime_v1::fiber_context* run_hop(runtime_v1::thread_state* ts, runtime_v1::fiber_context& b) {
+  runtime_v1::fiber_context& a = *static_cast<runtime_v1::fiber_context*>(b.on_top_arg);
+  runtime_v1::hooks::after_return_from_fiber(b);  // b inherited a's resumer bookkeeping
+  a.ops->after_switch_out(a);                     // a's depth, and its mapper frees the stack
+  b.on_top = &finish_hop_from;
+  if (!b.ops->mapper_resume(b))
+    fatal("compact fiber '%s' could not be switched to through its resumer", display_name(b.name));
+  runtime_v1::hooks::before_switch_to_fiber(b);
+  std::atomic_signal_fence(std::memory_order_release);  // the fault handler walks current -> parent
+  ts->current = &b;
+  runtime_v1::arch::ebb_switch_context(&b.caller_sp, b.sp);
+  return ts->current;
+}
+
 // resume()'s ending when the fiber that came back is not the one it resumed (that one called
-// switch_to, and some fiber of the chain it started yielded or finished). Mirrors the ending of
-// basic_fiber::switch_in and resume() for a fiber of any configuration. Returns resume()'s result:
-// true, since the fiber resumed was left suspended by its switch_to, or an exception that escaped
-// the fiber that finished here.
-EBB_NOINLINE inline bool finish_return_of(runtime_v1::fiber_context& back) {
+// switch_to, and some fiber of the chain it started yielded or finished), or is a hop request. Mirrors
+// the ending of basic_fiber::switch_in and resume() for a fiber of any configuration. Returns
+// resume()'s result: false if `resumed` itself came back finished, else true (the fiber resumed was
+// left suspended by its switch_to); or an exception that escaped the fiber that finished here.
+EBB_NOINLINE inline bool finish_return_of(runtime_v1::fiber_context* came_back, runtime_v1::fiber_context& resumed) {
   runtime_v1::thread_state* ts = runtime_v1::this_thread();
+  while (EBB_UNLIKELY(is_hop_request(came_back)))
+    came_back = run_hop(ts, *reinterpret_cast<runtime_v1::fiber_context*>(reinterpret_cast<std::uintptr_t>(came_back) - 1));
+  runtime_v1::fiber_context& back = *came_back;
   runtime_v1::hooks::after_return_from_fiber(back);
 #if EBB_SWAP_EXCEPTION_STATE
   runtime_v1::exception_state* eh = ts->eh_globals;
@@ -59,7 +96,7 @@ EBB_NOINLINE inline bool finish_return_of(runtime_v1::fiber_context& back) {
   back.ops->after_switch_out(back);
   if (back.finishing) {
     back.ops->publish_finished(back);
-    return true;
+    return &back != &resumed;
   }
   if (EBB_UNLIKELY(back.then_run != nullptr)) {
     runtime_v1::suspend_then_run(back);
@@ -92,7 +129,7 @@ inline void switch_to(runtime_v1::fiber_context& a, runtime_v1::fiber_context& b
     fatal("fiber '%s' is being destroyed but caught ebb's forced unwind (catch (...) without rethrow) and "
           "called switch_to",
           display_name(a.name));
-  if (EBB_UNLIKELY(b.pin_requested)) enforce_pin(b, what);
+  if (EBB_UNLIKELY(b.pin_requested)) enforce_pin(b, what, &a);
   b.state.store(runtime_v1::fiber_state::running, runtime_v1::os::handshake_store);
   runtime_v1::wait_if_inspected(b);  // a registry pass on another thread may be shrinking it
 
@@ -112,12 +149,20 @@ inline void switch_to(runtime_v1::fiber_context& a, runtime_v1::fiber_context& b
   a.fiber_eh = *eh;
   *eh = b.fiber_eh;
 #endif
-  if (EBB_UNLIKELY(b.ops->mapper_resume != nullptr)) b.ops->mapper_resume(b);
-  std::atomic_signal_fence(std::memory_order_release);  // the fault handler walks current -> parent
-  ts->current = &b;
-  note_switch(&a, &b);
-  runtime_v1::hooks::before_switch_between_fibers(a, b);
-  runtime_v1::arch::ebb_switch_context(&a.sp, b.sp);
+  if (EBB_UNLIKELY(b.ops->mapper_resume != nullptr) && EBB_UNLIKELY(!b.ops->mapper_resume(b))) {
+    // b's execution stack is the one a runs on: route through the resumer (run_hop above).
+    std::atomic_signal_fence(std::memory_order_release);
+    ts->current = hop_request(&b);
+    note_switch(&a, &b);
+    runtime_v1::hooks::before_switch_to_caller(a, /*finishing=*/false);
+    runtime_v1::arch::ebb_switch_context(&a.sp, a.caller_sp);
+  } else {
+    std::atomic_signal_fence(std::memory_order_release);  // the fault handler walks current -> parent
+    ts->current = &b;
+    note_switch(&a, &b);
+    runtime_v1::hooks::before_switch_between_fibers(a, b);
+    runtime_v1::arch::ebb_switch_context(&a.sp, b.sp);
+  }
   runtime_v1::hooks::fiber_resumed(a);
   if (EBB_UNLIKELY(a.on_top != nullptr)) runtime_v1::run_on_top(a);
 }

@@ -151,34 +151,52 @@ struct fiber_creation {
     std::size_t max_size = options.max_size()
                                ? accounting::clamp(options.max_size(), growth_policy::min_size, growth_policy::max_size)
                                : growth_policy::max_size;
-    const stack_request request{max_size + header_bytes, options.guard_size()};
+    constexpr bool compact = FrameMapper::residency == frame_residency::absent_while_suspended;
+    // A compact fiber's allocator holds only the control block and the callable (its frames run on
+    // an execution stack): the control block first, the callable after it.
+    constexpr std::size_t compact_bytes = (sizeof(control) + callable_align - 1) / callable_align * callable_align +
+                                          callable_bytes + (callable_align > 16 ? callable_align : 0);
+    const stack_request request = compact ? stack_request{compact_bytes, 0}
+                                          : stack_request{max_size + header_bytes, options.guard_size()};
     stack_region region = allocate_stack(allocator, request, options, report);
     if (EBB_UNLIKELY(region.base == nullptr)) {
       report_empty_region(request, options, report);
       return nullptr;
     }
-    const frame_placement where = checked_placement(region, options);
-    char* header_top = static_cast<char*>(where.header_top);
-    char* frames_limit = where.frames_limit ? static_cast<char*>(where.frames_limit) : static_cast<char*>(region.limit);
-
-    // An allocator that ignores the request (fixed_stack_allocator) may hand back less than the
-    // control block, the callable and a minimal stack need: refuse before writing past its bottom.
-    const auto room = static_cast<std::size_t>(header_top - frames_limit);
-    if (room < header_bytes + growth_policy::min_size) {
-      allocator.deallocate(region);
-      report(fiber_errc::stack_too_small, [&options, room](char* out, std::size_t size) noexcept {
-        return std::snprintf(out, size,
-                             "cannot create fiber '%s': its %zu-byte stack cannot hold the fiber's control block "
-                             "and its %zu-byte callable and leave the GrowthPolicy's %zu bytes of stack; capture "
-                             "less (by reference or on the heap) or use a larger stack",
-                             display_name(options.name()), room, sizeof(Callable), growth_policy::min_size);
-      });
-      return nullptr;
+    control* c;
+    char* callable_at;
+    char* frames_top = nullptr;
+    char* frames_limit = nullptr;
+    char* header_top = static_cast<char*>(region.top);
+    if constexpr (compact) {
+      c = ::new (region.base) control(std::move(allocator));
+      callable_at = reinterpret_cast<char*>(
+          (reinterpret_cast<std::uintptr_t>(c + 1) + callable_align - 1) & ~std::uintptr_t(callable_align - 1));
+    } else {
+      const frame_placement where = checked_placement(region, options);
+      header_top = static_cast<char*>(where.header_top);
+      frames_limit = where.frames_limit ? static_cast<char*>(where.frames_limit) : static_cast<char*>(region.limit);
+      // An allocator that ignores the request (fixed_stack_allocator) may hand back less than the
+      // control block, the callable and a minimal stack need: refuse before writing past its bottom.
+      const auto room = static_cast<std::size_t>(header_top - frames_limit);
+      if (room < header_bytes + growth_policy::min_size) {
+        allocator.deallocate(region);
+        report(fiber_errc::stack_too_small, [&options, room](char* out, std::size_t size) noexcept {
+          return std::snprintf(out, size,
+                               "cannot create fiber '%s': its %zu-byte stack cannot hold the fiber's control block "
+                               "and its %zu-byte callable and leave the GrowthPolicy's %zu bytes of stack; capture "
+                               "less (by reference or on the heap) or use a larger stack",
+                               display_name(options.name()), room, sizeof(Callable), growth_policy::min_size);
+        });
+        return nullptr;
+      }
+      c = ::new (static_cast<void*>(header_top - control_bytes)) control(std::move(allocator));
+      callable_at = reinterpret_cast<char*>(
+          (reinterpret_cast<std::uintptr_t>(c) - callable_bytes) & ~std::uintptr_t(callable_align - 1));
+      frames_top = where.frames_top ? static_cast<char*>(where.frames_top) : callable_at;
+      frames_top = reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(frames_top) & ~std::uintptr_t(15));
     }
-    control* c = ::new (static_cast<void*>(header_top - control_bytes)) control(std::move(allocator));
     c->region = region;
-    char* callable_at = reinterpret_cast<char*>(
-        (reinterpret_cast<std::uintptr_t>(c) - callable_bytes) & ~std::uintptr_t(callable_align - 1));
 #if EBB_HAS_EXCEPTIONS
     // The name's copy is ebb's allocation (try_create reports its failure); the callable's copy is the
     // user's code, whose exception goes on either way.
@@ -216,27 +234,34 @@ struct fiber_creation {
     c->ops = &protocol::ops_table;
     c->runtime = &runtime_v1::runtime_identity;
 
-    char* frames_top = where.frames_top ? static_cast<char*>(where.frames_top) : callable_at;
-    frames_top = reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(frames_top) & ~std::uintptr_t(15));
-    const auto usable = static_cast<std::size_t>(frames_top - frames_limit);
-    c->max_size = max_size < usable ? max_size : usable;
-    c->stack_top = frames_top;
-    c->guard_lo = static_cast<char*>(region.base);
-    c->guard_hi = static_cast<char*>(region.limit);
-    c->stack_limit = frames_top - c->max_size;
     std::size_t initial = options.initial_size() ? options.initial_size() : growth_policy::initial_size;
-    c->size = accounting::clamp(initial, growth_policy::min_size, c->max_size);
+    if constexpr (compact) {
+      // Frames and bounds come when the fiber first runs, on an execution stack of that thread
+      // (mappers/shared_stack.hpp); until then it has no frame at all. It stays on that thread.
+      c->max_size = FrameMapper::limit_max_size(max_size);
+      c->size = accounting::clamp(initial, growth_policy::min_size, c->max_size);
+      c->pin_requested = true;
+      c->mapper.prepare(&protocol::template fiber_main<Callable>);
+    } else {
+      const auto usable = static_cast<std::size_t>(frames_top - frames_limit);
+      c->max_size = max_size < usable ? max_size : usable;
+      c->stack_top = frames_top;
+      c->guard_lo = static_cast<char*>(region.base);
+      c->guard_hi = static_cast<char*>(region.limit);
+      c->stack_limit = frames_top - c->max_size;
+      c->size = accounting::clamp(initial, growth_policy::min_size, c->max_size);
 #if defined(EBB_ABI_MS)
-    // Windows keeps the stack's extent in the thread's TIB, which the switch swaps: committed all the
-    // way down to the guard, which is not part of it (os/windows/memory.hpp, arm_overflow_zone, says
-    // why not).
-    runtime_v1::arch::tib_stack_bounds bounds;
-    bounds.limit = c->guard_hi;
-    bounds.deallocation = c->guard_hi;
-    c->sp = runtime_v1::arch::make_initial_frame_with_tib(frames_top, &protocol::template fiber_main<Callable>, c, bounds);
+      // Windows keeps the stack's extent in the thread's TIB, which the switch swaps: committed all the
+      // way down to the guard, which is not part of it (os/windows/memory.hpp, arm_overflow_zone, says
+      // why not).
+      runtime_v1::arch::tib_stack_bounds bounds;
+      bounds.limit = c->guard_hi;
+      bounds.deallocation = c->guard_hi;
+      c->sp = runtime_v1::arch::make_initial_frame_with_tib(frames_top, &protocol::template fiber_main<Callable>, c, bounds);
 #else
-    c->sp = runtime_v1::arch::make_initial_frame(frames_top, &protocol::template fiber_main<Callable>, c);
+      c->sp = runtime_v1::arch::make_initial_frame(frames_top, &protocol::template fiber_main<Callable>, c);
 #endif
+    }
     runtime_v1::hooks::fiber_created(*c, frames_limit, header_top);
     auto stack = mapper_access::view(*c);
     if (const mapper_refusal why = c->mapper.on_create(stack); why != mapper_refusal::none) {

@@ -42,16 +42,37 @@ namespace detail {
 // fiber_options().pin_to_thread(true): the first thread that runs the fiber keeps it. Threads are told
 // apart by serial numbers that are never reused, so once that thread has exited no thread may resume
 // the fiber (it can still be destroyed anywhere).
-EBB_NOINLINE inline void enforce_pin(runtime_v1::fiber_context& c, const char* what) {
+// A compact fiber (a copying FrameMapper: ops->admit) is pinned the same way, and its mapper then
+// refuses what it cannot do. leaving: the fiber a switch_to replaces.
+EBB_NOINLINE inline void enforce_pin(runtime_v1::fiber_context& c, const char* what,
+                                     runtime_v1::fiber_context* leaving = nullptr) {
   const std::uint64_t here = runtime_v1::this_thread_serial();
-  if (c.pinned_to == 0) {
-    c.pinned_to = here;
-    return;
-  }
-  if (c.pinned_to != here)
+  if (c.pinned_to != 0 && c.pinned_to != here) {
+    if (c.ops->admit != nullptr)
+      misuse(fiber_errc::wrong_thread, std::string(what) + " of compact fiber '" + display_name(c.name) +
+                                           "' on a thread other than the one that first resumed it (its frames "
+                                           "live on that thread's execution stack)");
     misuse(fiber_errc::wrong_thread, std::string(what) + " of fiber '" + display_name(c.name) +
                                          "' on a thread other than the one it is pinned to "
                                          "(fiber_options().pin_to_thread: the thread that first ran it)");
+  }
+  if (c.ops->admit != nullptr) c.ops->admit(c, what, leaving);
+  c.pinned_to = here;
+}
+
+// A suspended compact fiber is unwound on its own execution stack, which only its thread may use, and
+// only while no other fiber runs there. The destructor cannot throw: what resume() would refuse stops
+// the program here, with the same words.
+EBB_NOINLINE inline void check_compact_destruction(runtime_v1::fiber_context& c) noexcept {
+#if EBB_HAS_EXCEPTIONS
+  try {
+    enforce_pin(c, "destruction");
+  } catch (const fiber_error& e) {
+    fatal("%s", e.what());
+  }
+#else
+  enforce_pin(c, "destruction");  // reports and aborts by itself
+#endif
 }
 
 // The fiber caught its forced unwind and returned: what followed the catch ran inside the

@@ -48,6 +48,7 @@ struct switch_protocol {
   using context = runtime_v1::fiber_context;
   using state = runtime_v1::fiber_state;
   using accounting = stack_accounting<Control>;
+  static constexpr bool copying = decltype(Control::mapper)::residency == frame_residency::absent_while_suspended;
 
   // Make the fiber the running one on this thread, switch to it, and undo that when it comes back.
   // Returns the fiber that came back: c, or (after this_fiber::switch_to) another one, whose
@@ -198,14 +199,34 @@ struct switch_protocol {
     accounting::note_depth(c);
     if (!c.finishing) suspended(c);
   }
-  static void mapper_resume(context& ctx) noexcept { resuming(static_cast<control&>(ctx)); }
+  static bool mapper_resume(context& ctx) noexcept {
+    control& c = static_cast<control&>(ctx);
+    if constexpr (copying) {
+      auto stack = mapper_access::view(c);
+      return c.mapper.resume_here(stack);
+    } else {
+      resuming(c);
+      return true;
+    }
+  }
+  static void admit(context& ctx, const char* what, context* leaving) {
+    if constexpr (copying) static_cast<control&>(ctx).mapper.admit(ctx, what, leaving);
+  }
+  static void evict(context& ctx) noexcept {
+    if constexpr (copying) {
+      control& c = static_cast<control&>(ctx);
+      auto stack = mapper_access::view(c);
+      c.mapper.evict(stack);
+    }
+  }
 
   // switch_to calls the mapper's on_resume through the table only if the mapper has its own: one that
   // keeps in_place's (derived from it or in_place itself) gets a null entry and costs a test.
   static inline const runtime_v1::fiber_ops ops_table{
       &stats_thunk,      &shrink_thunk,     &accounting::open_window,
       &raise_forced_unwind, &after_switch_out, &publish_finished,
-      keeps_in_place_on_resume<decltype(Control::mapper)>::value ? nullptr : &mapper_resume};
+      keeps_in_place_on_resume<decltype(Control::mapper)>::value ? nullptr : &mapper_resume,
+      copying ? &admit : nullptr, copying ? &evict : nullptr};
 };
 
 }  // namespace detail

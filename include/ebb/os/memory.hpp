@@ -26,6 +26,8 @@
 //   std::string reserve_failure_hint(int error)       why reserve may have failed on this system, for
 //                                                     the exception's text ("" if nothing to add)
 //   void release(base, bytes)                         reserved -> released
+//   void* map_block(bytes, alignment)                 plain read-write memory, aligned (dense
+//   void unmap_block(at, bytes)                       storage of compact fibers), and its release
 //   bool install_guard(lo, bytes)                     accessible -> guarded     (async-signal-safe)
 //   bool remove_guard(lo, bytes)                      guarded -> accessible     (async-signal-safe)
 //   bool guard_and_free(lo, bytes, bool& stuck)       committed -> guarded, memory freed; on failure

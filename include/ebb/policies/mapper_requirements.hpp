@@ -64,6 +64,26 @@ constexpr bool mapper_hooks_noexcept() {
 #undef EBB_MAPPER_CALL
 #undef EBB_MAPPER_CALL_ARGS
 
+// What a copying mapper (residency absent_while_suspended) adds, and what it needs of its allocator.
+template <class M, class A, class = void>
+struct copying_mapper_members : std::false_type {};
+template <class M, class A>
+struct copying_mapper_members<
+    M, A,
+    std::void_t<decltype(std::declval<M&>().prepare(static_cast<void (*)(void*)>(nullptr))),
+                decltype(std::declval<M&>().admit(std::declval<runtime_v1::fiber_context&>(), "",
+                                                  static_cast<runtime_v1::fiber_context*>(nullptr))),
+                decltype(static_cast<bool>(std::declval<M&>().resume_here(std::declval<mapped_stack<A>&>()))),
+                decltype(std::declval<M&>().evict(std::declval<mapped_stack<A>&>())),
+                decltype(static_cast<std::size_t>(M::limit_max_size(std::size_t{}))),
+                decltype(static_cast<void*>(std::declval<A&>().allocate_frames(std::size_t{}))),
+                decltype(std::declval<A&>().deallocate_frames(static_cast<void*>(nullptr), std::size_t{})),
+                decltype(static_cast<std::size_t>(A::frames_capacity(std::size_t{})))>> : std::true_type {};
+template <class M, class A>
+constexpr bool copying_mapper_members_present() {
+  return copying_mapper_members<M, A>::value;
+}
+
 template <class M, class S>
 constexpr bool mapper_members_present() {
   return has_residency<M, S>::value && has_place<M, S>::value && has_on_create<M, S>::value &&
@@ -78,7 +98,7 @@ constexpr bool frame_mapper_ok() {
   using S = mapped_stack<A>;
   if constexpr (mapper_members_present<M, S>())
     return mapper_hooks_noexcept<M, S>() && std::is_default_constructible<M>::value &&
-           M::residency == frame_residency::in_place;
+           (M::residency == frame_residency::in_place || copying_mapper_members_present<M, A>());
   else
     return false;
 }
@@ -120,9 +140,13 @@ constexpr bool check_frame_mapper() {
                   "switches and at shrink points, where an exception has nowhere to go");
     static_assert(std::is_default_constructible<M>::value,
                   "ebb: the FrameMapper must be default-constructible (each fiber's control block holds one)");
-    static_assert(M::residency == frame_residency::in_place,
-                  "ebb: this FrameMapper's frames are absent while the fiber is suspended (residency = "
-                  "absent_while_suspended); basic_fiber runs only in-place frames so far");
+    if constexpr (M::residency == frame_residency::absent_while_suspended) {
+      static_assert(copying_mapper_members_present<M, A>(),
+                    "ebb: a FrameMapper whose frames are absent while the fiber is suspended (residency = "
+                    "absent_while_suspended) also needs prepare, admit, resume_here, evict and limit_max_size, "
+                    "as ebb::shared_stack has (mappers/shared_stack.hpp), and a StackAllocator with "
+                    "allocate_frames, deallocate_frames and frames_capacity (allocators/compact_allocator.hpp)");
+    }
     return true;
   }
 }

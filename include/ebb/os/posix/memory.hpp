@@ -49,6 +49,25 @@ inline bool map_reservation(std::size_t total, void*& base) noexcept {
 
 inline void release(void* base, std::size_t total) noexcept { ::munmap(base, total); }
 
+// Plain read-write memory for ebb's own dense storage (compact fibers' blocks): `bytes` (a multiple of
+// the page size) at an address aligned to `alignment` (a power of two, at least a page), or nullptr.
+// mmap aligns only to pages, so a larger alignment maps the excess and trims both ends.
+inline void* map_block(std::size_t bytes, std::size_t alignment) noexcept {
+  const std::size_t page = page_size();
+  const std::size_t extra = alignment > page ? alignment - page : 0;
+  void* raw = ::mmap(nullptr, bytes + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const auto lo = reinterpret_cast<std::uintptr_t>(raw);
+  const auto at = round_up(lo, alignment);
+  if (at > lo) ::munmap(raw, at - lo);
+  if (lo + bytes + extra > at + bytes) ::munmap(reinterpret_cast<void*>(at + bytes), lo + bytes + extra - at - bytes);
+#ifdef MADV_NOHUGEPAGE
+  ::madvise(reinterpret_cast<void*>(at), bytes, MADV_NOHUGEPAGE);  // dense storage is accounted page by page
+#endif
+  return reinterpret_cast<void*>(at);
+}
+inline void unmap_block(void* at, std::size_t bytes) noexcept { ::munmap(at, bytes); }
+
 // Guards by protection: every call splits the mapping (a guarded range becomes a mapping of its own),
 // which is what a per-process limit on mappings counts. Async-signal-safe.
 inline bool protect_guard(void* lo, std::size_t bytes) noexcept { return ::mprotect(lo, bytes, PROT_NONE) == 0; }

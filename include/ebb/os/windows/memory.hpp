@@ -98,6 +98,32 @@ inline void release(void* base, std::size_t bytes) noexcept {
   }
 }
 
+// Plain read-write memory for ebb's own dense storage (compact fibers' blocks), committed at once:
+// `bytes` (a multiple of the page size) aligned to `alignment`, which VirtualAlloc gives up to its
+// allocation granularity (64 KiB) by itself. For more, a range with room to align is reserved to
+// find free address space, given back, and the aligned part taken (VirtualFree cannot trim a
+// reservation); another thread may take it in between, so that is retried.
+inline void* map_block(std::size_t bytes, std::size_t alignment) noexcept {
+  if (alignment <= allocation_granularity()) {
+    void* at = ::VirtualAlloc(nullptr, bytes, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    if (at == nullptr) set_errno_from_last_error();
+    return at;
+  }
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    void* probe = ::VirtualAlloc(nullptr, bytes + alignment, MEM_RESERVE, PAGE_NOACCESS);
+    if (probe == nullptr) {
+      set_errno_from_last_error();
+      return nullptr;
+    }
+    ::VirtualFree(probe, 0, MEM_RELEASE);
+    void* want = reinterpret_cast<void*>(round_up(reinterpret_cast<std::uintptr_t>(probe), alignment));
+    if (void* at = ::VirtualAlloc(want, bytes, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE)) return at;
+  }
+  errno = ENOMEM;
+  return nullptr;
+}
+inline void unmap_block(void* at, std::size_t) noexcept { ::VirtualFree(at, 0, MEM_RELEASE); }
+
 // accessible -> guarded: an uncommitted page of a reservation faults on any access
 // (STATUS_ACCESS_VIOLATION), and decommitting drops its pages and its commit charge in one call.
 // No PAGE_NOACCESS/PAGE_GUARD protection is needed (PAGE_GUARD is one-shot: the first touch

@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: BSL-1.0
+// ebb/mappers/shared_stack.hpp — the copying FrameMapper: compact fibers' frames run on a shared
+// execution stack and are saved, exactly sized, while the fiber is suspended.
+//
+// THE CONTRACT, FIRST: while a compact fiber is suspended its frames are not at their addresses. A
+// pointer into them — to a local, an argument, a std::map's header, an intrusive wait-queue node on
+// its stack — may not be dereferenced by anything outside the fiber until the fiber runs again. And a
+// compact fiber runs only on the thread that first resumed it.
+//
+// Why: a thread's compact fibers take turns on one of a few execution stacks (mappers/
+// execution_stack.hpp). The fiber whose frames are on a stack (its occupant) keeps them there after it
+// yields; only when another fiber needs the stack are the occupant's live frames — the bytes between
+// its saved stack pointer and the stack's top — copied into storage sized by the policies (2 KiB at
+// first, doubled when the live frames outgrow it, halved at shrink points while under a quarter is in
+// use), and copied back to the same addresses when it resumes. So a fiber resumed on the stack it last
+// left, with nobody there since, copies nothing; an idle fiber costs its storage and its control
+// block, both from dense size classes (allocators/block_heap.hpp), and no page of its own.
+//
+// What is enforced:
+//   - resuming on another thread: fiber_error (wrong_thread), as for fiber_options().pin_to_thread;
+//   - resuming a fiber whose execution stack another running fiber is on (a compact fiber resuming a
+//     compact fiber bound to its own stack): fiber_error (execution_stack_busy) — the copy would
+//     overwrite the resumer. A fiber that never ran is bound to a free stack, so nesting works as long
+//     as the thread has enough of them (ExecutionStacks);
+//   - this_fiber::switch_to between two fibers of one stack is routed through the resumer's stack:
+//     the one switching away is saved and the other copied in there;
+//   - destroying a suspended compact fiber on another thread stops the program: its frames can only be
+//     unwound on their own stack.
+//   - Checked mode (EBB_COMPACT_CHECKS, on by default under AddressSanitizer): a fiber is saved as it
+//     suspends and the frames it leaves are poisoned (ASan reports any access at once) or filled with a
+//     canary that is verified before the stack is used again (a write is reported with the fiber's id;
+//     a read returns the canary, 0xEB bytes). What it cannot catch: a read without ASan that goes
+//     unnoticed, and accesses after another fiber's frames were copied over the same addresses.
+//
+// How many execution stacks: ExecutionStacks per thread (default 2), made as fibers first run. More
+// let more fibers keep their frames in place (two that alternate, on two stacks, never copy) and let
+// compact fibers nest that deep; each costs StackBytes of address space and the pages it touches.
+#pragma once
+
+#include "ebb/allocators/stack_region.hpp"
+#include "ebb/arch/switch.hpp"
+#include "ebb/config.hpp"
+#include "ebb/detail/context.hpp"
+#include "ebb/detail/page_bounds.hpp"
+#include "ebb/detail/registry_shards.hpp"
+#include "ebb/detail/tool_hooks.hpp"
+#include "ebb/error.hpp"
+#include "ebb/mappers/execution_stack.hpp"
+#include "ebb/mappers/mapped_stack.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+EBB_NAMESPACE_BEGIN
+
+namespace detail {
+constexpr unsigned char compact_canary = 0xEB;
+
+// Copies of frames are not the program's accesses: under ASan they must neither be checked (the
+// frames hold redzones) nor turned into an intercepted memcpy, so they go word by word through
+// volatile pointers in an uninstrumented function.
+EBB_NO_SANITIZE_ADDRESS inline void copy_frames(void* to, const void* from, std::size_t bytes) noexcept {
+#if EBB_ASAN
+  auto* d = static_cast<volatile unsigned char*>(to);
+  auto* s = static_cast<const volatile unsigned char*>(from);
+  for (std::size_t i = 0; i < bytes; ++i) d[i] = s[i];
+#else
+  std::memcpy(to, from, bytes);
+#endif
+}
+
+#if EBB_ASAN
+// ASan's shadow of [lo, lo + bytes): one byte per 8 (frames are 16-byte aligned at both ends).
+inline unsigned char* asan_shadow(const void* lo) noexcept {
+  std::size_t scale = 0, offset = 0;
+  __asan_get_shadow_mapping(&scale, &offset);
+  return reinterpret_cast<unsigned char*>((reinterpret_cast<std::uintptr_t>(lo) >> scale) + offset);
+}
+#endif
+}  // namespace detail
+
+template <std::size_t ExecutionStacks = 2, std::size_t StackBytes = 1024 * 1024,
+          std::size_t GuardBytes = 16 * 1024>
+class shared_stack {
+  static_assert(ExecutionStacks >= 1, "ebb::shared_stack: ExecutionStacks must be at least 1");
+  static_assert(StackBytes >= 16 * 1024, "ebb::shared_stack: StackBytes must be at least 16 KiB");
+  using context = runtime_v1::fiber_context;
+  using estack = runtime_v1::execution_stack;
+
+ public:
+  static constexpr frame_residency residency = frame_residency::absent_while_suspended;
+  static constexpr std::size_t execution_stacks = ExecutionStacks;
+  static constexpr std::size_t stack_bytes = StackBytes;
+  static constexpr bool checked = EBB_COMPACT_CHECKS != 0;
+
+  // Unused for this mapper (the control block is the whole allocation); present for the contract.
+  static frame_placement place(const stack_region& region) noexcept { return {region.top, nullptr, nullptr}; }
+  static std::size_t limit_max_size(std::size_t wanted) noexcept {
+    const std::size_t room = StackBytes - 256;  // the execution stack's top is aligned down a little
+    return wanted < room ? wanted : room;
+  }
+  void prepare(void (*entry)(void*)) noexcept { entry_ = entry; }
+
+  template <class A>
+  mapper_refusal on_create(mapped_stack<A>&) noexcept { return mapper_refusal::none; }
+
+  // On the resuming thread, before the fiber is published as running: what would make the resume
+  // unsafe is refused here, with an exception. `leaving` is the fiber a switch_to replaces.
+  void admit(context& c, const char* what, context* leaving) {
+    if (stack_ == nullptr) {
+      if (pick(leaving, /*make=*/false) == nullptr && !may_add())
+        detail::misuse(fiber_errc::execution_stack_busy,
+               std::string(what) + " of compact fiber '" + detail::display_name(c.name) + "': all " +
+                   std::to_string(ExecutionStacks) +
+                   " execution stacks of this thread run compact fibers (compact fibers nested that deep); "
+                   "give ebb::shared_stack more ExecutionStacks");
+      return;
+    }
+    context* runner = stack_->running;
+    if (runner != nullptr && runner != leaving)
+      detail::misuse(fiber_errc::execution_stack_busy,
+             std::string(what) + " of compact fiber '" + detail::display_name(c.name) + "' from fiber '" +
+                 detail::display_name(runner->name) +
+                 "', which runs on the same execution stack (its frames would be overwritten); resume it "
+                 "from another stack, or give ebb::shared_stack more ExecutionStacks");
+  }
+
+  // switch_to: false when the stack is in use by the fiber switching away, so the copy must be made
+  // from another stack (detail/direct_switch.hpp routes it through the resumer).
+  template <class A>
+  bool resume_here(mapped_stack<A>& s) noexcept {
+    if (stack_ == nullptr) {
+      estack* free_one = pick(nullptr, /*make=*/true);
+      if (free_one == nullptr) return false;  // only the leaving fiber's stack is left: bind it there
+      bind(context_of(s), *free_one);
+    } else if (stack_->running != nullptr) {
+      return false;
+    }
+    on_resume(s);
+    return true;
+  }
+
+  // About to run, on its thread, from a stack other than its execution stack.
+  template <class A>
+  void on_resume(mapped_stack<A>& s) noexcept {
+    context& c = context_of(s);
+    if (EBB_UNLIKELY(stack_ == nullptr)) {
+      estack* free_one = pick(nullptr, /*make=*/true);  // admit() made sure there is one
+      if (free_one == nullptr)
+        detail::fatal("cannot make an execution stack for compact fiber '%s'", detail::display_name(c.name));
+      bind(c, *free_one);
+    }
+    estack& e = *stack_;
+    if (e.occupant != &c) {
+      if (e.occupant != nullptr) e.occupant->ops->evict(*e.occupant);
+      if (checked && e.canary_lo != nullptr) clear_checked_region(e);
+      if (EBB_UNLIKELY(c.sp == nullptr))
+        make_first_frame(c, e);
+      else
+        restore(s, c, e);
+      e.occupant = &c;
+    }
+    e.running = &c;
+  }
+
+  template <class A>
+  void on_suspend(mapped_stack<A>& s) noexcept {
+    estack& e = *stack_;
+    e.running = nullptr;
+    if constexpr (checked) {
+      context& c = context_of(s);
+      save(s, c, e);
+      poison(c, e);
+    }
+  }
+
+  template <class A>
+  void on_finish(mapped_stack<A>& s) noexcept {
+    estack& e = *stack_;
+    e.running = nullptr;
+    if (e.occupant == &context_of(s)) e.occupant = nullptr;
+    free_storage(s);  // its frames are gone for good
+  }
+
+  template <class A>
+  void on_destroy(mapped_stack<A>& s) noexcept {
+    context& c = context_of(s);
+    if (stack_ != nullptr) {
+      // Only a fiber that did not finish still has anything on the stack, and then this runs on the
+      // stack's own thread (basic_fiber::destroy checked); a finished one may be destroyed anywhere.
+      if (c.state.load(std::memory_order_relaxed) != runtime_v1::fiber_state::finished) {
+        if (stack_->occupant == &c) stack_->occupant = nullptr;
+        if (stack_->canary_fiber == c.id) clear_checked_region(*stack_);
+      }
+      runtime_v1::drop_execution_stack(stack_);
+      stack_ = nullptr;
+    }
+    free_storage(s);
+  }
+
+  // The storage it holds (its frames on the execution stack count to the stack).
+  template <class A>
+  std::size_t committed(mapped_stack<A>&) noexcept { return capacity_; }
+
+  // The live frames at each suspension are the whole truth for a copying mapper: nothing deeper is kept.
+  std::size_t seen_in_use(const fiber_view&) noexcept { return 0; }
+
+  // The storage follows the logical size down. Reached with the fiber held (a pass, shrink_stack())
+  // or from inside it (its frames are on the execution stack then, and the storage holds nothing).
+  template <class A>
+  std::size_t shrink(mapped_stack<A>& s, const shrink_step& step) noexcept {
+    if (storage_ == nullptr) return 0;
+    const std::size_t want = A::frames_capacity(storage_bytes(step.new_size));
+    if (want >= capacity_) return 0;
+    void* smaller = s.allocator().allocate_frames(want);
+    if (smaller == nullptr) return 0;  // keep the larger block: nothing is lost but the release
+    if (saved_ != 0) move_saved(smaller, storage_, saved_);
+    s.allocator().deallocate_frames(storage_, capacity_);
+    const std::size_t released = capacity_ - want;
+    storage_ = static_cast<char*>(smaller);
+    capacity_ = static_cast<std::uint32_t>(want);
+    return released;
+  }
+
+  template <class A>
+  bool release(mapped_stack<A>&, stack_region&, bool) noexcept { return true; }
+
+  // fiber_ops::evict: the occupant of a stack another fiber needs is saved. Runs on the stack's thread
+  // (the occupant is pinned to it), never on the stack itself. A pass on another thread may be visiting
+  // the suspended occupant: it is taken the way a resume takes a fiber (detail/registry_shards.hpp), so
+  // the pass either skipped it or is waited for.
+  template <class A>
+  void evict(mapped_stack<A>& s) noexcept {
+    context& c = context_of(s);
+    estack& e = *stack_;
+    const bool published = c.state.load(std::memory_order_relaxed) == runtime_v1::fiber_state::suspended;
+    if (published) {
+      c.state.store(runtime_v1::fiber_state::running, runtime_v1::os::handshake_store);
+      runtime_v1::wait_if_inspected(c);
+    }
+    save(s, c, e);
+    if (published) c.state.store(runtime_v1::fiber_state::suspended, std::memory_order_release);
+  }
+
+  // This thread's execution stacks lose the pages no fiber's frames occupy (a shrink point for them).
+  static std::size_t trim_execution_stacks() noexcept { return runtime_v1::trim_this_thread_execution_stacks(); }
+
+ private:
+  estack* stack_ = nullptr;        // bound when the fiber first runs
+  char* storage_ = nullptr;        // where its frames go while another fiber uses the stack
+  std::uint32_t capacity_ = 0;     // bytes of storage_
+  std::uint32_t saved_ = 0;        // bytes of frames in storage_ now (0: on the stack, or never ran)
+  void (*entry_)(void*) = nullptr; // the fiber's first function (detail/switch_protocol.hpp, fiber_main)
+
+  static context& context_of(const fiber_view& v) noexcept { return detail::mapper_access::context(v); }
+
+  // Under ASan the storage also keeps the frames' shadow (one byte per 8) after them.
+  static std::size_t storage_bytes(std::size_t frames) noexcept {
+#if EBB_ASAN
+    return frames + frames / 8 + 16;
+#else
+    return frames;
+#endif
+  }
+
+  static bool may_add() noexcept {
+    const runtime_v1::thread_execution_stacks& mine = runtime_v1::this_thread_execution_stacks();
+    std::size_t same = 0;
+    for (const estack* e = mine.head; e != nullptr; e = e->next) same += e->frames_bytes == rounded_stack_bytes();
+    return same < ExecutionStacks;
+  }
+  static std::size_t rounded_stack_bytes() noexcept {
+    const std::size_t page = runtime_v1::os::page_size();
+    return (StackBytes + page - 1) / page * page;
+  }
+
+  // A stack of this thread for a fiber's first run: a new one while the thread has fewer than
+  // ExecutionStacks, else the next one in turn that nothing runs on (nor `leaving`, which a switch_to
+  // would then have to route), else one that `leaving` runs on. nullptr if none (make: or none can be made).
+  static estack* pick(context* leaving, bool make) noexcept {
+    runtime_v1::thread_execution_stacks& mine = runtime_v1::this_thread_execution_stacks();
+    if (make && may_add()) {
+      if (estack* fresh = runtime_v1::add_execution_stack(StackBytes, GuardBytes)) return fresh;
+    }
+    estack* fallback = nullptr;
+    std::size_t index = 0, start = mine.turn++;
+    estack* chosen = nullptr;
+    for (std::size_t round = 0; round < 2 && chosen == nullptr; ++round) {
+      index = 0;
+      for (estack* e = mine.head; e != nullptr; e = e->next, ++index) {
+        if (e->frames_bytes != rounded_stack_bytes()) continue;
+        if (round == 0 && index < start % (mine.count ? mine.count : 1)) continue;
+        if (e->running == nullptr) {
+          chosen = e;
+          break;
+        }
+        if (e->running == leaving && fallback == nullptr) fallback = e;
+      }
+    }
+    return chosen ? chosen : fallback;
+  }
+
+  void bind(context& c, estack& e) noexcept {
+    e.holds.fetch_add(1, std::memory_order_relaxed);
+    stack_ = &e;
+    c.stack_top = e.top;
+    c.stack_limit = e.top - c.max_size;
+    c.guard_lo = e.base;
+    c.guard_hi = e.limit;
+    c.tool_stack_lo = e.limit;
+    c.tool_stack_hi = e.top;
+    runtime_v1::hooks::stack_bounds_changed(c, e.limit);
+  }
+
+  void make_first_frame(context& c, estack& e) noexcept {
+#if defined(EBB_ABI_MS)
+    runtime_v1::arch::tib_stack_bounds bounds;
+    bounds.limit = e.limit;
+    bounds.deallocation = e.limit;
+    c.sp = runtime_v1::arch::make_initial_frame_with_tib(e.top, entry_, &c, bounds);
+#else
+    c.sp = runtime_v1::arch::make_initial_frame(e.top, entry_, &c);
+#endif
+  }
+
+  // The live frames [sp, top) into storage, which grows to the logical size first if it must.
+  template <class A>
+  void save(mapped_stack<A>& s, context& c, estack& e) noexcept {
+    char* sp = static_cast<char*>(c.sp);
+    const auto live = static_cast<std::size_t>(e.top - sp);
+    const std::size_t need = storage_bytes(live > c.size ? live : c.size);
+    if (capacity_ < storage_bytes(live)) {
+      void* bigger = s.allocator().allocate_frames(need);
+      if (bigger == nullptr)
+        detail::fatal("out of memory saving the %zu bytes of frames of compact fiber '%s'", live, detail::display_name(c.name));
+      s.allocator().deallocate_frames(storage_, capacity_);
+      storage_ = static_cast<char*>(bigger);
+      capacity_ = static_cast<std::uint32_t>(A::frames_capacity(need));
+    }
+    detail::copy_frames(storage_, sp, live);
+#if EBB_ASAN
+    detail::copy_frames(storage_ + live, detail::asan_shadow(sp), live / 8);
+    ASAN_UNPOISON_MEMORY_REGION(sp, live);  // the stack is clean for whoever comes next
+#endif
+    saved_ = static_cast<std::uint32_t>(live);
+    if (e.occupant == &c) e.occupant = nullptr;
+  }
+
+  template <class A>
+  void restore(mapped_stack<A>&, context& c, estack& e) noexcept {
+    char* sp = static_cast<char*>(c.sp);
+    detail::copy_frames(sp, storage_, saved_);
+#if EBB_ASAN
+    detail::copy_frames(detail::asan_shadow(sp), storage_ + saved_, saved_ / 8);
+#endif
+    (void)e;
+    saved_ = 0;
+  }
+
+  // Checked mode: the frames just saved may not be touched until the fiber resumes.
+  void poison(context& c, estack& e) noexcept {
+    char* sp = static_cast<char*>(c.sp);
+#if EBB_ASAN
+    ASAN_POISON_MEMORY_REGION(sp, static_cast<std::size_t>(e.top - sp));
+#else
+    std::memset(sp, detail::compact_canary, static_cast<std::size_t>(e.top - sp));
+#endif
+    e.canary_lo = sp;
+    e.canary_fiber = c.id;
+  }
+
+  // Checked mode, before the stack is used by anyone again: the region left poisoned is made clean
+  // (ASan), or its canary verified — a byte changed means something wrote through a pointer into the
+  // saved fiber's frames.
+  static void clear_checked_region(estack& e) noexcept {
+    if (e.canary_lo == nullptr) return;
+#if EBB_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(e.canary_lo, static_cast<std::size_t>(e.top - e.canary_lo));
+#else
+    for (const char* p = e.canary_lo; p < e.top; ++p)
+      if (static_cast<unsigned char>(*p) != detail::compact_canary)
+        detail::fatal("the frames of suspended compact fiber #%llu were written at %p (%zu bytes below the top of "
+                      "its execution stack) while it was suspended: a pointer into its frames was used outside "
+                      "it (mappers/shared_stack.hpp)",
+                      static_cast<unsigned long long>(e.canary_fiber), static_cast<const void*>(p),
+                      static_cast<std::size_t>(e.top - p));
+#endif
+    e.canary_lo = nullptr;
+  }
+
+  static void move_saved(void* to, const void* from, std::size_t frames) noexcept {
+    detail::copy_frames(to, from, frames);
+#if EBB_ASAN
+    detail::copy_frames(static_cast<char*>(to) + frames, static_cast<const char*>(from) + frames, frames / 8);
+#endif
+  }
+
+  template <class A>
+  void free_storage(mapped_stack<A>& s) noexcept {
+    if (storage_ != nullptr) s.allocator().deallocate_frames(storage_, capacity_);
+    storage_ = nullptr;
+    capacity_ = saved_ = 0;
+  }
+};
+
+EBB_NAMESPACE_END

@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: BSL-1.0
+// Compact fibers (ebb::compact_fiber, mappers/shared_stack.hpp): frames copied off a shared execution
+// stack, storage sized by the policies, pinned to their thread, the contract's checks.
+// Built twice: in the unit suite (checked mode only under ASan) and as ebb_tests_compact_checked with
+// EBB_COMPACT_CHECKS=1 (every suspension saves and poisons or fills with a canary).
+#include "ebb_catch.hpp"
+#include <ebb/ebb.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "child_process.hpp"
+#include "tool_support.hpp"
+
+using test_support::run_child_test;
+
+namespace {
+constexpr bool checked = ebb::compact_fiber::frame_mapper::checked;
+using one_stack = ebb::basic_compact_fiber<ebb::doubling_growth<>, ebb::quarter_shrink<>, ebb::shared_stack<1>>;
+
+// Uses about `bytes` of stack below the caller, then yields there.
+__attribute__((noinline)) int yield_at_depth(std::size_t bytes) {
+  volatile char pad[512];
+  pad[0] = static_cast<char>(bytes);
+  if (bytes > sizeof pad) return yield_at_depth(bytes - sizeof pad) + pad[0];
+  ebb::this_fiber::yield();
+  return pad[0];
+}
+}  // namespace
+
+TEST_CASE("compact: many fibers keep their frames, std::map headers included, across every switch", "[compact]") {
+  const int count = 64;
+  std::vector<ebb::compact_fiber> fibers;
+  std::vector<long> sums(count, 0);
+  for (int i = 0; i < count; ++i)
+    fibers.emplace_back([i, &sums] {
+      std::map<int, int> m;  // its nodes point back at the header in this frame
+      std::string s(40, static_cast<char>('a' + i % 26));
+      for (int round = 0; round < 10; ++round) {
+        m[round] = i * 100 + round;
+        ebb::this_fiber::yield();
+        long total = 0;
+        for (auto& kv : m) total += kv.second;
+        sums[i] += total + static_cast<long>(s.size());
+      }
+    });
+  for (int round = 0; round <= 10; ++round)
+    for (auto& f : fibers) f.resume();
+  for (int i = 0; i < count; ++i) {
+    long want = 0;
+    for (int round = 0; round < 10; ++round) want += static_cast<long>(round + 1) * (i * 100) + round * (round + 1) / 2 + 40;
+    CHECK(sums[i] == want);
+    CHECK(fibers[i].done());
+  }
+}
+
+TEST_CASE("compact: a fiber resumed on the stack it last left, with nobody there since, copies nothing",
+          "[compact]") {
+  if (checked) return;  // checked mode saves at every suspension by design
+  int* local = nullptr;
+  int seen = 0;
+  ebb::compact_fiber f([&] {
+    int value = 1;
+    local = &value;
+    ebb::this_fiber::yield();
+    seen = value;
+  });
+  f.resume();
+  CHECK(f.stack_stats().committed == 0);  // never saved: no storage at all
+  // Outside the contract on purpose: had the frames been copied back, this write would be lost.
+  *local = 42;
+  f.resume();
+  CHECK(seen == 42);
+}
+
+TEST_CASE("compact: storage starts at 2 KiB, doubles to the frames at a suspension, halves at shrink points",
+          "[compact]") {
+  std::size_t depth = 5000;
+  ebb::compact_fiber deep([&] {
+    yield_at_depth(depth);
+    ebb::this_fiber::yield();  // shallow now
+  });
+  ebb::compact_fiber other([] {
+    for (;;) ebb::this_fiber::yield();
+  });
+  one_stack a([] { ebb::this_fiber::yield(); });
+  one_stack b([] { ebb::this_fiber::yield(); });
+  a.resume();
+  b.resume();  // a shares b's only stack: it was saved, into the 2 KiB minimum
+  CHECK(a.stack_stats().committed == 2048);
+  CHECK(a.stack_stats().size == 2048);
+
+  deep.resume();
+  other.resume();
+  // The default has two execution stacks: a third fiber takes a turn on deep's and saves it.
+  ebb::compact_fiber third([] { ebb::this_fiber::yield(); });
+  third.resume();
+  other.resume();
+  const ebb::stack_stats s = deep.stack_stats();
+  if (s.committed != 0) {  // deep was saved (which stack third took depends on the turn)
+    CHECK(s.committed == 8192);
+    CHECK(s.size == 8192);
+  }
+  deep.resume();  // back near the top
+  third.resume();
+  ebb::compact_fiber fourth([] { ebb::this_fiber::yield(); });
+  fourth.resume();
+  ebb::compact_fiber fifth([] { ebb::this_fiber::yield(); });
+  fifth.resume();  // by now both stacks changed hands: deep is saved
+  const ebb::stack_stats before = deep.stack_stats();
+  CHECK(before.committed >= 4096);
+  const std::size_t released = deep.shrink_stack();  // under a quarter in use: halve
+  const ebb::stack_stats after = deep.stack_stats();
+  CHECK(after.size == before.size / 2);
+  CHECK(after.committed == before.committed / 2);
+  CHECK(released == before.committed / 2);
+  deep.resume();
+  CHECK(deep.done());
+}
+
+TEST_CASE("compact: the storage of a fiber that went deep follows the policies back to the minimum",
+          "[compact]") {
+  one_stack deep([] {
+    yield_at_depth(100 * 1024);
+    for (;;) ebb::this_fiber::yield();
+  });
+  one_stack other([] {
+    for (;;) ebb::this_fiber::yield();
+  });
+  deep.resume();
+  other.resume();  // deep saved: 100 KiB of frames into 128 KiB
+  CHECK(deep.stack_stats().committed == 128 * 1024);
+  deep.resume();  // shallow again
+  other.resume();
+  std::size_t released = 0;
+  int steps = 0;
+  while (deep.stack_stats().size > 2048 && steps < 20) {
+    released += ebb::stack_registry::shrink_all().released_bytes;
+    ++steps;
+  }
+  CHECK(deep.stack_stats().size == 2048);
+  CHECK(deep.stack_stats().committed == 2048);
+  CHECK(steps == 6);  // 128 -> 64 -> 32 -> 16 -> 8 -> 4 -> 2 KiB, one halving per pass
+  CHECK(released >= 126 * 1024);
+}
+
+#if EBB_HAS_EXCEPTIONS
+TEST_CASE("compact: resuming on another thread is a fiber_error; a never-run fiber may start anywhere",
+          "[compact]") {
+  ebb::compact_fiber f([] {
+    for (;;) ebb::this_fiber::yield();
+  });
+  ebb::compact_fiber g([] { ebb::this_fiber::yield(); });
+  f.resume();
+  std::thread([&] {
+    try {
+      f.resume();
+      FAIL("no error");
+    } catch (const ebb::fiber_error& e) {
+      CHECK(e.code() == ebb::fiber_errc::wrong_thread);
+      CHECK(std::string(e.what()).find("compact fiber") != std::string::npos);
+    }
+    g.resume();  // g first runs here: this thread keeps it
+    g.resume();
+    CHECK(g.done());
+  }).join();
+  f.resume();
+}
+
+TEST_CASE("compact: a compact fiber resuming one bound to its own execution stack is a fiber_error", "[compact]") {
+  // A thread of its own, whose only execution stack is the one shared_stack<1> makes (stacks of the
+  // same size are shared by every configuration of a thread).
+  std::thread([] {
+  one_stack inner([] { ebb::this_fiber::yield(); });
+  one_stack outer([&] {
+    try {
+      inner.resume();
+      FAIL("no error");
+    } catch (const ebb::fiber_error& e) {
+      CHECK(e.code() == ebb::fiber_errc::execution_stack_busy);
+    }
+  });
+  outer.resume();
+  CHECK(outer.done());
+  inner.resume();
+  inner.resume();
+  CHECK(inner.done());
+  }).join();
+}
+
+TEST_CASE("compact: nested compact fibers take the thread's other execution stack", "[compact]") {
+  std::vector<int> log;
+  ebb::compact_fiber inner([&] {
+    log.push_back(1);
+    ebb::this_fiber::yield();
+    log.push_back(3);
+  });
+  ebb::compact_fiber outer([&] {
+    inner.resume();
+    log.push_back(2);
+    ebb::this_fiber::yield();
+    inner.resume();
+    log.push_back(4);
+  });
+  outer.resume();
+  outer.resume();
+  CHECK(log == std::vector<int>{1, 2, 3, 4});
+  CHECK(inner.done());
+  CHECK(outer.done());
+}
+#endif
+
+TEST_CASE("compact: switch_to between fibers of one execution stack is routed through the resumer", "[compact]") {
+  std::vector<std::string> log;
+  one_stack* pa = nullptr;
+  one_stack b([&] {
+    std::map<int, std::string> m{{1, "b"}};
+    log.push_back("b starts");
+    ebb::this_fiber::switch_to(*pa);
+    log.push_back("b again " + m[1]);
+  });
+  one_stack a([&] {
+    std::map<int, std::string> m{{1, "a"}};
+    log.push_back("a starts");
+    ebb::this_fiber::switch_to(b);
+    log.push_back("a again " + m[1]);
+    ebb::this_fiber::switch_to(b);
+    log.push_back("a ends " + m[1]);
+  });
+  pa = &a;
+  CHECK(a.resume());   // a -> b -> a, which yields... no: a switches to b again, which finishes
+  CHECK(b.done());
+  CHECK(a.resume() == false);
+  CHECK(log == std::vector<std::string>{"a starts", "b starts", "a again a", "b again b", "a ends a"});
+}
+
+#if EBB_HAS_EXCEPTIONS
+TEST_CASE("compact: exceptions cross yields, and destruction unwinds a saved fiber", "[compact]") {
+  int destroyed = 0;
+  struct counter {
+    int* n;
+    ~counter() { ++*n; }
+  };
+  {
+    std::vector<one_stack> fibers;
+    for (int i = 0; i < 8; ++i)
+      fibers.emplace_back([&destroyed] {
+        counter c{&destroyed};
+        try {
+          ebb::this_fiber::yield();
+          throw std::runtime_error("inner");
+        } catch (const std::runtime_error& e) {
+          ebb::this_fiber::yield();  // a catch block that yields, while others run on the stack
+          CHECK(std::string(e.what()) == "inner");
+          CHECK(std::uncaught_exceptions() == 0);
+        }
+        ebb::this_fiber::yield();
+      });
+    for (auto& f : fibers) f.resume();
+    for (auto& f : fibers) f.resume();  // each throws and catches, then yields in the handler
+    for (auto& f : fibers) f.resume();
+  }  // every fiber is saved (one stack, eight fibers): destruction copies each back to unwind it
+  CHECK(destroyed == 8);
+  ebb::compact_fiber thrower([] {
+    ebb::this_fiber::yield();
+    throw std::logic_error("out");
+  });
+  thrower.resume();
+  CHECK_THROWS_AS(thrower.resume(), std::logic_error);
+}
+#endif
+
+TEST_CASE("compact: fibers created or finished on one thread are destroyed on another", "[compact]") {
+  auto never_ran = std::make_unique<ebb::compact_fiber>([] {});
+  auto finished = std::make_unique<ebb::compact_fiber>([] { ebb::this_fiber::yield(); });
+  finished->resume();
+  finished->resume();
+  std::thread([&] {
+    never_ran.reset();
+    finished.reset();
+  }).join();
+  CHECK(!never_ran);
+}
+
+TEST_CASE("compact: registry passes on another thread shrink fibers while their thread resumes them",
+          "[compact][stress]") {
+  const int count = test_support::scaled(400);
+  const int rounds = test_support::scaled(200);
+  std::vector<ebb::compact_fiber> fibers;
+  std::vector<unsigned> checks(static_cast<std::size_t>(count), 0);
+  for (int i = 0; i < count; ++i)
+    fibers.emplace_back([i, &checks] {
+      for (unsigned r = 0;; ++r) {
+        volatile unsigned mark = r * 2654435761u + static_cast<unsigned>(i);
+        if (r % 7 == 0)
+          yield_at_depth(3000 + static_cast<std::size_t>(i % 5) * 1000);
+        else
+          ebb::this_fiber::yield();
+        if (mark != r * 2654435761u + static_cast<unsigned>(i)) return;  // a frame came back wrong
+        ++checks[static_cast<std::size_t>(i)];
+      }
+    });
+  std::atomic<bool> stop{false};
+  std::size_t released = 0;
+  std::thread passes([&] {
+    while (!stop.load()) released += ebb::stack_registry::shrink_some(50).released_bytes;
+  });
+  for (int r = 0; r < rounds; ++r)
+    for (auto& f : fibers) f.resume();
+  stop = true;
+  passes.join();
+  for (int i = 0; i < count; ++i) CHECK(checks[static_cast<std::size_t>(i)] == static_cast<unsigned>(rounds - 1));
+  for (auto& f : fibers) CHECK(!f.done());
+}
+
+TEST_CASE("compact: this thread's execution stacks give back what no frames occupy at a full pass", "[compact]") {
+  one_stack deep([] { yield_at_depth(200 * 1024); });
+  deep.resume();
+  deep.resume();  // finished: the stack is free, 200 KiB of it touched
+  CHECK(deep.done());
+  const std::size_t released = ebb::stack_registry::shrink_all().released_bytes;
+  CHECK(released >= 192 * 1024);
+}
+
+// ---- the contract's checks ----------------------------------------------------------------------
+
+TEST_CASE("child: checked mode: a write into a suspended compact fiber's frames", "[.child]") {
+  volatile int* leaked = nullptr;
+  one_stack f([&] {
+    volatile int local = 7;
+    leaked = &local;
+    ebb::this_fiber::yield();
+  });
+  f.resume();   // checked mode saved f's frames as it suspended, and poisoned where they were
+  *leaked = 8;  // outside the contract: f's frames are not there
+  f.resume();
+}
+
+TEST_CASE("compact: checked mode reports a write through a pointer into a suspended fiber's frames",
+          "[compact]") {
+  if (!checked) return;
+  auto child = run_child_test("child: checked mode: a write into a suspended compact fiber's frames");
+#if EBB_ASAN
+  CHECK(child.exit_code != 0);
+  CHECK_THAT(child.err, has_text("AddressSanitizer"));
+#else
+  CHECK(child.signal == SIGABRT);
+  CHECK_THAT(child.err, has_text("were written at") && has_text("while it was suspended"));
+#endif
+}
+
+namespace {
+__attribute__((noinline)) int compact_runaway(int n) {
+  volatile char pad[1024];
+  pad[0] = static_cast<char>(n);
+  return compact_runaway(n + 1) + pad[0];
+}
+}  // namespace
+
+TEST_CASE("child: a compact fiber overflows its execution stack", "[.child]") {
+  ebb::compact_fiber f(ebb::fiber_options().name("compact-runaway"), [] { compact_runaway(0); });
+  f.resume();
+}
+
+TEST_CASE("compact: an overflow is reported with the fiber's name and its limit", "[compact]") {
+  auto child = run_child_test("child: a compact fiber overflows its execution stack");
+  CHECK(!child.exited);
+  CHECK_THAT(child.err, has_text("stack overflow in fiber 'compact-runaway'") &&
+                            has_text("limit " + std::to_string(ebb::shared_stack<>::limit_max_size(1 << 20)) + " bytes"));
+}
