@@ -1,6 +1,6 @@
-// expect: this FrameMapper's frames are absent while the fiber is suspended \(residency = absent_while_suspended\); basic_fiber runs only in-place frames so far
+// expect: a FrameMapper whose frames are absent while the fiber is suspended \(residency = absent_while_suspended\) also needs prepare, admit, resume_here, evict and limit_max_size
 // SPDX-License-Identifier: BSL-1.0
-// A copying mapper (frames saved elsewhere while suspended) is not supported yet.
+// A copying mapper (frames saved elsewhere while suspended) must provide what ebb::shared_stack does.
 #include <ebb/ebb.hpp>
 
 struct copying_mapper : ebb::in_place {

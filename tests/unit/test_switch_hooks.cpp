@@ -20,9 +20,9 @@
 #include <vector>
 
 TEST_CASE("switch hooks: the setting is part of the ABI tag", "[switch_hooks]") {
-  const char* tag = EBB_STRINGIFY(EBB_ABI_NAMESPACE);
-  const char* end = tag + std::strlen(tag) - 2;
-  CHECK(std::string(end) == (EBB_SWITCH_HOOKS ? "h1" : "h0"));
+  const std::string tag = EBB_STRINGIFY(EBB_ABI_NAMESPACE);
+  CHECK(tag.find(EBB_SWITCH_HOOKS ? "h1" : "h0") != std::string::npos);
+  CHECK(tag.find(EBB_SWITCH_HOOKS ? "h0" : "h1") == std::string::npos);
 }
 
 #if EBB_SWITCH_HOOKS
