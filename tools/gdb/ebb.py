@@ -39,7 +39,7 @@
 # numbered from #1.
 #
 # Only names from ebb::runtime_v1 and the ebb_v1_* assembly symbols are used: they do not depend on
-# the build configuration (the inline namespace ebb::v1_c1x1e1vg0h0 etc. does). The program needs debug
+# the build configuration (the inline namespace ebb::v1_c1x1e1vg0h0k0 etc. does). The program needs debug
 # information (-g) for at least one translation unit that includes ebb.
 
 import itertools
