@@ -48,9 +48,11 @@
 // `go` on PATH, which then builds bench/go/worker_pool.go into $TMPDIR), the same scenario runs with
 // goroutines in a child process, and its runtime.GC() calls are printed beside ebb's passes.
 //
-// --reps N repeats the whole set (ebb quarter_shrink, ebb shrink_to_fit, the two compact scenarios,
-// Go), in an order rotated each repetition; every time and ratio printed is a median over the
-// repetitions, every ratio is taken between figures of this same run.
+// --reps N repeats the whole set (ebb quarter_shrink, ebb shrink_to_fit, Go), in an order rotated each
+// repetition, and then the two compact scenarios as many times, rotated between themselves (after the
+// others, so that what they leave in the process does not raise the others' RSS baselines); every time
+// and ratio printed is a median over the repetitions, every ratio is taken between figures of this
+// same run.
 #include "bench_common.hpp"
 #include "deep_frames.hpp"
 #include "go_program.hpp"
@@ -532,8 +534,8 @@ int main(int argc, char** argv) {
   args.finish();
 
   std::printf("worker pool: %zu fibers park, recurse %d frames each, park again; shrink passes until one "
-              "releases nothing. %zu repetition(s), medians; the ebb scenarios and Go run one after another, "
-              "rotated each repetition\n",
+              "releases nothing. %zu repetition(s), medians; the in-place scenarios and Go run one after another, "
+              "rotated each repetition, then the compact ones\n",
               cfg.workers, cfg.depth, cfg.reps);
   std::printf("machine: %s\n", machine_description().c_str());
 
@@ -550,7 +552,7 @@ int main(int argc, char** argv) {
   policy_summary compact_deep{"ebb::compact_fiber (quarter_shrink), suspended at the deepest level", {}, true};
   policy_summary compact_flat{"ebb::compact_fiber (quarter_shrink), not suspended deep (as the scenarios above)", {}, true};
   std::vector<go_result> go_runs;
-  const std::size_t kinds = go_binary.empty() ? 4 : 5;
+  const std::size_t kinds = go_binary.empty() ? 2 : 3;
   for (std::size_t rep = 0; rep < cfg.reps; ++rep) {
     for (std::size_t j = 0; j < kinds; ++j) {
       const std::size_t which = (rep + j) % kinds;
@@ -558,15 +560,23 @@ int main(int argc, char** argv) {
         quarter.runs.push_back(run_scenario<quarter_fiber>(cfg, &bare));
       } else if (which == 1) {
         fit.runs.push_back(run_scenario<fit_fiber>(cfg, &bare));
-      } else if (which == 2) {
-        compact_deep.runs.push_back(run_compact_scenario<ebb::compact_fiber>(cfg, /*yield_deep=*/true));
-      } else if (which == 3) {
-        compact_flat.runs.push_back(run_compact_scenario<ebb::compact_fiber>(cfg, /*yield_deep=*/false));
       } else {
         go_result g = run_go(go_binary, cfg);
         if (g.ok) go_runs.push_back(g);
         else std::printf("the Go program failed (run %zu)\n", rep + 1);
       }
+      std::fflush(stdout);
+    }
+  }
+  // The compact scenarios after all of those: what they leave in the process when they are done (a
+  // chunk of the block heap per size class is kept, and the thread's malloc arena) would otherwise
+  // raise the RSS baselines that the in-place scenarios and Go are printed with.
+  for (std::size_t rep = 0; rep < cfg.reps; ++rep) {
+    for (std::size_t j = 0; j < 2; ++j) {
+      if ((rep + j) % 2 == 0)
+        compact_deep.runs.push_back(run_compact_scenario<ebb::compact_fiber>(cfg, /*yield_deep=*/true));
+      else
+        compact_flat.runs.push_back(run_compact_scenario<ebb::compact_fiber>(cfg, /*yield_deep=*/false));
       std::fflush(stdout);
     }
   }
