@@ -288,6 +288,7 @@ reps_note=${reps:-default}
 out_dir=$build_dir/results
 mkdir -p "$out_dir"
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+run_started=$(date -u '+%Y-%m-%d %H:%M UTC')
 
 run() {  # run NAME PROGRAM ARGS...: console output to results/NAME.txt, Markdown to results/NAME.md
   local name=$1 program=$2
@@ -368,7 +369,11 @@ if [[ -n $only ]]; then
       exit 1
     fi
   done
-  stamp="_This subsection alone: \`bench/run.sh --update-docs --only $only\` on $run_date, not the run described"
+  stamp_command="bench/run.sh --update-docs --only $only"
+  [[ $quick == 1 ]] && stamp_command+=" --quick"
+  [[ $million == 1 ]] && stamp_command+=" --million"
+  [[ -n $reps ]] && stamp_command+=" --reps $reps"
+  stamp="_This subsection alone: \`$stamp_command\`, started $run_started, written $run_date; not the run described"
   stamp+=" at the top of \"Latest run\"; load average (1, 5, 15 min) $load_at_start at its start, $load_at_end at its end;"
   stamp+=" repetitions: $reps_note; $compiler, \`-O2\`"
   boost_version=""  # only from this run's programs, not from results an earlier run left in $out_dir
