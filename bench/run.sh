@@ -4,7 +4,9 @@
 #
 #   bench/run.sh                  build, run every benchmark, print the results
 #   bench/run.sh --update-docs    ... and rewrite the "Latest run" section of docs/benchmarks.md with
-#                                 these figures (the hand-written text above it is kept)
+#                                 these figures (the hand-written text above it is kept). With --only
+#                                 it rewrites just those benchmarks' subsections of it (between their
+#                                 "latest-run NAME" markers), each stamped with this run's date
 #   bench/run.sh --quick          a smaller, faster run of every benchmark (fewer repetitions)
 #   bench/run.sh --emulated       only the switch benchmark, cross-compiled for each emulated target
 #                                 whose compiler is installed and run under qemu-user (not performance
@@ -16,14 +18,18 @@
 #                                 rewrites that section's figures, and nothing else
 #
 # Benchmarks, in the order they run: ebb_switch_bench, ebb_create_bench (speed), ebb_growth_bench,
-# ebb_worker_pool_bench (with the Go comparison when `go` is installed), ebb_idle_memory_bench.
+# ebb_worker_pool_bench (with the Go comparison when `go` is installed), ebb_idle_memory_bench (with
+# goroutines when `go` is installed), ebb_compact_switch_bench, ebb_entity_scripts_bench.
 #
 # Options:
 #   --build-dir DIR   where to build (default: $TMPDIR/ebb-bench-build, outside the work tree)
-#   --reps N          repetitions of switch, create and growth (default 15, growth 31); medians over them
+#   --reps N          repetitions of switch, create, growth and compact_switch (default 15, growth 31);
+#                     medians over them
 #   --quick           fewer repetitions everywhere, shorter switch loops, 20,000 idle fibers
-#   --only LIST       run only these, comma-separated: switch,create,growth,worker_pool,idle
-#   --million         the idle-memory benchmark also measures 1,000,000 fibers (about 6 GB)
+#   --only LIST       run only these, comma-separated:
+#                     switch,create,growth,worker_pool,idle,compact_switch,entity
+#   --million         the idle-memory benchmark also measures 1,000,000 fibers (about 6 GB), compact
+#                     fibers and goroutines (about 2.7 GB each)
 #   --cxx COMPILER    C++ compiler for a fresh build dir (default: CMake's choice, usually c++)
 #   --no-boost        do not compare with Boost.Context even if it is installed
 #   --no-go           do not run the Go comparison even if `go` is installed
@@ -33,10 +39,12 @@
 #                     trips, default 500000)
 #
 # The benchmarks are configured from bench/ on their own (bench/CMakeLists.txt defines ebb::ebb from
-# include/ then), so they build without the tests and examples. The Go program (bench/go/worker_pool.go,
-# standard library only) is built with GO111MODULE=off, its GOCACHE and GOPATH inside the build dir.
+# include/ then), so they build without the tests and examples. The Go programs (bench/go/worker_pool.go,
+# bench/go/idle_goroutines.go, standard library only) are built with GO111MODULE=off, their GOCACHE and
+# GOPATH inside the build dir.
 # The machine should be as idle as it can be; pinning helps on a busy one: `taskset -c 1 bench/run.sh`.
-# The worker-pool benchmark needs about 1.3 GB of memory at its peak, the Go program about 1 GB.
+# The worker-pool benchmark needs about 1.3 GB of memory at its peak, the Go program about 1 GB; the
+# entity-scripts benchmark about 0.5 GB (one child process at a time).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -71,7 +79,7 @@ while [[ $# -gt 0 ]]; do
     --runs) runs=$2; shift 2 ;;
     --iterations) iterations=$2; shift 2 ;;
     --windows) windows=1; shift ;;
-    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -79,9 +87,15 @@ if [[ $emulated == 0 && ( $targets != aarch64,armhf,riscv64,i386 || $runs != 5 |
   echo "bench/run.sh: --targets, --runs and --iterations go with --emulated" >&2
   exit 2
 fi
-if [[ $update_docs == 1 && -n $only ]]; then
-  echo "bench/run.sh: --update-docs rewrites the results of every benchmark; it cannot be combined with --only" >&2
-  exit 2
+all_benchmarks=switch,create,growth,worker_pool,idle,compact_switch,entity
+if [[ -n $only ]]; then
+  IFS=, read -r -a only_names <<<"$only"
+  for name in "${only_names[@]}"; do
+    if [[ ",$all_benchmarks," != *",$name,"* ]]; then
+      echo "bench/run.sh: unknown benchmark '$name' in --only (known: $all_benchmarks)" >&2
+      exit 2
+    fi
+  done
 fi
 wanted() { [[ -z $only || ",$only," == *",$1,"* ]]; }
 
@@ -231,27 +245,41 @@ configure=(cmake -S "$root/bench" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DE
 "${configure[@]}" >/dev/null
 cmake --build "$build_dir" -j "$(nproc)" >/dev/null
 
-# ---- the Go comparison: built into the build dir, so it works as root in CI and leaves no cache behind
-go_args=(--no-go)
+# ---- the Go comparisons: built into the build dir, so they work as root in CI and leave no cache behind
+# go_program NAME: builds bench/go/NAME.go into $build_dir/go/NAME and sets go_built to its path, or to
+# "" when `go` is missing (or --no-go) or the build fails.
 go_version=""
-if [[ $go == 1 ]] && wanted worker_pool && command -v go >/dev/null 2>&1; then
+go_program() {
+  go_built=""
+  [[ $go == 1 ]] && command -v go >/dev/null 2>&1 || return 0
   mkdir -p "$build_dir/go"
   if GO111MODULE=off GOFLAGS= GOCACHE="$build_dir/go/cache" GOPATH="$build_dir/go/path" \
-       go build -o "$build_dir/go/worker_pool" "$root/bench/go/worker_pool.go"; then
-    go_args=(--go-binary "$build_dir/go/worker_pool")
+       go build -o "$build_dir/go/$1" "$root/bench/go/$1.go"; then
+    go_built=$build_dir/go/$1
     go_version=$(go version)
   else
-    echo "bench/run.sh: building bench/go/worker_pool.go failed; running without the Go comparison" >&2
+    echo "bench/run.sh: building bench/go/$1.go failed; running without the Go comparison" >&2
   fi
+}
+go_args=(--no-go); idle_go_args=(--no-go)
+if wanted worker_pool; then
+  go_program worker_pool
+  [[ -n $go_built ]] && go_args=(--go-binary "$go_built")
+fi
+if wanted idle; then
+  go_program idle_goroutines
+  [[ -n $go_built ]] && idle_go_args=(--go-binary "$go_built")
 fi
 
-switch_args=(); create_args=(); growth_args=(); pool_args=(); idle_args=()
+switch_args=(); create_args=(); growth_args=(); pool_args=(); idle_args=(); compact_switch_args=(); entity_args=()
 if [[ $quick == 1 ]]; then
   switch_args=(--reps 5 --iterations 500000); create_args=(--reps 5)
   growth_args=(--quick); pool_args=(--quick); idle_args=(--quick)
+  compact_switch_args=(--reps 5 --iterations 200000); entity_args=(--quick)
 fi
 if [[ -n $reps ]]; then
   switch_args+=(--reps "$reps"); create_args+=(--reps "$reps"); growth_args+=(--reps "$reps")
+  compact_switch_args+=(--reps "$reps")
 fi
 [[ $million == 1 ]] && idle_args+=(--million)
 reps_note=${reps:-default}
@@ -260,6 +288,7 @@ reps_note=${reps:-default}
 out_dir=$build_dir/results
 mkdir -p "$out_dir"
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+run_started=$(date -u '+%Y-%m-%d %H:%M UTC')
 
 run() {  # run NAME PROGRAM ARGS...: console output to results/NAME.txt, Markdown to results/NAME.md
   local name=$1 program=$2
@@ -272,11 +301,17 @@ wanted switch && run switch ebb_switch_bench "${switch_args[@]}"
 wanted create && run create ebb_create_bench "${create_args[@]}"
 wanted growth && run growth ebb_growth_bench "${growth_args[@]}"
 wanted worker_pool && run worker_pool ebb_worker_pool_bench "${pool_args[@]}" "${go_args[@]}"
-wanted idle && run idle ebb_idle_memory_bench "${idle_args[@]}"
+wanted idle && run idle ebb_idle_memory_bench "${idle_args[@]}" "${idle_go_args[@]}"
+wanted compact_switch && run compact_switch ebb_compact_switch_bench "${compact_switch_args[@]}"
+wanted entity && run entity ebb_entity_scripts_bench "${entity_args[@]}"
 
 [[ $update_docs == 1 ]] || exit 0
 
-# ---- docs/benchmarks.md: replace everything from the marker line on -----------------------------
+# ---- docs/benchmarks.md --------------------------------------------------------------------------
+# Without --only: everything from the latest-run marker line on is replaced. With --only: only the
+# subsections of the wanted benchmarks, each between its own pair of markers
+#   <!-- latest-run NAME: begin -->  ...  <!-- latest-run NAME: end -->
+# (a full --update-docs writes them), are replaced; the rest of the page stays as it was.
 doc=$root/docs/benchmarks.md
 marker='<!-- latest-run: generated by bench/run.sh --update-docs; everything below this line is replaced -->'
 if ! grep -qxF "$marker" "$doc"; then
@@ -287,10 +322,76 @@ fi
 compiler_path=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build_dir/CMakeCache.txt")
 compiler=$("$compiler_path" --version | head -n 1)
 cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
-boost_version=$(sed -n 's/^boost: //p' "$out_dir/switch.txt")
+boost_version=$(sed -n 's/^boost: //p' "$out_dir/switch.txt" 2>/dev/null || true)
 case $boost_version in
   "Boost "[0-9]*) boost_version="$boost_version (the system's shared library; jump_fcontext is called through the PLT)" ;;
 esac
+load_at_end=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+run_date=$(date -u '+%Y-%m-%d %H:%M UTC')
+
+title_of() {
+  case $1 in
+    switch) echo "Context switch" ;;
+    create) echo "Create + run + destroy" ;;
+    growth) echo "Growth: 2 KiB to 1 MiB in one recursion" ;;
+    worker_pool) echo "Worker pool: shrink passes, and Go's GCs beside them" ;;
+    idle) echo "Idle memory per suspended fiber" ;;
+    compact_switch) echo "Compact fibers: a switch that copies live frames" ;;
+    entity) echo "Compact fibers: 50,000 entity scripts" ;;
+  esac
+}
+
+# section NAME [STAMP]: one benchmark's subsection, without its markers; STAMP (a partial update) says
+# which run it comes from.
+section() {
+  local name=$1 stamp=${2:-}
+  echo "### $(title_of "$name")"
+  echo
+  if [[ -n $stamp ]]; then
+    echo "$stamp"
+    echo
+  fi
+  cat "$out_dir/$name.md"
+  echo
+  echo "<details><summary>Console output</summary>"
+  echo
+  echo '```text'
+  cat "$out_dir/$name.txt"
+  echo '```'
+  echo
+  echo "</details>"
+}
+
+if [[ -n $only ]]; then
+  for name in "${only_names[@]}"; do
+    if ! grep -qxF "<!-- latest-run $name: begin -->" "$doc" || ! grep -qxF "<!-- latest-run $name: end -->" "$doc"; then
+      echo "bench/run.sh: $doc has no latest-run markers for '$name'; run a full --update-docs first. Not touching it" >&2
+      exit 1
+    fi
+  done
+  stamp_command="bench/run.sh --update-docs --only $only"
+  [[ $quick == 1 ]] && stamp_command+=" --quick"
+  [[ $million == 1 ]] && stamp_command+=" --million"
+  [[ -n $reps ]] && stamp_command+=" --reps $reps"
+  stamp="_This subsection alone: \`$stamp_command\`, started $run_started, written $run_date; not the run described"
+  stamp+=" at the top of \"Latest run\"; load average (1, 5, 15 min) $load_at_start at its start, $load_at_end at its end;"
+  stamp+=" repetitions: $reps_note; $compiler, \`-O2\`"
+  boost_version=""  # only from this run's programs, not from results an earlier run left in $out_dir
+  for name in "${only_names[@]}"; do
+    [[ -z $boost_version ]] && boost_version=$(sed -n '1,5s/^boost: //p' "$out_dir/$name.txt")
+  done
+  [[ -n $boost_version ]] && stamp+="; $boost_version"
+  [[ -n $go_version ]] && stamp+="; ${go_version#go version }"
+  stamp+="._"
+  for name in "${only_names[@]}"; do
+    section "$name" "$stamp" >"$out_dir/$name.section.md"
+    replace_between_markers "$doc" "<!-- latest-run $name: begin -->" "<!-- latest-run $name: end -->" \
+      "$out_dir/$name.section.md"
+  done
+  echo
+  echo "updated the subsections $only of $doc"
+  exit 0
+fi
 
 {
   awk -v marker="$marker" '{ print } $0 == marker { exit }' "$doc"
@@ -300,44 +401,20 @@ esac
   echo "Written by \`bench/run.sh --update-docs\` from one run of every benchmark; each figure is a"
   echo "**median** over the repetitions named with it (repetitions: $reps_note), the contenders"
   echo "interleaved in rotated order within each repetition, every ratio taken within this run."
+  echo "A subsection rewritten later on its own (\`--update-docs --only NAME\`) says so in its first line."
   echo
-  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- date: $run_date"
   echo "- machine: nproc $(nproc), CPU \`${cpu:-unknown}\`, kernel $(uname -sr), $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) of memory"
-  echo "- load average (1, 5, 15 min) when the run started: $load_at_start; when it ended: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
+  echo "- load average (1, 5, 15 min) when the run started: $load_at_start; when it ended: $load_at_end"
   echo "- compiler: $compiler, \`-O2\` (CMake Release, bench/CMakeLists.txt pins -O2)"
   echo "- ${boost_version:-Boost not built in}"
   echo "- Go: ${go_version:-not run}"
-  echo
-  echo "### Context switch"
-  echo
-  cat "$out_dir/switch.md"
-  echo
-  echo "### Create + run + destroy"
-  echo
-  cat "$out_dir/create.md"
-  echo
-  echo "### Growth: 2 KiB to 1 MiB in one recursion"
-  echo
-  cat "$out_dir/growth.md"
-  echo
-  echo "### Worker pool: shrink passes, and Go's GCs beside them"
-  echo
-  cat "$out_dir/worker_pool.md"
-  echo
-  echo "### Idle memory per suspended fiber"
-  echo
-  cat "$out_dir/idle.md"
-  echo
-  echo "<details><summary>Console output of this run</summary>"
-  echo
-  echo '```text'
-  for name in switch create growth worker_pool idle; do
-    cat "$out_dir/$name.txt"
+  for name in switch create growth worker_pool idle compact_switch entity; do
     echo
+    echo "<!-- latest-run $name: begin -->"
+    section "$name"
+    echo "<!-- latest-run $name: end -->"
   done
-  echo '```'
-  echo
-  echo "</details>"
 } >"$doc.tmp"
 mv "$doc.tmp" "$doc"
 echo

@@ -26,16 +26,36 @@
 //     number of pages touched at the top of each (one byte per page, top down), one madvise per region.
 //     Target: ebb ns/page <= 1.25x bare ns/page.
 //
+// Compact fibers (ebb::compact_fiber: quarter_shrink, frames on the thread's execution stack, saved
+// into storage sized by the policies when another fiber takes the stack) run the scenario twice, on a
+// thread of their own (they stay on the thread that first resumed them; every resume and every pass
+// is made there):
+//   * suspended at the deepest level: each worker yields once at the bottom of its recursion
+//     (deep_frames::at_bottom), so its 860 KiB of frames are saved (storage grows to the logical size,
+//     1 MiB), then comes back up and parks; the passes then halve the storage, as they halve an
+//     in-place stack. Target, as for quarter_shrink: within 10% of the parked baseline in
+//     <= log2(peak / 2 KiB) passes;
+//   * not suspended deep, exactly as the in-place scenarios: the recursion runs on the execution
+//     stack and returns before the worker parks, so the storage never sees the depth; only the
+//     execution stack's pages do, and a pass trims them.
+// For compact fibers shrink_report.released_bytes includes the trim of the execution stacks, counted
+// over their whole range whether resident or not, so it is never 0: their passes stop at the first
+// that shrinks no storage and lowers RSS by less than 64 KiB. There is no bare comparison for them
+// (their memory goes back by unmapping or decommitting blocks, not by madvise of stack pages).
+//
 // Each scenario is heavy (about 860 MB resident at its peak), so they run one after another, and each
 // ends by destroying its fibers and calling ebb::trim_stack_pool(). With Go available (--go-binary, or
 // `go` on PATH, which then builds bench/go/worker_pool.go into $TMPDIR), the same scenario runs with
 // goroutines in a child process, and its runtime.GC() calls are printed beside ebb's passes.
 //
 // --reps N repeats the whole set (ebb quarter_shrink, ebb shrink_to_fit, Go), in an order rotated each
-// repetition; every time and ratio printed is a median over the repetitions, every ratio is taken
-// between figures of this same run.
+// repetition, and then the two compact scenarios as many times, rotated between themselves (after the
+// others, so that what they leave in the process does not raise the others' RSS baselines); every time
+// and ratio printed is a median over the repetitions, every ratio is taken between figures of this
+// same run.
 #include "bench_common.hpp"
 #include "deep_frames.hpp"
+#include "go_program.hpp"
 
 #include <ebb/ebb.hpp>
 
@@ -46,6 +66,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sys/mman.h>
@@ -146,8 +167,12 @@ std::size_t committed_sum(std::vector<Fiber>& fibers) {
   return sum;
 }
 
+// compact: a compact fiber type (its committed bytes are its storage; no bare comparison; a pass
+// "releases nothing" when neither RSS nor the storage held went down, see below). yield_deep: each
+// worker yields once at the deepest level of its recursion (deep_frames::at_bottom), so it is
+// suspended deep and its frames are saved, before it comes back up and parks.
 template <class Fiber>
-scenario_result run_scenario(const config& cfg, bare_regions& bare) {
+scenario_result run_scenario(const config& cfg, bare_regions* bare, bool compact = false, bool yield_deep = false) {
   scenario_result r;
   ebb::trim_stack_pool();
   r.rss_start_kib = proc_status_kib("VmRSS");
@@ -168,7 +193,12 @@ scenario_result run_scenario(const config& cfg, bare_regions& bare) {
   r.committed_parked = committed_sum(fibers);
 
   const std::uint64_t t0 = now_ns();
+  if (yield_deep) deep_frames::at_bottom = [] { ebb::this_fiber::yield(); };
   for (auto& f : fibers) f.resume();
+  if (yield_deep) {
+    for (auto& f : fibers) f.resume();  // back up from the deepest level, and parked again
+    deep_frames::at_bottom = nullptr;
+  }
   r.recursion_ms = static_cast<double>(now_ns() - t0) / 1e6;
   r.rss_deep_kib = proc_status_kib("VmRSS");
   r.committed_deep = committed_sum(fibers);
@@ -186,17 +216,22 @@ scenario_result run_scenario(const config& cfg, bare_regions& bare) {
     p.released = report.released_bytes;
     p.rss_kib = proc_status_kib("VmRSS");
     p.committed = committed_sum(fibers);
-    if (p.released > 0) {
+    if (p.released > 0 && bare != nullptr) {
       // The same number of pages, spread over the same number of regions.
       const std::size_t per_region =
           std::max<std::size_t>(1, (p.released / page + cfg.workers / 2) / cfg.workers);
-      p.bare_ms = bare.touch_then_release_ns(per_region) / 1e6;
+      p.bare_ms = bare->touch_then_release_ns(per_region) / 1e6;
       p.bare_pages = per_region * cfg.workers;
     }
     if (r.passes_to_baseline < 0 && p.rss_kib * 10 <= r.rss_parked_kib * 11)
       r.passes_to_baseline = static_cast<int>(k);
+    const pass_record before = r.passes.empty() ? pass_record{0, 0, 0, r.rss_deep_kib, r.committed_deep, 0, 0} : r.passes.back();
     r.passes.push_back(p);
-    if (p.released == 0) break;
+    if (!compact && p.released == 0) break;
+    // A pass over compact fibers always reports released bytes: the trim of the thread's execution
+    // stacks counts its whole range, resident or not. Judged by what the kernel and ebb hold instead:
+    // the storage did not shrink and RSS went down by less than 64 KiB.
+    if (compact && p.committed >= before.committed && p.rss_kib + 64 > before.rss_kib) break;
   }
 
   for (std::size_t k = 0; k < cfg.idle_passes; ++k) {
@@ -233,6 +268,20 @@ scenario_result run_scenario(const config& cfg, bare_regions& bare) {
   return r;
 }
 
+// Compact fibers run on a thread of their own: they stay on the thread that first resumed them, the
+// passes trim that thread's execution stacks, and when the thread ends its execution stacks go with
+// it, so the in-place scenarios on the main thread never see them (a pass on a thread that has
+// execution stacks reports their trim as released memory, which would blur those scenarios' "a pass
+// that releases nothing"). RSS after cleanup is read once the thread has ended.
+template <class Fiber>
+scenario_result run_compact_scenario(const config& cfg, bool yield_deep) {
+  scenario_result r;
+  std::thread worker([&] { r = run_scenario<Fiber>(cfg, nullptr, /*compact=*/true, yield_deep); });
+  worker.join();
+  r.rss_cleanup_kib = proc_status_kib("VmRSS");
+  return r;
+}
+
 // ---- Go -----------------------------------------------------------------------------------------
 struct go_step {
   double ms = 0, seconds = 0;
@@ -248,56 +297,12 @@ struct go_result {
   go_step free_os;
 };
 
-bool executable(const std::string& path) { return !path.empty() && ::access(path.c_str(), X_OK) == 0; }
-
-std::string find_on_path(const char* name) {
-  const char* path = std::getenv("PATH");
-  if (!path) return "";
-  std::stringstream dirs(path);
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
-    if (executable(candidate)) return candidate;
-  }
-  return "";
-}
-
-std::string quoted(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 // The Go program to run: --go-binary, or built from bench/go/worker_pool.go with `go` from PATH.
 std::string locate_go_program(const std::string& given, std::string& why_not) {
-  if (!given.empty()) {
-    if (executable(given)) return given;
-    why_not = "--go-binary " + given + " is not an executable";
-    return "";
-  }
 #ifdef EBB_BENCH_GO_SOURCE
-  const std::string go = find_on_path("go");
-  if (go.empty()) {
-    why_not = "no `go` on PATH";
-    return "";
-  }
-  const char* tmp = std::getenv("TMPDIR");
-  const std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/ebb-bench-go";
-  ::mkdir(dir.c_str(), 0755);
-  const std::string binary = dir + "/go_worker_pool";
-  const std::string command = "GO111MODULE=off GOFLAGS= GOCACHE=" + quoted(dir + "/cache") +
-                              " GOPATH=" + quoted(dir + "/path") + " " + quoted(go) + " build -o " +
-                              quoted(binary) + " " + quoted(EBB_BENCH_GO_SOURCE) + " 2>&1";
-  std::printf("building the Go program: %s\n", command.c_str());
-  std::fflush(stdout);
-  if (std::system(command.c_str()) != 0 || !executable(binary)) {
-    why_not = "`go build` of " EBB_BENCH_GO_SOURCE " failed";
-    return "";
-  }
-  return binary;
+  return ebb_bench::locate_go_program(given, EBB_BENCH_GO_SOURCE, "go_worker_pool", why_not);
 #else
-  why_not = "built without the path of bench/go/worker_pool.go; pass --go-binary";
-  return "";
+  return ebb_bench::locate_go_program(given, nullptr, "go_worker_pool", why_not);
 #endif
 }
 
@@ -362,6 +367,7 @@ double step_median(const std::vector<T>& runs, std::size_t k, Steps steps, Get g
 struct policy_summary {
   std::string name;
   std::vector<scenario_result> runs;
+  bool compact = false;  // compact fibers: "committed" is the saved frames' storage; no bare comparison
   std::size_t max_passes() const {
     std::size_t n = 0;
     for (const auto& r : runs) n = std::max(n, r.passes.size());
@@ -432,27 +438,35 @@ void print_policy(const policy_summary& p, const config& cfg, std::ostringstream
   const std::size_t page = page_bytes();
   auto med = [&](auto get) { return median_of(p.runs, get); };
   const double peak = p.peak();
+  const char* held = p.compact ? "storage held" : "stacks committed";
   std::printf("\n== ebb, %s: %zu fibers x %d frames\n", p.name.c_str(), cfg.workers, cfg.depth);
-  std::printf("  measured frame: %.1f bytes per level (peak in use %.0f bytes / %d levels)\n",
-              peak / cfg.depth, peak, cfg.depth);
+  if (p.compact && peak < cfg.depth)
+    std::printf("  peak seen at a suspension: %.0f bytes (a compact fiber's depth is seen only when it suspends; "
+                "these workers never suspend deep)\n",
+                peak);
+  else
+    std::printf("  measured frame: %.1f bytes per level (peak in use %.0f bytes / %d levels)\n",
+                peak / cfg.depth, peak, cfg.depth);
   const double parked = med([](const scenario_result& r) { return r.rss_parked_kib; });
   std::printf("  before the fibers: RSS %.1f MiB\n", mib(med([](const scenario_result& r) { return r.rss_start_kib; })));
-  std::printf("  parked baseline:   RSS %.1f MiB, stacks committed %.1f MiB\n", mib(parked),
+  std::printf("  parked baseline:   RSS %.1f MiB, %s %.1f MiB\n", mib(parked), held,
               med([](const scenario_result& r) { return r.committed_parked; }) / 1048576.0);
-  std::printf("  after the recursion (%.0f ms for all fibers): RSS %.1f MiB, stacks committed %.1f MiB, "
+  std::printf("  after the recursion (%.0f ms for all fibers): RSS %.1f MiB, %s %.1f MiB, "
               "logical size %.0f KiB each\n",
               med([](const scenario_result& r) { return r.recursion_ms; }),
-              mib(med([](const scenario_result& r) { return r.rss_deep_kib; })),
+              mib(med([](const scenario_result& r) { return r.rss_deep_kib; })), held,
               med([](const scenario_result& r) { return r.committed_deep; }) / 1048576.0,
               med([](const scenario_result& r) { return r.size_deep; }) / 1024.0);
   std::printf("  %4s  %9s  %6s  %12s  %9s  %13s  %11s  %11s  %6s\n", "pass", "time", "shrunk", "released",
-              "RSS", "committed", "ebb ns/pg", "bare ns/pg", "ratio");
+              "RSS", p.compact ? "storage" : "committed", "ebb ns/pg", "bare ns/pg", "ratio");
   md << "\n**ebb, " << p.name << "** — " << cfg.workers << " fibers x " << cfg.depth << " frames of "
      << fmt("%.1f", peak / cfg.depth) << " bytes (measured); parked baseline RSS " << fmt("%.1f", mib(parked))
      << " MiB; after the recursion RSS "
-     << fmt("%.1f", mib(med([](const scenario_result& r) { return r.rss_deep_kib; }))) << " MiB, stacks committed "
-     << fmt("%.1f", med([](const scenario_result& r) { return r.committed_deep; }) / 1048576.0) << " MiB\n\n"
-     << "| pass | time | released | RSS after | committed after | ebb ns/page | bare madvise ns/page | ebb / bare |\n"
+     << fmt("%.1f", mib(med([](const scenario_result& r) { return r.rss_deep_kib; }))) << " MiB, " << held << " "
+     << fmt("%.1f", med([](const scenario_result& r) { return r.committed_deep; }) / 1048576.0) << " MiB"
+     << (p.compact ? " (storage: the saved frames' blocks, `stack_stats().committed`)" : "") << "\n\n"
+     << "| pass | time | released | RSS after | " << (p.compact ? "storage" : "committed")
+     << " after | ebb ns/page | bare madvise ns/page | ebb / bare |\n"
      << "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   for (std::size_t k = 0; k < p.max_passes(); ++k) {
     const double ms = p.pass_median(k, [](const pass_record& r) { return r.ms; });
@@ -461,7 +475,7 @@ void print_policy(const policy_summary& p, const config& cfg, std::ostringstream
     const double rss = p.pass_median(k, [](const pass_record& r) { return r.rss_kib; });
     const double committed = p.pass_median(k, [](const pass_record& r) { return r.committed; });
     const double e = p.ebb_ns_per_page(k), b = p.bare_ns_per_page(k);
-    const bool releases = released >= static_cast<double>(page);
+    const bool releases = released >= static_cast<double>(page) && !p.compact;
     std::printf("  %4zu  %6.2f ms  %6.0f  %8.1f MiB  %5.1f MiB  %9.1f MiB  %11s  %11s  %6s\n", k + 1, ms, shrunk,
                 released / 1048576.0, mib(rss), committed / 1048576.0, releases ? fmt("%.0f", e).c_str() : "-",
                 releases && b > 0 ? fmt("%.0f", b).c_str() : "-",
@@ -471,10 +485,22 @@ void print_policy(const policy_summary& p, const config& cfg, std::ostringstream
        << (releases ? fmt("%.0f", e) : "-") << " | " << (releases && b > 0 ? fmt("%.0f", b) : "-") << " | "
        << (releases && b > 0 ? fmt("%.2fx", e / b) : "-") << " |\n";
   }
-  std::printf("  passes until RSS is within 10%% of the parked baseline: %.0f\n", p.passes_to_baseline());
+  if (p.compact)
+    std::printf("  released: shrink_report.released_bytes as ebb reports it; it counts the execution stacks' trim over\n"
+                "  their whole range, resident or not, so no pass reports 0 (idle passes reported %.0f KiB each); the\n"
+                "  passes stop at the first that shrinks no storage and lowers RSS by less than 64 KiB\n",
+                med([](const scenario_result& r) { return r.idle_released; }) / 1024.0 /
+                    static_cast<double>(2 * cfg.idle_passes));
+  const double to_baseline = p.passes_to_baseline();
+  if (to_baseline >= 99)
+    std::printf("  passes until RSS is within 10%% of the parked baseline: never (RSS after the last pass %.1f MiB, "
+                "baseline %.1f MiB)\n",
+                mib(p.pass_median(p.max_passes() - 1, [](const pass_record& r) { return r.rss_kib; })), mib(parked));
+  else
+    std::printf("  passes until RSS is within 10%% of the parked baseline: %.0f\n", to_baseline);
   std::printf("  pass that releases nothing (fibers idle since the last pass): median %.1f us over %zu passes x %zu runs%s\n",
               p.idle_us(), cfg.idle_passes, p.runs.size(),
-              med([](const scenario_result& r) { return r.idle_released; }) ? " (it DID release memory)" : "");
+              !p.compact && med([](const scenario_result& r) { return r.idle_released; }) ? " (it DID release memory)" : "");
   std::printf("  the same with cold caches (a 64 MiB sweep before each pass): median %.1f us\n", p.cold_us());
   std::printf("  pass that releases nothing (every fiber resumed once since): median %.1f us\n", p.ran_us());
   std::printf("  after destroying the fibers and trim_stack_pool(): RSS %.1f MiB\n",
@@ -508,8 +534,8 @@ int main(int argc, char** argv) {
   args.finish();
 
   std::printf("worker pool: %zu fibers park, recurse %d frames each, park again; shrink passes until one "
-              "releases nothing. %zu repetition(s), medians; the ebb policies and Go run one after another, "
-              "rotated each repetition\n",
+              "releases nothing. %zu repetition(s), medians; the in-place scenarios and Go run one after another, "
+              "rotated each repetition, then the compact ones\n",
               cfg.workers, cfg.depth, cfg.reps);
   std::printf("machine: %s\n", machine_description().c_str());
 
@@ -523,20 +549,34 @@ int main(int argc, char** argv) {
 
   policy_summary quarter{"quarter_shrink (ebb::fiber, the default)", {}};
   policy_summary fit{"shrink_to_fit", {}};
+  policy_summary compact_deep{"ebb::compact_fiber (quarter_shrink), suspended at the deepest level", {}, true};
+  policy_summary compact_flat{"ebb::compact_fiber (quarter_shrink), not suspended deep (as the scenarios above)", {}, true};
   std::vector<go_result> go_runs;
   const std::size_t kinds = go_binary.empty() ? 2 : 3;
   for (std::size_t rep = 0; rep < cfg.reps; ++rep) {
     for (std::size_t j = 0; j < kinds; ++j) {
       const std::size_t which = (rep + j) % kinds;
       if (which == 0) {
-        quarter.runs.push_back(run_scenario<quarter_fiber>(cfg, bare));
+        quarter.runs.push_back(run_scenario<quarter_fiber>(cfg, &bare));
       } else if (which == 1) {
-        fit.runs.push_back(run_scenario<fit_fiber>(cfg, bare));
+        fit.runs.push_back(run_scenario<fit_fiber>(cfg, &bare));
       } else {
         go_result g = run_go(go_binary, cfg);
         if (g.ok) go_runs.push_back(g);
         else std::printf("the Go program failed (run %zu)\n", rep + 1);
       }
+      std::fflush(stdout);
+    }
+  }
+  // The compact scenarios after all of those: what they leave in the process when they are done (a
+  // chunk of the block heap per size class is kept, and the thread's malloc arena) would otherwise
+  // raise the RSS baselines that the in-place scenarios and Go are printed with.
+  for (std::size_t rep = 0; rep < cfg.reps; ++rep) {
+    for (std::size_t j = 0; j < 2; ++j) {
+      if ((rep + j) % 2 == 0)
+        compact_deep.runs.push_back(run_compact_scenario<ebb::compact_fiber>(cfg, /*yield_deep=*/true));
+      else
+        compact_flat.runs.push_back(run_compact_scenario<ebb::compact_fiber>(cfg, /*yield_deep=*/false));
       std::fflush(stdout);
     }
   }
@@ -548,6 +588,14 @@ int main(int argc, char** argv) {
         "process.\n";
   print_policy(quarter, cfg, md);
   print_policy(fit, cfg, md);
+  md << "\nCompact fibers (`ebb::compact_fiber`, on a thread of their own, all resumed there): \"suspended at the "
+        "deepest level\" yields once at the bottom of the recursion, so its frames are saved deep and its storage "
+        "grows; \"not suspended deep\" runs the recursion exactly as the scenarios above, on the execution stack. "
+        "\"released\" is `shrink_report.released_bytes` as ebb reports it (it counts the execution stacks' trim over "
+        "their whole range, resident or not); the passes stop at the first that shrinks no storage and lowers RSS by "
+        "less than 64 KiB.\n";
+  print_policy(compact_deep, cfg, md);
+  print_policy(compact_flat, cfg, md);
 
   // ---- Go, and everything side by side --------------------------------------------------------------
   const bool have_go = !go_runs.empty();
@@ -644,6 +692,26 @@ int main(int argc, char** argv) {
                      quarter.ebb_ns_per_page_all() / quarter.bare_ns_per_page_all(), "x", 1.25});
   derived.push_back({"shrink_to_fit pass 1: ebb ns/page / bare madvise ns/page",
                      fit.ebb_ns_per_page(0) / fit.bare_ns_per_page(0), "x", 1.25});
+  {
+    const double deep_peak = compact_deep.peak();
+    derived.push_back({"compact, suspended deep: passes to within 10% of baseline (99: never; target log2(peak/2 KiB))",
+                       compact_deep.passes_to_baseline(), "", std::log2(deep_peak / min_size)});
+    auto last_rss = [](const policy_summary& p) {
+      return p.pass_median(p.max_passes() - 1, [](const pass_record& r) { return r.rss_kib; });
+    };
+    auto parked_rss = [](const policy_summary& p) {
+      return median_of(p.runs, [](const scenario_result& r) { return r.rss_parked_kib; });
+    };
+    derived.push_back({"compact, suspended deep: RSS after the last pass / parked baseline",
+                       last_rss(compact_deep) / parked_rss(compact_deep), "x", 0});
+    derived.push_back({"compact, suspended deep: pass 1",
+                       compact_deep.pass_median(0, [](const pass_record& r) { return r.ms; }), " ms", 0});
+    derived.push_back({"compact, suspended deep" + idle_label, compact_deep.idle_us(), " us", 100});
+    derived.push_back({"compact, not suspended deep: passes to within 10% of baseline (99: never)",
+                       compact_flat.passes_to_baseline(), "", 0});
+    derived.push_back({"compact, not suspended deep: RSS after the last pass / parked baseline",
+                       last_rss(compact_flat) / parked_rss(compact_flat), "x", 0});
+  }
   if (have_go) {
     // Go's GCs needed to bring RSS within 10% of its own parked baseline (0: not within the GCs run).
     const double go_parked = gmed([](const go_result& g) { return g.rss_parked_kib; });
