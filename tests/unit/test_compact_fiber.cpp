@@ -7,10 +7,13 @@
 #include <ebb/ebb.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <cstdio>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -379,3 +382,255 @@ TEST_CASE("compact: an overflow is reported with the fiber's name and its limit"
                             has_text("limit " + std::to_string(ebb::shared_stack<>::limit_max_size(ebb::default_max_stack)) +
                                      " bytes"));
 }
+
+// ---- yield_then, resume_with, generator-like use ----------------------------------------------------
+
+TEST_CASE("compact: yield_then hands fibers to a queue their thread drains, frames saved in between",
+          "[compact]") {
+  // One execution stack for all: each resume evicts the fiber before it.
+  const int count = 16, rounds = 20;
+  std::vector<one_stack> fibers;
+  std::vector<int> queue;  // only this thread touches it: f runs in resume(), on the resumer's side
+  queue.reserve(static_cast<std::size_t>(count) * 2);
+  std::vector<long> sums(count, 0);
+  int then_runs = 0, saw_running = 0;
+  for (int i = 0; i < count; ++i)
+    fibers.emplace_back([i, &queue, &sums, &then_runs, &saw_running, &fibers] {
+      std::map<int, long> m;  // its nodes point back at the header in this frame
+      for (int r = 0; r < rounds; ++r) {
+        m[r] = i * 1000 + r;
+        ebb::this_fiber::yield_then([i, &queue, &then_runs, &saw_running, &fibers]() noexcept {
+          ++then_runs;
+          if (fibers[static_cast<std::size_t>(i)].running()) ++saw_running;  // must be suspended by now
+          queue.push_back(i);
+        });
+        long total = 0;
+        for (auto& kv : m) total += kv.second;
+        sums[static_cast<std::size_t>(i)] = total;
+      }
+    });
+  for (int i = 0; i < count; ++i) queue.push_back(i);
+  int resumes = 0;
+  while (!queue.empty()) {
+    const int i = queue.front();
+    queue.erase(queue.begin());
+    fibers[static_cast<std::size_t>(i)].resume();
+    ++resumes;
+  }
+  CHECK(then_runs == count * rounds);
+  CHECK(saw_running == 0);
+  CHECK(resumes == count * (rounds + 1));
+  for (int i = 0; i < count; ++i) {
+    long want = 0;
+    for (int r = 0; r < rounds; ++r) want += i * 1000 + r;
+    CHECK(sums[static_cast<std::size_t>(i)] == want);
+    CHECK(fibers[static_cast<std::size_t>(i)].done());
+  }
+}
+
+#if EBB_HAS_EXCEPTIONS
+TEST_CASE("compact: yield_then handing a fiber to another thread: refused there, it goes on at home",
+          "[compact]") {
+  std::mutex m;
+  std::condition_variable cv;
+  ebb::compact_fiber* handed = nullptr;
+  int steps = 0;
+  ebb::compact_fiber f(ebb::fiber_options().name("homebody"), [&] {
+    ++steps;
+    ebb::this_fiber::yield_then([&]() noexcept {
+      std::lock_guard<std::mutex> lock(m);
+      handed = &f;
+      cv.notify_all();
+    });
+    ++steps;
+  });
+  ebb::fiber_errc code = ebb::fiber_errc::empty_fiber;
+  std::thread other([&] {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return handed != nullptr; });
+    try {
+      handed->resume();
+    } catch (const ebb::fiber_error& e) {
+      code = e.code();
+    }
+  });
+  f.resume();
+  other.join();
+  CHECK(code == ebb::fiber_errc::wrong_thread);
+  CHECK(steps == 1);
+  CHECK(f.resume() == false);
+  CHECK(steps == 2);
+}
+#endif
+
+namespace {
+ebb::fiber_local<int> compact_local;
+}  // namespace
+
+TEST_CASE("compact: resume_with runs on top of a saved fiber, on its frames, as that fiber", "[compact]") {
+  // A thread of its own, so that its only execution stack is the one shared_stack<1> makes.
+  std::thread([] {
+  std::uintptr_t body_local = 0, fn_local = 0;
+  std::uint64_t body_id = 0, fn_id = 0;
+  int fn_saw_local = 0;
+  one_stack f([&] {
+    *compact_local = 42;
+    volatile int here = 1;
+    body_local = reinterpret_cast<std::uintptr_t>(&here);
+    body_id = ebb::this_fiber::id();
+    std::map<int, int> m{{1, 1}};
+    ebb::this_fiber::yield();
+    m[2] = 2;
+    ebb::this_fiber::yield();
+    CHECK(m.size() == 2);
+    CHECK(here == 1);
+  });
+  one_stack other([] {
+    for (;;) ebb::this_fiber::yield();
+  });
+  CHECK(f.resume_with([] {}));  // before its function starts
+  CHECK(other.resume());        // f's frames saved: the stack is other's now
+  CHECK(f.stack_stats().committed > 0);
+  CHECK(f.resume_with([&] {
+    volatile int mine = 2;
+    fn_local = reinterpret_cast<std::uintptr_t>(&mine);
+    fn_id = ebb::this_fiber::id();
+    fn_saw_local = *compact_local;
+  }));
+  CHECK(fn_id == body_id);
+  CHECK(fn_saw_local == 42);
+  // fn ran below f's frames on the same execution stack (not on other's, nor on this thread's stack).
+  CHECK(fn_local < body_local);
+  CHECK(body_local - fn_local < 64 * 1024);
+  CHECK(other.resume());
+  CHECK(f.resume() == false);
+  }).join();
+}
+
+#if EBB_HAS_EXCEPTIONS
+TEST_CASE("compact: resume_with throws into a saved fiber, which catches it or lets it out", "[compact]") {
+  int caught = 0;
+  one_stack catcher([&] {
+    for (;;) {
+      try {
+        ebb::this_fiber::yield();
+      } catch (const std::runtime_error& e) {
+        if (std::string(e.what()) == "from outside") ++caught;
+        return;
+      }
+    }
+  });
+  one_stack escaper([] {
+    std::string s(100, 'x');
+    ebb::this_fiber::yield();
+  });
+  one_stack other([] {
+    for (;;) ebb::this_fiber::yield();
+  });
+  catcher.resume();
+  escaper.resume();
+  other.resume();  // both saved
+  CHECK(catcher.resume_with([] { throw std::runtime_error("from outside"); }) == false);
+  CHECK(caught == 1);
+  CHECK_THROWS_AS(escaper.resume_with([] { throw std::logic_error("through"); }), std::logic_error);
+  CHECK(escaper.done());
+  other.resume();
+}
+#endif
+
+TEST_CASE("compact: generator-like producers, a k-way merge of sorted streams", "[compact]") {
+  // ebb::generator refuses compact fibers (it reads values in the producer's frame); a compact producer
+  // hands each value out through memory outside its frames instead.
+  const int streams = 24, per_stream = 50;
+  struct stream {
+    long value = 0;
+    one_stack producer;
+  };
+  std::vector<stream> s(static_cast<std::size_t>(streams));
+  for (int k = 0; k < streams; ++k) {
+    stream* out = &s[static_cast<std::size_t>(k)];
+    out->producer = one_stack([out, k, per_stream] {
+      std::vector<long> pending;  // its heap buffer is pointed to from this frame
+      for (int i = 0; i < per_stream; ++i) pending.push_back(static_cast<long>(i) * streams + k);
+      for (long v : pending) {
+        out->value = v;
+        ebb::this_fiber::yield();
+      }
+    });
+  }
+  std::vector<long> merged;
+  std::vector<int> live;
+  for (int k = 0; k < streams; ++k)
+    if (s[static_cast<std::size_t>(k)].producer.resume()) live.push_back(k);
+  while (!live.empty()) {
+    std::size_t best = 0;
+    for (std::size_t j = 1; j < live.size(); ++j)
+      if (s[static_cast<std::size_t>(live[j])].value < s[static_cast<std::size_t>(live[best])].value) best = j;
+    stream& st = s[static_cast<std::size_t>(live[best])];
+    merged.push_back(st.value);
+    if (!st.producer.resume()) live.erase(live.begin() + static_cast<std::ptrdiff_t>(best));
+  }
+  REQUIRE(merged.size() == static_cast<std::size_t>(streams * per_stream));
+  for (std::size_t i = 0; i < merged.size(); ++i) CHECK(merged[i] == static_cast<long>(i));
+}
+
+// ---- AddressSanitizer: the shadow travels with the frames -------------------------------------------
+
+#if EBB_ASAN
+namespace {
+volatile int asan_overflow_index = 16;
+
+// Instrumented: buffer has redzones. It yields while buffer is live; when it resumes, its frames (and
+// their shadow) have been saved and restored, and it writes one past the end.
+__attribute__((noinline)) void overflow_after_a_save() {
+  char buffer[16];
+  std::memset(buffer, 0, sizeof buffer);
+  test_support::keep(buffer);
+  const auto frame = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  const auto at = reinterpret_cast<std::uintptr_t>(&buffer[0]);
+  std::fprintf(stderr, "buffer on the execution stack: %s\n",
+               (frame > at ? frame - at : at - frame) < 4096 ? "yes" : "no (a fake stack frame)");
+  ebb::this_fiber::yield();
+  buffer[asan_overflow_index] = 1;
+  test_support::keep(buffer);
+}
+
+__attribute__((noinline)) void scribble_on_the_stack(int depth) {
+  char pad[256];
+  std::memset(pad, depth, sizeof pad);
+  test_support::keep(pad);
+  if (depth > 0) scribble_on_the_stack(depth - 1);
+}
+}  // namespace
+
+TEST_CASE("child: ASan: a stack buffer overflow in a compact fiber's restored frames", "[.child]") {
+  one_stack f(ebb::fiber_options().name("overflower"), [] { overflow_after_a_save(); });
+  one_stack g([] {
+    scribble_on_the_stack(16);  // its own frames and redzones where f's were
+    ebb::this_fiber::yield();
+  });
+  f.resume();
+  g.resume();  // f's frames and their shadow are saved, the stack unpoisoned for g
+  std::fprintf(stderr, "saved: %s\n", f.stack_stats().committed > 0 ? "yes" : "no");
+  f.resume();  // restored, shadow too: the write past buffer's end is reported
+  std::fputs("child: no report\n", stderr);
+}
+
+TEST_CASE("compact: ASan's shadow travels with the frames: an overflow after a save and restore is reported",
+          "[compact][sanitizers]") {
+  // Without the fake stack (detect_stack_use_after_return=0) buffer is in the frames that are copied;
+  // with it, in a fake frame that stays where it is. Both must report.
+  for (const char* options : {"ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=0",
+                              "ASAN_OPTIONS=detect_stack_use_after_return=1:detect_leaks=0"}) {
+    INFO(options);
+    auto child = run_child_test("child: ASan: a stack buffer overflow in a compact fiber's restored frames", {options});
+    CHECK(child.exit_code != 0);
+    CHECK_THAT(child.err, has_text("saved: yes"));
+    CHECK_THAT(child.err, has_text("AddressSanitizer: stack-buffer-overflow") ||
+                              has_text("AddressSanitizer: use-after-poison"));
+    CHECK_THAT(child.err, !has_text("no report"));
+    if (std::string(options).find("return=0") != std::string::npos)
+      CHECK_THAT(child.err, has_text("buffer on the execution stack: yes"));
+  }
+}
+#endif
