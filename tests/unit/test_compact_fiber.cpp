@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "deep_stack.hpp"
 #include "tool_support.hpp"
 
 using test_support::run_child_test;
@@ -541,7 +542,7 @@ TEST_CASE("compact: resume_with throws into a saved fiber, which catches it or l
 TEST_CASE("compact: generator-like producers, a k-way merge of sorted streams", "[compact]") {
   // ebb::generator refuses compact fibers (it reads values in the producer's frame); a compact producer
   // hands each value out through memory outside its frames instead.
-  const int streams = 24, per_stream = 50;
+  constexpr int streams = 24, per_stream = 50;
   struct stream {
     long value = 0;
     one_stack producer;
@@ -549,7 +550,7 @@ TEST_CASE("compact: generator-like producers, a k-way merge of sorted streams", 
   std::vector<stream> s(static_cast<std::size_t>(streams));
   for (int k = 0; k < streams; ++k) {
     stream* out = &s[static_cast<std::size_t>(k)];
-    out->producer = one_stack([out, k, per_stream] {
+    out->producer = one_stack([out, k] {
       std::vector<long> pending;  // its heap buffer is pointed to from this frame
       for (int i = 0; i < per_stream; ++i) pending.push_back(static_cast<long>(i) * streams + k);
       for (long v : pending) {
