@@ -153,6 +153,14 @@ class generator_producer {
 // suspended unwinds the producer (its destructors run), as destroying the fiber would.
 template <class T, class Fiber>
 class generator {
+  // The consumer reads each value where the producer published it: in the producer's frame (or, for a
+  // reference type, wherever the producer's object is). A compact fiber's frames are not at their
+  // addresses while it is suspended (mappers/shared_stack.hpp): the consumer would read another
+  // fiber's bytes, or the canary of checked mode.
+  static_assert(Fiber::frame_mapper::residency != frame_residency::absent_while_suspended,
+                "ebb::generator: the producer cannot run on a compact fiber (its frames, which hold the "
+                "values it yields, are not at their addresses while it is suspended); use ebb::fiber, or "
+                "hand values out of a compact fiber through memory outside its frames");
   using sink_type = yield_sink<T>;
   using value_pointer = typename sink_type::pointer;
 

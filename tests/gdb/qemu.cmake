@@ -13,6 +13,7 @@
 #   gdb:qemu_helper_O0/O2           tools/gdb/ebb.py: info ebb-fibers, info ebb-frame-layout (compared
 #                                   with the port's C++ slot table), ebb-fiber-bt, ebb-resumer-bt,
 #                                   registers restored, never borrowing a still-running thread's
+#   gdb:qemu_helper_compact_O0/O2   the same on compact fibers (compact.gdb, check_compact.py)
 #   gdb:qemu_helper_arm_in_thumb_O0 (ARM32) fibers in ARM state, the thread stopped in Thumb code
 #   gdb:qemu_helper_pac_ret_O0      (AArch64) -mbranch-protection=standard, run with QEMU_CPU=max,pauth=off
 #   gdb:qemu_pac_ret_signed_O0      (AArch64) the same with pointer authentication on: the helper strips
@@ -64,6 +65,12 @@ foreach(opt O0 O2)
             ${ebb_gdb_dir}/backtrace.gdb backtrace -- ${CMAKE_CROSSCOMPILING_EMULATOR})
   set_tests_properties(gdb:qemu_backtrace_${opt} PROPERTIES LABELS gdb SKIP_RETURN_CODE 77 TIMEOUT 300)
   ebb_gdb_qemu_helper_test(qemu_helper_${opt} ebb_gdb_fibers_${opt})
+  ebb_gdb_qemu_program(ebb_gdb_compact_${opt} compact_program.cpp FLAGS -${opt})
+  add_test(NAME gdb:qemu_helper_compact_${opt}
+    COMMAND bash ${ebb_gdb_dir}/run_gdb_helper_test.sh ${EBB_GDB_MULTIARCH} $<TARGET_FILE:ebb_gdb_compact_${opt}>
+            ${ebb_gdb_dir}/compact.gdb ${ebb_gdb_dir}/check_compact.py ${ebb_gdb_helper}
+            -- ${CMAKE_CROSSCOMPILING_EMULATOR})
+  set_tests_properties(gdb:qemu_helper_compact_${opt} PROPERTIES LABELS gdb SKIP_RETURN_CODE 77 TIMEOUT 300)
 endforeach()
 # Stepping through the switch: -O2 only (the routine is the same assembly at every level) and two
 # switches (one each way; a bt per instruction over the gdbstub takes 50-100 ms here).

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: BSL-1.0
 // Concurrency stress: registry passes on one thread while three others create, resume, hand on and
 // destroy fibers; fibers resumed and destroyed on threads other than their creators; and the report
-// for a fiber that swallows its own forced unwind.
+// for a fiber that swallows its own forced unwind. Compact fibers (two configurations) are in the mix
+// wherever their contract allows: handed on between threads only before they first run, resumed and
+// destroyed while suspended only on the thread they first ran on, shrunk by passes from any thread;
+// and a test of their own: rings of compact fibers that switch_to one another and park with
+// yield_then on three threads while a fourth runs registry passes.
 //
 // Nothing here asserts on timing: every check is a count or a checksum. The seed (printed; replay with
 // EBB_RANDOM_SEED) fixes what each fiber does, not how the threads interleave.
@@ -98,11 +102,13 @@ void stress_body(stress_record* r, int steps, std::size_t max_dive, std::uint64_
 }
 
 std::size_t max_dive_for(fiber_kind kind) {
-  return kind == fiber_kind::fixed_stack ? 48 * 1024 : 200 * 1024;  // well below the fiber's maximum
+  // Well below the fiber's maximum (compact_single's execution stack holds 256 KiB).
+  return kind == fiber_kind::fixed_stack || kind == fiber_kind::compact_single ? 48 * 1024 : 200 * 1024;
 }
 
-std::unique_ptr<any_fiber> make_stress_fiber(stress_record& r, rng& random, std::uint64_t seed) {
-  r.kind = random_kind(random);
+std::unique_ptr<any_fiber> make_stress_fiber(stress_record& r, rng& random, std::uint64_t seed,
+                                             bool with_compact = false) {
+  r.kind = random_kind(random, with_compact);
   const int steps = static_cast<int>(random.between(2, 12));
   const std::size_t max_dive = max_dive_for(r.kind);
   ebb::fiber_options options;
@@ -225,8 +231,8 @@ TEST_CASE("a registry pass loops while three threads create, resume, hand on and
         stress_record& r = *records[n];
         r.creator = thread_serial();
         it.record = &r;
-        it.fiber = make_stress_fiber(r, random, seed * 7919 + n);
-        if (random.chance(5)) {  // hand it on before it ever runs
+        it.fiber = make_stress_fiber(r, random, seed * 7919 + n, /*with_compact=*/true);
+        if (random.chance(5)) {  // hand it on before it ever runs (a compact fiber too: it starts there)
           ++handoffs;
           next.push(std::move(it));
           continue;
@@ -249,8 +255,10 @@ TEST_CASE("a registry pass loops while three threads create, resume, hand on and
         ++resumes;
       }
       if (!more || random.chance(6)) {
-        destroy_here(it.fiber, r);
+        destroy_here(it.fiber, r);  // a compact one on the thread it ran on, as it must be
         ++gone;
+      } else if (is_compact(r.kind)) {
+        mine.push(std::move(it));  // a compact fiber that ran stays on its thread
       } else {
         ++handoffs;
         next.push(std::move(it));  // the next resume is on another thread
@@ -264,9 +272,14 @@ TEST_CASE("a registry pass loops while three threads create, resume, hand on and
   shrinker.join();
 
   const std::size_t made = created.load();
-  long returned = 0, destroyed_suspended = 0, never_started = 0, migrated = 0;
+  long returned = 0, destroyed_suspended = 0, never_started = 0, migrated = 0, compact = 0, compact_moved = 0;
   for (std::size_t i = 0; i < made; ++i) {
     const stress_record& r = *records[i];
+    if (is_compact(r.kind)) {
+      ++compact;
+      if (r.threads_seen >= 2) ++compact_moved;
+      if (r.started && r.destroyer != r.last_thread) ++compact_moved;
+    }
     if (r.returned) ++returned;
     else if (r.started) ++destroyed_suspended;
     else ++never_started;
@@ -275,9 +288,11 @@ TEST_CASE("a registry pass loops while three threads create, resume, hand on and
   WARN("stress: " << made << " fibers (" << returned << " returned, " << destroyed_suspended
                   << " destroyed suspended, " << never_started << " destroyed unstarted), " << resumes.load()
                   << " resumes, " << handoffs.load() << " hand-offs between threads, " << migrated
-                  << " fibers ran on 2+ threads; " << passes.load() << " registry calls gave "
-                  << pass_shrinks.load() << " shrink points");
+                  << " fibers ran on 2+ threads; " << compact << " compact fibers; " << passes.load()
+                  << " registry calls gave " << pass_shrinks.load() << " shrink points");
   CHECK(made == limit);
+  CHECK(compact > 0);
+  CHECK(compact_moved == 0);  // every compact fiber ran, and was destroyed if it ran, on one thread
   CHECK(gone.load() == limit);
   CHECK(unexpected.load() == 0);
   CHECK(returned + destroyed_suspended + never_started == static_cast<long>(made));  // no fiber lost
@@ -316,8 +331,9 @@ TEST_CASE("fibers are resumed and destroyed on threads other than the ones that 
         const std::size_t i = static_cast<std::size_t>(c * per_creator + k);
         stress_record& r = *records[i];
         r.creator = thread_serial();
-        fibers[i] = make_stress_fiber(r, random, seed * 31 + i);
-        if (random.chance(80)) fibers[i]->resume();
+        fibers[i] = make_stress_fiber(r, random, seed * 31 + i, /*with_compact=*/true);
+        // A compact fiber first runs on the thread that takes it in phase 2, and stays there.
+        if (random.chance(80) && !is_compact(r.kind)) fibers[i]->resume();
       }
     });
   for (auto& t : threads) t.join();
@@ -350,9 +366,11 @@ TEST_CASE("fibers are resumed and destroyed on threads other than the ones that 
     });
   for (auto& t : threads) t.join();
 
-  long returned = 0, destroyed_suspended = 0, never_started = 0, by_other_thread = 0, ran_elsewhere = 0;
+  long returned = 0, destroyed_suspended = 0, never_started = 0, by_other_thread = 0, ran_elsewhere = 0,
+       compact_started = 0;
   for (std::size_t i = 0; i < total; ++i) {
     const stress_record& r = *records[i];
+    if (is_compact(r.kind) && r.started) ++compact_started;
     if (r.returned) ++returned;
     else if (r.started) ++destroyed_suspended;
     else ++never_started;
@@ -361,8 +379,10 @@ TEST_CASE("fibers are resumed and destroyed on threads other than the ones that 
   }
   WARN("stress: " << total << " fibers from " << creators << " creator threads, finished by " << finishers
                   << " others: " << returned << " returned, " << destroyed_suspended << " destroyed suspended, "
-                  << never_started << " destroyed unstarted");
+                  << never_started << " destroyed unstarted; " << compact_started
+                  << " compact fibers first ran on a thread other than their creator");
   CHECK(unexpected.load() == 0);
+  CHECK(compact_started > 0);
   CHECK(returned + destroyed_suspended + never_started == static_cast<long>(total));
   CHECK(by_other_thread == static_cast<long>(total));
   CHECK(ran_elsewhere > 0);
@@ -428,4 +448,181 @@ TEST_CASE("a forced unwind swallowed by catch (...) and followed by a yield is r
   CHECK(migrant.signal == SIGABRT);
   CHECK_THAT(migrant.err, has_text("caught ebb's forced unwind") && has_text("'stubborn-migrant'"));
   CHECK_THAT(migrant.err, !has_text("still running"));
+}
+
+// ---- compact fibers: switch_to rings and yield_then queues on three threads, passes from a fourth -----
+
+namespace {
+struct compact_error {
+  std::size_t index;
+};
+
+// One thread's fibers and its ready queue (only that thread touches either).
+struct compact_scheduler {
+  std::vector<std::unique_ptr<any_fiber>> fibers;
+  std::vector<std::unique_ptr<stress_record>> records;
+  std::deque<std::size_t> ready;
+  std::vector<bool> ended;  // finished or threw
+  long switches = 0, then_runs = 0, on_top_runs = 0, destroyed_suspended = 0, thrown = 0;
+};
+
+// Round after round: a checked descent (yields and shrink points at its bottom now and then), then the
+// fiber parks on its thread's ready queue by one of three ways: yield_then whose function queues it,
+// switch_to a fiber taken off the queue (queued itself first: the scheduler reads the queue only after
+// the resume that ran it returned, when it is suspended), or queued and then a plain yield. Some
+// fibers throw at their end.
+void compact_ring_body(compact_scheduler& sched, std::size_t self, int rounds, std::uint64_t seed) {
+  stress_record& r = *sched.records[self];
+  counted_sentinel sentinel{&r};
+  r.started = true;
+  note_thread(r);
+  stack_payload payload;
+  payload.mutate(seed);
+  std::uint64_t expected = payload.checksum();
+  rng random(seed);
+  const std::size_t max_dive = max_dive_for(r.kind);
+  for (int round = 0; round < rounds; ++round) {
+    const std::size_t bytes = random.chance(10) ? random.between(1024, max_dive) : random.between(0, 6 * 1024);
+    // A yield at the bottom of the descent parks it too: queued first (the scheduler reads the queue only
+    // after the resume that runs this fiber returned).
+    const int yields = static_cast<int>(random.below(2));
+    if (yields) sched.ready.push_back(self);
+    r.damaged_frames += checked_dive(bytes, yields, random.chance(10), seed + round);
+    if (payload.checksum() != expected) ++r.checksum_errors;
+    switch (random.below(3)) {
+      case 0: {
+        compact_scheduler* sp = &sched;
+        ebb::this_fiber::yield_then([sp, self]() noexcept {
+          ++sp->then_runs;
+          sp->ready.push_back(self);  // (a failed allocation here would terminate: fine for a test)
+        });
+        break;
+      }
+      case 1:
+        if (!sched.ready.empty()) {
+          const std::size_t pick = static_cast<std::size_t>(random.below(sched.ready.size()));
+          const std::size_t other = sched.ready[pick];
+          sched.ready.erase(sched.ready.begin() + static_cast<std::ptrdiff_t>(pick));
+          sched.ready.push_back(self);
+          ++sched.switches;
+          sched.fibers[other]->switch_to_this();
+          break;
+        }
+        [[fallthrough]];
+      default:
+        sched.ready.push_back(self);
+        ebb::this_fiber::yield();
+    }
+    note_thread(r);
+    if (payload.checksum() != expected) ++r.checksum_errors;
+    payload.mutate(seed);
+    expected = payload.checksum();
+    ++r.steps_done;
+  }
+  r.returned = true;
+  if (seed % 5 == 0) throw compact_error{self};
+}
+}  // namespace
+
+TEST_CASE("compact fibers switch_to one another and park with yield_then on three threads while a fourth runs "
+          "registry passes",
+          "[stress][threads][registry][compact]") {
+  const std::uint64_t seed = random_seed();
+  WARN("stress: seed " << seed << " (replay with EBB_RANDOM_SEED=" << seed << ")");
+  constexpr int threads_n = 3;
+  const std::size_t per_thread =
+      static_cast<std::size_t>(env_u64("EBB_STRESS_FIBERS", scaled(under_memory_tool() ? 60 : 300)));
+  const std::size_t registry_before = ebb::stack_registry::size();
+  std::atomic<bool> stop{false};
+  std::atomic<long> passes{0}, pass_shrinks{0}, unexpected{0};
+  std::thread passer([&] {
+    rng random(seed ^ 0xC0DE);
+    while (!stop.load()) {
+      if (random.chance(70))
+        pass_shrinks += static_cast<long>(ebb::stack_registry::shrink_some(random.between(1, 64)).shrunk);
+      else
+        pass_shrinks += static_cast<long>(ebb::stack_registry::shrink_all().shrunk);
+      ++passes;
+    }
+  });
+  std::vector<compact_scheduler> scheds(threads_n);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < threads_n; ++t)
+    threads.emplace_back([&, t] {
+      compact_scheduler& sched = scheds[static_cast<std::size_t>(t)];
+      rng random(seed + 7777 * static_cast<std::uint64_t>(t + 1));
+      sched.records.resize(per_thread);
+      sched.ended.assign(per_thread, false);
+      for (std::size_t i = 0; i < per_thread; ++i) {
+        sched.records[i] = std::make_unique<stress_record>();
+        stress_record& r = *sched.records[i];
+        r.id = static_cast<std::uint64_t>(t) * per_thread + i + 1;
+        r.creator = thread_serial();
+        r.kind = random.chance(50) ? fiber_kind::compact : fiber_kind::compact_single;
+        const int rounds = static_cast<int>(random.between(1, 10));
+        const std::uint64_t fiber_seed = seed * 131 + r.id;
+        sched.fibers.push_back(make_fiber(r.kind, ebb::fiber_options().name("ring-" + std::to_string(r.id)),
+                                          [token = counted_callable_token(&r), sp = &sched, i, rounds, fiber_seed] {
+                                            compact_ring_body(*sp, i, rounds, fiber_seed);
+                                          }));
+      }
+      for (std::size_t i = 0; i < per_thread; ++i) sched.ready.push_back(i);
+      while (!sched.ready.empty()) {
+        const std::size_t i = sched.ready.front();
+        sched.ready.pop_front();
+        if (random.chance(2)) {  // destroyed while queued: never ran, or suspended (a forced unwind)
+          if (sched.records[i]->started) ++sched.destroyed_suspended;
+          destroy_here(sched.fibers[i], *sched.records[i]);
+          sched.ended[i] = true;
+          continue;
+        }
+        try {
+          if (random.chance(10))
+            sched.fibers[i]->resume_with([&sched] { ++sched.on_top_runs; });
+          else
+            sched.fibers[i]->resume();
+        } catch (const compact_error& e) {
+          ++sched.thrown;
+          if (!sched.records[e.index]->returned) ++unexpected;
+        } catch (const std::exception& e) {
+          if (unexpected++ == 0) std::fprintf(stderr, "compact ring: resume threw: %s\n", e.what());
+        } catch (...) {
+          ++unexpected;
+        }
+      }
+      // Every fiber has ended or was destroyed: the rest go here, on their thread.
+      for (std::size_t i = 0; i < per_thread; ++i) {
+        if (!sched.fibers[i]) continue;
+        if (!sched.fibers[i]->done() && unexpected++ == 0)
+          std::fprintf(stderr, "compact ring: fiber %zu neither ended nor queued\n", i);
+        destroy_here(sched.fibers[i], *sched.records[i]);
+      }
+    });
+  for (auto& t : threads) t.join();
+  stop = true;
+  passer.join();
+
+  long returned = 0, switches = 0, thens = 0, on_tops = 0, destroyed = 0, thrown = 0;
+  std::vector<std::unique_ptr<stress_record>> all;
+  for (compact_scheduler& sched : scheds) {
+    switches += sched.switches;
+    thens += sched.then_runs;
+    on_tops += sched.on_top_runs;
+    destroyed += sched.destroyed_suspended;
+    thrown += sched.thrown;
+    for (auto& r : sched.records) {
+      if (r->returned) ++returned;
+      if (r->threads_seen > 1 || (r->started && r->destroyer != r->creator)) ++unexpected;
+      all.push_back(std::move(r));
+    }
+  }
+  WARN("stress: " << all.size() << " compact fibers on " << threads_n << " threads: " << returned << " returned ("
+                  << thrown << " then threw), " << destroyed << " destroyed suspended; " << switches << " switch_to, "
+                  << thens << " yield_then, " << on_tops << " resume_with; " << passes.load()
+                  << " registry calls gave " << pass_shrinks.load() << " shrink points");
+  CHECK(unexpected.load() == 0);
+  CHECK(check_records(all, all.size()) == "");
+  CHECK(switches > 0);
+  CHECK(thens > 0);
+  CHECK(ebb::stack_registry::size() == registry_before);
 }

@@ -14,6 +14,10 @@
 #     info ebb-fibers                  every live fiber of the process (the registry's 16 shards):
 #                                      address, state, running thread, size, peak, used, max, name
 #     ebb-fiber-bt FIBER [BT-ARGS...]  backtrace of a suspended (or not yet started) fiber.
+#                                      A compact fiber (ebb::compact_fiber) whose frames were
+#                                      copied off its execution stack has no backtrace until it
+#                                      runs again: the command says so (info ebb-fibers shows where
+#                                      each compact fiber's frames are, column Frames).
 #                                      FIBER: an address from `info ebb-fibers`, any expression
 #                                      giving one (a fiber_context*, an ebb::fiber object), or a
 #                                      fiber's name. BT-ARGS go to `bt` (e.g. `full`, `5`, `-frame-arguments all`).
@@ -37,6 +41,15 @@
 # Where registers cannot be written (a core file), a Python unwinder presents the saved frame as the
 # caller of the real innermost frame instead, and a frame filter hides that frame: the same frames,
 # numbered from #1.
+#
+# Compact fibers (include/ebb/mappers/shared_stack.hpp) run on a shared execution stack; a suspended
+# one keeps its frames there until another fiber needs the stack, which copies them into storage (and
+# back to the same addresses when it resumes). Its saved stack pointer then points at another fiber's
+# frames. The helper tells a compact fiber by its operations table (fiber_ops::admit is set only for
+# copying mappers), finds its control block's type from that table's symbol
+# (detail::switch_protocol<CONTROL>::ops_table), and reads the mapper there: saved_ (bytes of frames in
+# storage, 0 when they are on the stack) and stack_ (its execution stack, whose occupant is the fiber
+# whose frames are on it).
 #
 # Only names from ebb::runtime_v1 and the ebb_v1_* assembly symbols are used: they do not depend on
 # the build configuration (the inline namespace ebb::v1_c1x1e1vg0h0k0 etc. does). The program needs debug
@@ -354,6 +367,9 @@ class EbbFiber(object):
         self.peak = _ebb_u64(context["peak"])
         self.max_size = _ebb_u64(context["max_size"])
         self.name = _ebb_read_name(context["name"])
+        # Compact fibers: where the frames are ("stack", "saved", "none" before the first run, None if
+        # the helper cannot tell), and for saved ones how many bytes, where.
+        self.compact, self.frames, self.saved_bytes, self.storage = _ebb_compact_frames(context, self.address)
         self.thread = None        # gdb thread running it, if running
         self.thread_note = ""     # how it runs there ("resumed 'inner'")
         self.running_sp = None    # its current stack pointer, if known
@@ -376,6 +392,68 @@ class EbbFiber(object):
         if sp is None or not self.holds(sp):
             return None
         return self.stack_top - sp
+
+
+_ebb_control_types = {}  # ops table address -> the control block's gdb.Type (None: not found)
+
+
+def _ebb_control_type(ops_address):
+    """The type of the control block whose operations table is at ops_address, from the table's symbol
+    (ebb::<ns>::detail::switch_protocol<CONTROL>::ops_table), or None."""
+    if ops_address in _ebb_control_types:
+        return _ebb_control_types[ops_address]
+    found = None
+    try:
+        text = gdb.execute("info symbol 0x%x" % ops_address, to_string=True)
+        start = text.find("switch_protocol<")
+        if start >= 0:
+            start += len("switch_protocol<")
+            depth, end = 1, start
+            while end < len(text) and depth:
+                depth += {"<": 1, ">": -1}.get(text[end], 0)
+                end += 1
+            name = text[start:end - 1].strip()
+            # The demangler writes integer template arguments with suffixes (2048ul); the debug
+            # information names the type without them.
+            plain = re.sub(r"\b(\d+)(?:ul|lu|ull|llu|u|l|ll)\b", r"\1", name)
+            for candidate in (name, plain):
+                try:
+                    found = gdb.lookup_type(candidate)
+                    break
+                except gdb.error:
+                    continue
+    except (gdb.error, RuntimeError):
+        pass
+    _ebb_control_types[ops_address] = found
+    return found
+
+
+def _ebb_compact_frames(context, address):
+    """(compact, frames, saved_bytes, storage) for a fiber_context: see EbbFiber."""
+    try:
+        ops = context["ops"]
+        if _ebb_u64(ops) == 0 or _ebb_u64(ops.dereference()["admit"]) == 0:
+            return False, None, 0, 0
+    except (gdb.error, gdb.MemoryError):
+        return False, None, 0, 0
+    control_type = _ebb_control_type(_ebb_u64(ops))
+    if control_type is None:
+        return True, None, 0, 0
+    try:
+        mapper = context.address.cast(control_type.pointer()).dereference()["mapper"]
+        saved = _ebb_u64(mapper["saved_"])
+        stack = mapper["stack_"]
+        if saved:
+            return True, "saved", saved, _ebb_u64(mapper["storage_"])
+        if _ebb_u64(stack) == 0:
+            return True, "none", 0, 0
+        occupant = _ebb_u64(stack.dereference()["occupant"])
+        running = _ebb_u64(stack.dereference()["running"])
+        if address in (occupant, running):
+            return True, "stack", 0, 0
+        return True, "elsewhere", 0, 0  # neither saved nor on the stack: finished, or inconsistent
+    except (gdb.error, gdb.MemoryError, RuntimeError):
+        return True, None, 0, 0
 
 
 def _ebb_read_name(pointer):
@@ -529,6 +607,16 @@ def _ebb_thread_label(thread):
 
 # ---- info ebb-fibers ------------------------------------------------------------------------------
 
+def _ebb_frames_cell(fiber):
+    """info ebb-fibers' Frames column: where a compact fiber's frames are."""
+    if not fiber.compact:
+        return "in place"
+    if fiber.state == "finished":
+        return "-"
+    return {"stack": "on exec stack", "saved": "saved (%d B)" % fiber.saved_bytes, "none": "none yet",
+            "elsewhere": "?", None: "compact, ?"}[fiber.frames]
+
+
 class InfoEbbFibers(gdb.Command):
     """List every ebb fiber of the process: info ebb-fibers
 
@@ -539,7 +627,12 @@ use since the last shrink point, the bytes in use now, the maximum size, and its
 
 "used" is stack_top minus the saved stack pointer for a suspended or created fiber, minus the
 thread's stack pointer for a running one. A running fiber that resumed another fiber shows the
-thread too, with "resumed 'NAME'": it waits inside resume() on that thread."""
+thread too, with "resumed 'NAME'": it waits inside resume() on that thread.
+
+When compact fibers are listed, a column Frames says where each fiber's frames are: "in place" (an
+ordinary fiber), "on exec stack" (a compact fiber's frames at their addresses on its execution stack),
+"saved (N B)" (copied into storage: not at their addresses, no backtrace until it runs), "none yet"
+(a compact fiber that never ran)."""
 
     def __init__(self):
         super(InfoEbbFibers, self).__init__("info ebb-fibers", gdb.COMMAND_STACK)
@@ -557,7 +650,9 @@ thread too, with "resumed 'NAME'": it waits inside resume() on that thread."""
         gdb.write("%d ebb fiber%s%s\n" % (len(fibers), "" if len(fibers) == 1 else "s",
                                           (": " + summary) if summary else ""))
         if fibers:
-            rows = [("Fiber", "State", "Thread", "Size", "Peak", "Used", "Max", "Name")]
+            compact = any(fiber.compact for fiber in fibers)
+            rows = [("Fiber", "State", "Thread", "Size", "Peak", "Used", "Max") +
+                    (("Frames",) if compact else ()) + ("Name",)]
             for fiber in fibers:
                 used = fiber.used()
                 if fiber.thread is not None:
@@ -568,12 +663,14 @@ thread too, with "resumed 'NAME'": it waits inside resume() on that thread."""
                     thread = "running (thread unknown)"
                 else:
                     thread = "-"
-                rows.append(("0x%x" % fiber.address, fiber.state, thread, str(fiber.size),
-                             str(fiber.peak), "-" if used is None else str(used),
-                             str(fiber.max_size), fiber.label()))
+                row = ("0x%x" % fiber.address, fiber.state, thread, str(fiber.size),
+                       str(fiber.peak), "-" if used is None else str(used), str(fiber.max_size))
+                if compact:
+                    row += (_ebb_frames_cell(fiber),)
+                rows.append(row + (fiber.label(),))
             widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
             for row in rows:
-                cells = [row[i].ljust(widths[i]) if i < 3 else row[i].rjust(widths[i])
+                cells = [row[i].ljust(widths[i]) if i < 3 or i == 7 else row[i].rjust(widths[i])
                          for i in range(len(widths))]
                 gdb.write("  " + "  ".join(cells) + "  " + row[-1] + "\n")
         inferior = gdb.selected_inferior()
@@ -832,6 +929,29 @@ unwinder   never write registers: a Python unwinder presents the saved frame as 
 _ebb_bt_method = _EbbBtMethod()
 
 
+def _ebb_check_compact_frames(fiber, what):
+    """Refuse a backtrace of a compact fiber whose frames are not at their addresses."""
+    if not fiber.compact:
+        return
+    if fiber.frames == "saved":
+        raise EbbError("ebb: %s is a compact fiber whose frames are saved: %d bytes were copied off its "
+                       "execution stack into storage at 0x%x when another fiber needed the stack, so its "
+                       "saved stack pointer 0x%x points at another fiber's frames. No backtrace until it "
+                       "runs again (its frames are copied back then); break where it resumes, or run it "
+                       "on a stack of its own (ebb::fiber) to debug it"
+                       % (what, fiber.saved_bytes, fiber.storage, fiber.sp))
+    if fiber.frames == "none" or (fiber.state == "created" and fiber.sp == 0):
+        raise EbbError("ebb: %s is a compact fiber that never ran: it has no frames yet (its first "
+                       "frame is made on its execution stack when it first runs)" % what)
+    if fiber.frames == "elsewhere":
+        raise EbbError("ebb: %s is a compact fiber whose frames are neither saved nor on its execution "
+                       "stack (the helper read an inconsistent state)" % what)
+    if fiber.frames is None:
+        gdb.write("warning: ebb: %s is a compact fiber, and the helper could not read its control block "
+                  "(no debug information for its type?): if its frames were copied off its execution "
+                  "stack, the backtrace below shows another fiber's frames\n" % what)
+
+
 class EbbFiberBt(gdb.Command):
     """Backtrace of a suspended ebb fiber: ebb-fiber-bt FIBER [BT-ARGS...]
 
@@ -844,7 +964,9 @@ The selected thread's registers are pointed at the frame the fiber's last contex
 also on error. The backtrace ends at the fiber's entry trampoline (ebb_v1_x86_64_sysv_fiber_start
 on x86-64).
 
-Refused for a running fiber (select its thread and use `bt`) and for a finished one."""
+Refused for a running fiber (select its thread and use `bt`) and for a finished one; and for a
+compact fiber whose frames were copied off its execution stack (they are not at their addresses
+until it runs again), or that never ran (it has no frames yet)."""
 
     def __init__(self):
         super(EbbFiberBt, self).__init__("ebb-fiber-bt", gdb.COMMAND_STACK, gdb.COMPLETE_EXPRESSION)
@@ -872,6 +994,7 @@ Refused for a running fiber (select its thread and use `bt`) and for a finished 
             raise EbbError("ebb: %s has finished: it has no frames" % what)
         if fiber.state not in ("suspended", "created"):
             raise EbbError("ebb: %s is in an unknown state (%s)" % (what, fiber.state))
+        _ebb_check_compact_frames(fiber, what)
         if (fiber.sp % layout.word != 0 or not fiber.holds(fiber.sp)
                 or fiber.stack_top - fiber.sp < layout.frame_bytes):
             raise EbbError("ebb: %s: saved stack pointer 0x%x lies outside its stack [0x%x, 0x%x]"

@@ -171,6 +171,11 @@ class shared_stack {
     e.running = nullptr;
     if constexpr (checked) {
       context& c = context_of(s);
+      // A fiber suspending with this_fiber::yield_then keeps f in its frames until resume() has moved f
+      // out, which is after this: saved and poisoned now, f would run with the canary's bytes (or ASan
+      // would report the move). Its frames stay where they are, as in unchecked mode, until another
+      // fiber needs the stack.
+      if (c.then_run != nullptr) return;
       save(s, c, e);
       poison(c, e);
     }
@@ -180,7 +185,13 @@ class shared_stack {
   void on_finish(mapped_stack<A>& s) noexcept {
     estack& e = *stack_;
     e.running = nullptr;
-    if (e.occupant == &context_of(s)) e.occupant = nullptr;
+    context& c = context_of(s);
+    if (e.occupant == &c) e.occupant = nullptr;
+#if EBB_ASAN
+    // Its last frames never return (the final switch leaves them): their redzones would stay poisoned
+    // on the stack, under whichever fiber's frames come there next.
+    if (c.sp != nullptr) ASAN_UNPOISON_MEMORY_REGION(c.sp, static_cast<std::size_t>(e.top - static_cast<char*>(c.sp)));
+#endif
     free_storage(s);  // its frames are gone for good
   }
 
