@@ -705,3 +705,62 @@ TEST_CASE("compact: a fiber unwound where a finished fiber's frames were (ASan's
     CHECK(unwound == 1);
   }).join();
 }
+
+// ---- regressions ---------------------------------------------------------------------------------
+
+TEST_CASE("compact: new fibers spread over the execution stacks, so two that alternate never copy", "[compact]") {
+  if (checked) return;
+  on_fresh_thread([] {
+    {
+      ebb::compact_fiber a([] {}), b([] {});
+      a.resume();
+      b.resume();  // the thread has its two stacks now, both free
+    }
+    ebb::compact_fiber p([] {
+      for (;;) ebb::this_fiber::yield();
+    });
+    ebb::compact_fiber q([] {
+      for (;;) ebb::this_fiber::yield();
+    });
+    for (int i = 0; i < 3; ++i) {
+      p.resume();
+      q.resume();
+    }
+    CHECK(p.stack_stats().committed == 0);  // never saved: each has a stack of its own
+    CHECK(q.stack_stats().committed == 0);
+  });
+}
+
+TEST_CASE("compact: a fiber saved at the maximum depth halves back to the 2 KiB minimum", "[compact]") {
+  on_fresh_thread([] {
+    one_stack deep([] {
+      yield_at_depth(700 * 1024);
+      for (;;) ebb::this_fiber::yield();
+    });
+    one_stack other([] {
+      for (;;) ebb::this_fiber::yield();
+    });
+    deep.resume();
+    other.resume();  // saved: 700 KiB into 1 MiB, the maximum
+    CHECK(deep.stack_stats().size == 1024 * 1024);
+    deep.resume();
+    other.resume();
+    for (int i = 0; i < 12; ++i) deep.shrink_stack();
+    CHECK(deep.stack_stats().size == 2048);
+    CHECK(deep.stack_stats().committed == ebb::compact_allocator::frames_capacity(storage_for(2048)));
+  });
+}
+
+TEST_CASE("compact: a pass reports only the execution-stack memory it really released", "[compact]") {
+  on_fresh_thread([] {
+    {
+      one_stack f([] { yield_at_depth(64 * 1024); });
+      f.resume();
+      f.resume();
+    }
+    const std::size_t first = ebb::stack_registry::shrink_all().released_bytes;
+    CHECK(first >= 60 * 1024);
+    CHECK(first <= 128 * 1024);  // the pages touched, not the stack's whole megabyte
+    CHECK(ebb::stack_registry::shrink_all().released_bytes == 0);  // nothing ran since
+  });
+}

@@ -44,6 +44,7 @@ struct execution_stack {
   // Checked mode without ASan: the canary written over a saved fiber's frames reaches down to here.
   char* canary_lo = nullptr;
   std::uint64_t canary_fiber = 0;     // the id of the fiber whose frames it covers
+  bool ran_since_trim = false;        // a fiber ran on it since its last trim (else nothing new is resident)
 };
 
 struct thread_execution_stacks {
@@ -114,13 +115,17 @@ inline std::size_t trim_this_thread_execution_stacks() noexcept {
   thread_execution_stacks& mine = this_thread_execution_stacks();
   std::size_t released = 0;
   for (execution_stack* e = mine.head; e != nullptr; e = e->next) {
-    if (e->running != nullptr) continue;
+    if (e->running != nullptr || !e->ran_since_trim) continue;
     char* keep = e->occupant ? static_cast<char*>(e->occupant->sp) : e->top;
     if (e->canary_lo != nullptr && e->canary_lo < keep) keep = e->canary_lo;  // checked mode verifies it later
     keep = detail::page_floor(keep);
+    e->ran_since_trim = false;
     if (keep <= e->limit) continue;
+    // What the trim releases is what was resident (the decommit covers the whole range, touched or not).
+    const std::size_t resident = os::resident_bytes(e->limit, keep);
+    if (resident == 0) continue;
     hooks::stack_released(e->limit, keep);
-    released += os::decommit(e->limit, keep);
+    if (os::decommit(e->limit, keep) != 0) released += resident;
   }
   return released;
 }

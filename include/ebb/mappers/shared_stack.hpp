@@ -97,10 +97,9 @@ class shared_stack {
 
   // Unused for this mapper (the control block is the whole allocation); present for the contract.
   static frame_placement place(const stack_region& region) noexcept { return {region.top, nullptr, nullptr}; }
-  static std::size_t limit_max_size(std::size_t wanted) noexcept {
-    const std::size_t room = StackBytes - 256;  // the execution stack's top is aligned down a little
-    return wanted < room ? wanted : room;
-  }
+  // A compact fiber may use StackBytes: its execution stack is a page larger, so a power-of-two
+  // maximum stays one (the policies halve from it down to their minimum).
+  static std::size_t limit_max_size(std::size_t wanted) noexcept { return wanted < StackBytes ? wanted : StackBytes; }
   void prepare(void (*entry)(void*)) noexcept { entry_ = entry; }
 
   template <class A>
@@ -110,7 +109,7 @@ class shared_stack {
   // unsafe is refused here, with an exception. `leaving` is the fiber a switch_to replaces.
   void admit(context& c, const char* what, context* leaving) {
     if (stack_ == nullptr) {
-      if (pick(leaving, /*make=*/false) == nullptr && !may_add())
+      if (!may_add() && !any_usable(leaving))
         detail::misuse(fiber_errc::execution_stack_busy,
                std::string(what) + " of compact fiber '" + detail::display_name(c.name) + "': all " +
                    std::to_string(ExecutionStacks) +
@@ -163,6 +162,7 @@ class shared_stack {
       e.occupant = &c;
     }
     e.running = &c;
+    e.ran_since_trim = true;
   }
 
   template <class A>
@@ -276,6 +276,15 @@ class shared_stack {
 #endif
   }
 
+  // Is there a stack of this size that nothing but `leaving` runs on? (A question only: the turn
+  // advances when a stack is really taken, in pick.)
+  static bool any_usable(const context* leaving) noexcept {
+    const runtime_v1::thread_execution_stacks& mine = runtime_v1::this_thread_execution_stacks();
+    for (const estack* e = mine.head; e != nullptr; e = e->next)
+      if (e->frames_bytes == rounded_stack_bytes() && (e->running == nullptr || e->running == leaving)) return true;
+    return false;
+  }
+
   static bool may_add() noexcept {
     const runtime_v1::thread_execution_stacks& mine = runtime_v1::this_thread_execution_stacks();
     std::size_t same = 0;
@@ -284,7 +293,7 @@ class shared_stack {
   }
   static std::size_t rounded_stack_bytes() noexcept {
     const std::size_t page = runtime_v1::os::page_size();
-    return (StackBytes + page - 1) / page * page;
+    return (StackBytes + page - 1) / page * page + page;
   }
 
   // A stack of this thread for a fiber's first run: a new one while the thread has fewer than
@@ -293,7 +302,7 @@ class shared_stack {
   static estack* pick(context* leaving, bool make) noexcept {
     runtime_v1::thread_execution_stacks& mine = runtime_v1::this_thread_execution_stacks();
     if (make && may_add()) {
-      if (estack* fresh = runtime_v1::add_execution_stack(StackBytes, GuardBytes)) return fresh;
+      if (estack* fresh = runtime_v1::add_execution_stack(rounded_stack_bytes(), GuardBytes)) return fresh;
     }
     estack* fallback = nullptr;
     std::size_t index = 0, start = mine.turn++;
