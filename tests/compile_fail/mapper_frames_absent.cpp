@@ -1,4 +1,4 @@
-// expect: a FrameMapper whose frames are absent while the fiber is suspended \(residency = absent_while_suspended\) also needs prepare, admit, resume_here, evict and limit_max_size
+// expect: a FrameMapper whose frames are absent while the fiber is suspended \(residency = absent_while_suspended\) also needs prepare, prefetch_saved, admit, resume_here, evict and limit_max_size
 // SPDX-License-Identifier: BSL-1.0
 // A copying mapper (frames saved elsewhere while suspended) must provide what ebb::shared_stack does.
 #include <ebb/ebb.hpp>

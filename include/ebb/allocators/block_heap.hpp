@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: BSL-1.0
 // ebb/allocators/block_heap.hpp — dense memory for compact fibers: control blocks and saved frames.
 //
-// A compact fiber (mappers/shared_stack.hpp) owns two small blocks: its control block with the
-// callable (about 400 bytes), and the storage its frames are copied into while it is suspended
-// (2 KiB at first, then whatever the policies say). A million of them must cost little more than
+// A compact fiber (mappers/shared_stack.hpp) owns one block: the storage its frames are copied into
+// while it is suspended at the policies' minimum size (2 KiB by default), then its control block with
+// the callable (about 450 bytes); and, while the policies give it more, a second block of that size. A million of them must cost little more than
 // those bytes, so blocks come from size classes carved out of 1 MiB chunks, with no per-block
 // header: a block's chunk is found by masking its address (chunks are aligned to their size), and
-// the chunk's header says its class. The classes are 16 bytes apart up to 1 KiB (control blocks
-// differ by the callable's size) and four to a doubling above that, so the doubling and halving
-// sizes of the default policies (2, 4, 8, 16 KiB) are classes of their own and waste nothing.
+// the chunk's header says its class. The classes are 16 bytes apart up to 4 KiB (a fiber's own block
+// is its first storage plus its control block and callable, whose sizes differ by the callable) and
+// four to a doubling above that, so the doubling and halving sizes of the default policies (4, 8,
+// 16 KiB) are classes of their own and waste nothing.
 //
 // Blocks above 16 KiB (the saved frames of a fiber seen deep) are mappings of their own: few fibers
 // are deep at once, and unmapping hands their memory back the moment a shrink point halves them.
@@ -33,8 +34,8 @@ EBB_RUNTIME_BEGIN
 struct block_heap {
   static constexpr std::size_t chunk_bytes = std::size_t(1) << 20;
   static constexpr std::size_t largest_class = 16 * 1024;
-  static constexpr std::size_t fine_step = 16, fine_limit = 1024;
-  static constexpr std::size_t class_count = fine_limit / fine_step + 4 * 4;  // 64 fine, then 1-2, 2-4, 4-8, 8-16 KiB
+  static constexpr std::size_t fine_step = 16, fine_limit = 4096;
+  static constexpr std::size_t class_count = fine_limit / fine_step + 2 * 4;  // 256 fine, then 4-8 and 8-16 KiB
 
   struct chunk {
     chunk* prev;          // the class's list of chunks with room
@@ -56,8 +57,8 @@ struct block_heap {
 
   static std::size_t class_bytes(std::size_t index) noexcept {
     if (index < fine_limit / fine_step) return (index + 1) * fine_step;
-    const std::size_t coarse = index - fine_limit / fine_step;   // 0..15
-    const std::size_t base = fine_limit << (coarse / 4);         // 1, 2, 4, 8 KiB
+    const std::size_t coarse = index - fine_limit / fine_step;   // 0..7
+    const std::size_t base = fine_limit << (coarse / 4);         // 4, 8 KiB
     return base + base / 4 * (coarse % 4 + 1);
   }
   static std::size_t class_of(std::size_t bytes) noexcept {

@@ -50,6 +50,20 @@
 EBB_NAMESPACE_BEGIN
 namespace detail {
 
+// The first storage a copying mapper keeps in the fiber's own block (0 for other mappers).
+template <class FrameMapper, class = void>
+struct has_inline_storage : std::false_type {};
+template <class FrameMapper>
+struct has_inline_storage<FrameMapper, std::void_t<decltype(FrameMapper::inline_storage_bytes(std::size_t{}))>>
+    : std::true_type {};
+template <class FrameMapper>
+constexpr std::size_t compact_inline_bytes(std::size_t min_size) {
+  if constexpr (has_inline_storage<FrameMapper>::value)
+    return (FrameMapper::inline_storage_bytes(min_size) + 15) / 16 * 16;
+  else
+    return (void)min_size, 0;
+}
+
 template <class Control, class FrameMapper>
 struct fiber_creation {
   using control = Control;
@@ -152,9 +166,12 @@ struct fiber_creation {
                                ? accounting::clamp(options.max_size(), growth_policy::min_size, growth_policy::max_size)
                                : growth_policy::max_size;
     constexpr bool compact = FrameMapper::residency == frame_residency::absent_while_suspended;
-    // A compact fiber's allocator holds only the control block and the callable (its frames run on
-    // an execution stack): the control block first, the callable after it.
-    constexpr std::size_t compact_bytes = (sizeof(control) + callable_align - 1) / callable_align * callable_align +
+    // A compact fiber's allocator holds its first storage (the GrowthPolicy's minimum, where its
+    // frames are saved while small), then the control block and the callable: its frames run on an
+    // execution stack (mappers/shared_stack.hpp says why the storage comes first).
+    constexpr std::size_t compact_inline = compact_inline_bytes<FrameMapper>(growth_policy::min_size);
+    constexpr std::size_t compact_bytes = compact_inline +
+                                          (sizeof(control) + callable_align - 1) / callable_align * callable_align +
                                           callable_bytes + (callable_align > 16 ? callable_align : 0);
     const stack_request request = compact ? stack_request{compact_bytes, 0}
                                           : stack_request{max_size + header_bytes, options.guard_size()};
@@ -169,7 +186,8 @@ struct fiber_creation {
     char* frames_limit = nullptr;
     char* header_top = static_cast<char*>(region.top);
     if constexpr (compact) {
-      c = ::new (region.base) control(std::move(allocator));
+      static_assert(alignof(control) <= 16, "ebb: a compact fiber's policies may not be aligned beyond 16 bytes");
+      c = ::new (static_cast<char*>(region.base) + compact_inline) control(std::move(allocator));
       callable_at = reinterpret_cast<char*>(
           (reinterpret_cast<std::uintptr_t>(c + 1) + callable_align - 1) & ~std::uintptr_t(callable_align - 1));
     } else {
@@ -241,7 +259,8 @@ struct fiber_creation {
       c->max_size = FrameMapper::limit_max_size(max_size);
       c->size = accounting::clamp(initial, growth_policy::min_size, c->max_size);
       c->pin_requested = true;
-      c->mapper.prepare(&protocol::template fiber_main<Callable>);
+      auto stack = mapper_access::view(*c);
+      c->mapper.prepare(stack, &protocol::template fiber_main<Callable>, compact_inline);
     } else {
       const auto usable = static_cast<std::size_t>(frames_top - frames_limit);
       c->max_size = max_size < usable ? max_size : usable;

@@ -70,7 +70,9 @@ struct copying_mapper_members : std::false_type {};
 template <class M, class A>
 struct copying_mapper_members<
     M, A,
-    std::void_t<decltype(std::declval<M&>().prepare(static_cast<void (*)(void*)>(nullptr))),
+    std::void_t<decltype(std::declval<M&>().prepare(std::declval<mapped_stack<A>&>(),
+                                                    static_cast<void (*)(void*)>(nullptr), std::size_t{})),
+                decltype(M::prefetch_saved(static_cast<const void*>(nullptr), std::size_t{})),
                 decltype(std::declval<M&>().admit(std::declval<runtime_v1::fiber_context&>(), "",
                                                   static_cast<runtime_v1::fiber_context*>(nullptr))),
                 decltype(static_cast<bool>(std::declval<M&>().resume_here(std::declval<mapped_stack<A>&>()))),
@@ -143,7 +145,7 @@ constexpr bool check_frame_mapper() {
     if constexpr (M::residency == frame_residency::absent_while_suspended) {
       static_assert(copying_mapper_members_present<M, A>(),
                     "ebb: a FrameMapper whose frames are absent while the fiber is suspended (residency = "
-                    "absent_while_suspended) also needs prepare, admit, resume_here, evict and limit_max_size, "
+                    "absent_while_suspended) also needs prepare, prefetch_saved, admit, resume_here, evict and limit_max_size, "
                     "as ebb::shared_stack has (mappers/shared_stack.hpp), and a StackAllocator with "
                     "allocate_frames, deallocate_frames and frames_capacity (allocators/compact_allocator.hpp)");
     }
