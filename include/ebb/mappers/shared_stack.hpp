@@ -107,7 +107,6 @@ class shared_stack {
   void prepare(mapped_stack<A>& s, void (*entry)(void*), std::size_t inline_bytes) noexcept {
     storage_ = static_cast<char*>(s.region().base);
     capacity_ = static_cast<std::uint32_t>(inline_bytes);
-    inline_capacity_ = capacity_;
     // Until the fiber first runs, its storage holds nothing but the function its first frame calls.
     std::memcpy(storage_, &entry, sizeof entry);
   }
@@ -262,8 +261,9 @@ class shared_stack {
   std::size_t shrink(mapped_stack<A>& s, const shrink_step& step) noexcept {
     if (stack_ == nullptr || is_inline(s)) return 0;  // never ran (the storage holds its entry), or at the minimum
     const std::size_t bytes = storage_bytes(step.new_size);
-    const bool home = bytes <= inline_capacity_;
-    const std::size_t want = home ? inline_capacity_ : A::frames_capacity(bytes);
+    const std::size_t room = inline_room(s);
+    const bool home = bytes <= room;
+    const std::size_t want = home ? room : A::frames_capacity(bytes);
     if (want >= capacity_) return 0;
     char* smaller = home ? static_cast<char*>(s.region().base) : static_cast<char*>(s.allocator().allocate_frames(want));
     if (smaller == nullptr) return 0;  // keep the larger block: nothing is lost but the release
@@ -307,7 +307,7 @@ class shared_stack {
   char* storage_ = nullptr;
   std::uint32_t capacity_ = 0;         // bytes of storage_
   std::uint32_t saved_ = 0;            // bytes of frames in storage_ now (0: on the stack, or never ran)
-  std::uint32_t inline_capacity_ = 0;  // bytes of the room in its own block
+  // (The room in its own block is not kept: it is everything below the control block, inline_room.)
 
   static context& context_of(const fiber_view& v) noexcept { return detail::mapper_access::context(v); }
 
@@ -385,6 +385,11 @@ class shared_stack {
   }
   template <class A>
   bool is_inline(mapped_stack<A>& s) const noexcept { return storage_ == s.region().base; }
+  // The room for frames in the fiber's own block: everything below its control block.
+  template <class A>
+  static std::size_t inline_room(mapped_stack<A>& s) noexcept {
+    return static_cast<std::size_t>(reinterpret_cast<char*>(&context_of(s)) - static_cast<char*>(s.region().base));
+  }
 
   void make_first_frame(context& c, estack& e) noexcept {
 #if defined(EBB_ABI_MS)
@@ -477,7 +482,7 @@ class shared_stack {
   void free_storage(mapped_stack<A>& s) noexcept {
     if (storage_ != nullptr && !is_inline(s)) s.allocator().deallocate_frames(storage_, capacity_);
     storage_ = static_cast<char*>(s.region().base);
-    capacity_ = inline_capacity_;
+    capacity_ = static_cast<std::uint32_t>(inline_room(s));
     saved_ = 0;
   }
 };
