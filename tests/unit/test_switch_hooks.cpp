@@ -20,9 +20,12 @@
 #include <vector>
 
 TEST_CASE("switch hooks: the setting is part of the ABI tag", "[switch_hooks]") {
-  const char* tag = EBB_STRINGIFY(EBB_ABI_NAMESPACE);
-  const char* end = tag + std::strlen(tag) - 2;
-  CHECK(std::string(end) == (EBB_SWITCH_HOOKS ? "h1" : "h0"));
+  // ...h<hooks>k<compact checks> (config.hpp, EBB_ABI_PASTE_): the hooks' letter is not the last one.
+  const std::string tag = EBB_STRINGIFY(EBB_ABI_NAMESPACE);
+  const std::size_t h = tag.rfind('h');
+  REQUIRE(h != std::string::npos);
+  CHECK(tag.substr(h, 2) == (EBB_SWITCH_HOOKS ? "h1" : "h0"));
+  CHECK(tag.substr(h + 2, 1) == "k");
 }
 
 #if EBB_SWITCH_HOOKS
