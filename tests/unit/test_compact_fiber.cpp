@@ -775,3 +775,61 @@ TEST_CASE("compact: a pass reports only the execution-stack memory it really rel
     CHECK(ebb::stack_registry::shrink_all().released_bytes == 0);  // nothing ran since
   });
 }
+
+// Unwinders read a word or two above a stack's entry frame. An execution stack's top was the end of its
+// mapping, so those reads could fault: Memcheck died of SIGSEGV inside itself (the valgrind stage runs
+// the whole suite in one process; it did so once the thread had two execution stacks). Its top now
+// leaves room inside the mapping, as an in-place stack's control block does above its top.
+TEST_CASE("compact: the words above an execution stack's top are inside its mapping", "[compact]") {
+  std::uintptr_t top = 0;
+  long above = 0;
+  ebb::compact_fiber f([&] {
+    const auto* c = ebb::runtime_v1::this_thread()->current;
+    top = reinterpret_cast<std::uintptr_t>(c->stack_top);
+    const auto* word = reinterpret_cast<const volatile long*>(c->stack_top);
+    above = word[0] + word[1];  // what an unwinder may read: must not fault
+    ebb::this_fiber::yield();
+  });
+  f.resume();
+  CHECK(top % test_support::page() != 0);  // not the last byte of a page: the page goes on above it
+  CHECK(top % 16 == 0);
+  (void)above;
+  f.resume();
+}
+
+// The case that killed Memcheck: fibers of one_stack spread over the two execution stacks compact_fiber
+// fibers made on this thread, suspending with yield_then (run under valgrind by the valgrind stage).
+TEST_CASE("compact: one_stack fibers spread over a thread's two execution stacks", "[compact]") {
+  std::thread([] {
+    {
+      ebb::compact_fiber inner([] { ebb::this_fiber::yield(); });
+      ebb::compact_fiber outer([&] {
+        inner.resume();  // the thread's second execution stack
+        ebb::this_fiber::yield();
+        inner.resume();
+      });
+      outer.resume();
+      outer.resume();
+      CHECK(outer.done());
+    }
+    std::vector<one_stack> fibers;
+    std::vector<int> queue;
+    for (int i = 0; i < 8; ++i)
+      fibers.emplace_back([i, &queue] {
+        std::map<int, long> m;
+        for (int r = 0; r < 10; ++r) {
+          m[r] = r;
+          ebb::this_fiber::yield_then([i, &queue]() noexcept { queue.push_back(i); });
+        }
+      });
+    for (int i = 0; i < 8; ++i) queue.push_back(i);
+    int resumes = 0;
+    while (!queue.empty()) {
+      const int i = queue.front();
+      queue.erase(queue.begin());
+      fibers[static_cast<std::size_t>(i)].resume();
+      ++resumes;
+    }
+    CHECK(resumes == 8 * 11);
+  }).join();
+}

@@ -32,6 +32,7 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 #if EBB_VALGRIND
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #endif
 
@@ -78,6 +79,17 @@ inline void stack_released(void* lo, void* hi) noexcept {
   if (hi > lo) ASAN_UNPOISON_MEMORY_REGION(lo, static_cast<char*>(hi) - static_cast<char*>(lo));
 #else
   (void)lo, (void)hi;
+#endif
+}
+
+// Frames about to be written onto a stack from outside it (a compact fiber's saved frames copied back,
+// or its first frame made, on an execution stack other fibers used): Memcheck marked what those fibers'
+// returns popped as inaccessible, and would report the copy and every later access to the frames.
+inline void frames_arriving(void* lo, std::size_t bytes) noexcept {
+#if EBB_VALGRIND
+  (void)VALGRIND_MAKE_MEM_UNDEFINED(lo, bytes);
+#else
+  (void)lo, (void)bytes;
 #endif
 }
 

@@ -35,8 +35,8 @@ struct execution_stack {
   char* base = nullptr;          // the reservation: [base, limit) guard, [limit, top) stack
   std::size_t reserved = 0;
   char* limit = nullptr;
-  char* top = nullptr;            // 16-byte aligned; frames start here
-  std::size_t frames_bytes = 0;   // top - limit: the most any fiber bound here may use
+  char* top = nullptr;            // 16-byte aligned; frames start here (execution_stack_top_room below the mapping's end)
+  std::size_t frames_bytes = 0;   // the stack's size in pages (top - limit is a little less)
   fiber_context* occupant = nullptr;  // whose frames are on the stack now (running or not saved yet)
   fiber_context* running = nullptr;   // who runs on it now
   execution_stack* next = nullptr;    // the owning thread's list
@@ -46,6 +46,9 @@ struct execution_stack {
   std::uint64_t canary_fiber = 0;     // the id of the fiber whose frames it covers
   bool ran_since_trim = false;        // a fiber ran on it since its last trim (else nothing new is resident)
 };
+
+// Bytes left unused between an execution stack's top and the end of its mapping (16-byte aligned).
+inline constexpr std::size_t execution_stack_top_room = 64;
 
 struct thread_execution_stacks {
   execution_stack* head;
@@ -97,7 +100,10 @@ inline execution_stack* add_execution_stack(std::size_t frames_bytes, std::size_
   e->base = static_cast<char*>(base);
   e->reserved = guard_bytes + frames_bytes;
   e->limit = e->base + guard_bytes;
-  e->top = e->limit + frames_bytes;
+  // A little room above the top, inside the mapping, as an in-place stack has its control block there:
+  // unwinders read a word or two above the entry frame (Valgrind's did, past the end of the mapping,
+  // and Memcheck died of SIGSEGV inside itself once a thread had two execution stacks).
+  e->top = e->limit + frames_bytes - execution_stack_top_room;
   e->frames_bytes = frames_bytes;
   if (!mine.exit_armed)
     mine.exit_armed = os::run_at_thread_exit(execution_stacks_exit_key, &release_thread_execution_stacks,

@@ -430,6 +430,7 @@ class shared_stack {
   template <class A>
   void restore(mapped_stack<A>&, context& c, estack& e) noexcept {
     char* sp = static_cast<char*>(c.sp);
+    runtime_v1::hooks::frames_arriving(sp, saved_);
     detail::copy_frames(sp, storage_ + capacity_ - saved_, saved_);
 #if EBB_ASAN
     detail::copy_frames(detail::asan_shadow(sp), storage_, saved_ / 8);
