@@ -463,7 +463,7 @@ int main(int argc, char** argv) {
   auto memory = [&](std::size_t i) {
     return med(variants[i], &run_result::rss_bytes).median + med(variants[i], &run_result::pte_bytes).median;
   };
-  if (have(0)) derived.push_back({"compact: RSS + page tables per fiber, KiB", memory(0) / 1024, " KiB", 2.5});
+  if (have(0)) derived.push_back({"compact: RSS + page tables per fiber, KB (1000 B)", memory(0) / 1000, " KB", 2.5});
   if (have(0) && have(2)) {
     derived.push_back({"compact / Boost dense: per frame", frame(0) / frame(2), "x", 1.0});
     derived.push_back({"compact / Boost dense: first frame", first(0) / first(2), "x", 1.0});

@@ -361,10 +361,10 @@ int main(int argc, char** argv) {
       std::printf("  Go: not run (%s)\n", go_binary.empty() ? go_why_not.c_str() : "the program failed");
     }
     const std::string at = " (" + std::to_string(n) + ")";
-    derived.push_back({"compact_fiber: RSS + page tables per idle fiber, KiB" + at, c_normal / 1024, " KiB", 2.5});
-    derived.push_back({"compact 256-byte min: RSS + page tables per idle fiber, KiB" + at, c_small / 1024, " KiB", 0.75});
+    derived.push_back({"compact_fiber: RSS + page tables per idle fiber, KB (1000 B)" + at, c_normal / 1000, " KB", 2.5});
+    derived.push_back({"compact 256-byte min: RSS + page tables per idle fiber, KB (1000 B)" + at, c_small / 1000, " KB", 0.75});
     if (c_go > 0) {
-      derived.push_back({"Go: RSS + page tables per idle goroutine, KiB" + at, c_go / 1024, " KiB", 0});
+      derived.push_back({"Go: RSS + page tables per idle goroutine, KB (1000 B)" + at, c_go / 1000, " KB", 0});
       derived.push_back({"compact_fiber / Go goroutine" + at, c_normal / c_go, "x", 0});
       derived.push_back({"compact 256-byte min / Go goroutine" + at, c_small / c_go, "x", 0});
     }

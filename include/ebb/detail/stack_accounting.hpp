@@ -70,7 +70,9 @@ struct stack_accounting {
     if (needed > c.max_size)
       fatal("stack overflow in fiber '%s': %zu bytes in use, limit %zu", display_name(c.name), needed,
             c.max_size);
-    c.size = grown_size(c, c.size, needed, c.grows);
+    std::uint64_t steps = 0;
+    c.size = grown_size(c, c.size, needed, steps);
+    c.grows = static_cast<std::uint32_t>(c.grows + steps);
   }
 
   // Tripwire mode, in the fault handler (async-signal-safe): grow the logical size by policy steps
@@ -85,7 +87,7 @@ struct stack_accounting {
       const runtime_v1::trip_refusal refusal = tripwire_window<stack_allocator>::widen(c, c.allocator, c.region, size);
       if (refusal != runtime_v1::trip_refusal::none) return refusal;
       c.size = size;
-      c.grows += steps;
+      c.grows = static_cast<std::uint32_t>(c.grows + steps);
       if (needed > c.peak) c.peak = needed;
       return runtime_v1::trip_refusal::none;
     } else {
