@@ -136,4 +136,55 @@ inline std::size_t trim_this_thread_execution_stacks() noexcept {
   return released;
 }
 
+// ---- choosing a stack for a compact fiber's first run (mappers/shared_stack.hpp) ----------------
+// Stacks are told apart by size: `bytes` is execution_stack_bytes(StackBytes) of the configuration.
+
+// Whole pages and one more, so a fiber may use all of StackBytes below the room kept at the top.
+inline std::size_t execution_stack_bytes(std::size_t stack_bytes) noexcept {
+  const std::size_t page = os::page_size();
+  return (stack_bytes + page - 1) / page * page + page;
+}
+
+// Is there a stack of this size that nothing but `leaving` runs on? (A question only: the turn
+// advances when a stack is really taken, in pick_execution_stack.)
+inline bool any_usable_execution_stack(std::size_t bytes, const fiber_context* leaving) noexcept {
+  for (const execution_stack* e = this_thread_execution_stacks().head; e != nullptr; e = e->next)
+    if (e->frames_bytes == bytes && (e->running == nullptr || e->running == leaving)) return true;
+  return false;
+}
+
+inline bool may_add_execution_stack(std::size_t bytes, std::size_t most) noexcept {
+  std::size_t same = 0;
+  for (const execution_stack* e = this_thread_execution_stacks().head; e != nullptr; e = e->next)
+    same += e->frames_bytes == bytes;
+  return same < most;
+}
+
+// A stack of this thread for a fiber's first run: a new one while the thread has fewer than `most`,
+// else the next one in turn that nothing runs on (nor `leaving`, which a switch_to would then have to
+// route), else one that `leaving` runs on. nullptr if none (make: or none can be made).
+inline execution_stack* pick_execution_stack(std::size_t bytes, std::size_t most, std::size_t guard,
+                                             const fiber_context* leaving, bool make) noexcept {
+  thread_execution_stacks& mine = this_thread_execution_stacks();
+  if (make && may_add_execution_stack(bytes, most)) {
+    if (execution_stack* fresh = add_execution_stack(bytes, guard)) return fresh;
+  }
+  execution_stack* fallback = nullptr;
+  execution_stack* chosen = nullptr;
+  const std::size_t start = mine.turn++;
+  for (std::size_t round = 0; round < 2 && chosen == nullptr; ++round) {
+    std::size_t index = 0;
+    for (execution_stack* e = mine.head; e != nullptr; e = e->next, ++index) {
+      if (e->frames_bytes != bytes) continue;
+      if (round == 0 && index < start % (mine.count ? mine.count : 1)) continue;
+      if (e->running == nullptr) {
+        chosen = e;
+        break;
+      }
+      if (e->running == leaving && fallback == nullptr) fallback = e;
+    }
+  }
+  return chosen ? chosen : fallback;
+}
+
 EBB_RUNTIME_END

@@ -47,6 +47,7 @@
 #include "ebb/error.hpp"
 #include "ebb/mappers/execution_stack.hpp"
 #include "ebb/mappers/mapped_stack.hpp"
+#include "ebb/mappers/saved_frames.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -55,31 +56,6 @@
 
 EBB_NAMESPACE_BEGIN
 
-namespace detail {
-constexpr unsigned char compact_canary = 0xEB;
-
-// Copies of frames are not the program's accesses: under ASan they must neither be checked (the
-// frames hold redzones) nor turned into an intercepted memcpy, so they go word by word through
-// volatile pointers in an uninstrumented function.
-EBB_NO_SANITIZE_ADDRESS inline void copy_frames(void* to, const void* from, std::size_t bytes) noexcept {
-#if EBB_ASAN
-  auto* d = static_cast<volatile unsigned char*>(to);
-  auto* s = static_cast<const volatile unsigned char*>(from);
-  for (std::size_t i = 0; i < bytes; ++i) d[i] = s[i];
-#else
-  std::memcpy(to, from, bytes);
-#endif
-}
-
-#if EBB_ASAN
-// ASan's shadow of [lo, lo + bytes): one byte per 8 (frames are 16-byte aligned at both ends).
-inline unsigned char* asan_shadow(const void* lo) noexcept {
-  std::size_t scale = 0, offset = 0;
-  __asan_get_shadow_mapping(&scale, &offset);
-  return reinterpret_cast<unsigned char*>((reinterpret_cast<std::uintptr_t>(lo) >> scale) + offset);
-}
-#endif
-}  // namespace detail
 
 template <std::size_t ExecutionStacks = 2, std::size_t StackBytes = 1024 * 1024,
           std::size_t GuardBytes = 16 * 1024>
@@ -190,7 +166,7 @@ class shared_stack {
     estack& e = *stack_;
     if (e.occupant != &c) {
       if (e.occupant != nullptr) e.occupant->ops->evict(*e.occupant);
-      if (checked && e.canary_lo != nullptr) clear_checked_region(e);
+      if (checked && e.canary_lo != nullptr) detail::clear_checked_region(e);
       if (EBB_UNLIKELY(c.sp == nullptr))
         make_first_frame(c, e);
       else
@@ -213,7 +189,7 @@ class shared_stack {
       // fiber needs the stack.
       if (c.then_run != nullptr) return;
       save(s, c, e);
-      poison(c, e);
+      detail::poison_left_frames(c, e);
     }
   }
 
@@ -239,7 +215,7 @@ class shared_stack {
       // stack's own thread (basic_fiber::destroy checked); a finished one may be destroyed anywhere.
       if (c.state.load(std::memory_order_relaxed) != runtime_v1::fiber_state::finished) {
         if (stack_->occupant == &c) stack_->occupant = nullptr;
-        if (stack_->canary_fiber == c.id) clear_checked_region(*stack_);
+        if (stack_->canary_fiber == c.id) detail::clear_checked_region(*stack_);
       }
       runtime_v1::drop_execution_stack(stack_);
       stack_ = nullptr;
@@ -267,7 +243,7 @@ class shared_stack {
     if (want >= capacity_) return 0;
     char* smaller = home ? static_cast<char*>(s.region().base) : static_cast<char*>(s.allocator().allocate_frames(want));
     if (smaller == nullptr) return 0;  // keep the larger block: nothing is lost but the release
-    if (saved_ != 0) move_saved(smaller, want, storage_, capacity_, saved_);
+    if (saved_ != 0) detail::move_saved_frames(smaller, want, storage_, capacity_, saved_);
     s.allocator().deallocate_frames(storage_, capacity_);
     const std::size_t released = capacity_ - want;
     storage_ = smaller;
@@ -320,50 +296,13 @@ class shared_stack {
 #endif
   }
 
-  // Is there a stack of this size that nothing but `leaving` runs on? (A question only: the turn
-  // advances when a stack is really taken, in pick.)
+  static std::size_t rounded_stack_bytes() noexcept { return runtime_v1::execution_stack_bytes(StackBytes); }
   static bool any_usable(const context* leaving) noexcept {
-    const runtime_v1::thread_execution_stacks& mine = runtime_v1::this_thread_execution_stacks();
-    for (const estack* e = mine.head; e != nullptr; e = e->next)
-      if (e->frames_bytes == rounded_stack_bytes() && (e->running == nullptr || e->running == leaving)) return true;
-    return false;
+    return runtime_v1::any_usable_execution_stack(rounded_stack_bytes(), leaving);
   }
-
-  static bool may_add() noexcept {
-    const runtime_v1::thread_execution_stacks& mine = runtime_v1::this_thread_execution_stacks();
-    std::size_t same = 0;
-    for (const estack* e = mine.head; e != nullptr; e = e->next) same += e->frames_bytes == rounded_stack_bytes();
-    return same < ExecutionStacks;
-  }
-  static std::size_t rounded_stack_bytes() noexcept {
-    const std::size_t page = runtime_v1::os::page_size();
-    return (StackBytes + page - 1) / page * page + page;
-  }
-
-  // A stack of this thread for a fiber's first run: a new one while the thread has fewer than
-  // ExecutionStacks, else the next one in turn that nothing runs on (nor `leaving`, which a switch_to
-  // would then have to route), else one that `leaving` runs on. nullptr if none (make: or none can be made).
-  static estack* pick(context* leaving, bool make) noexcept {
-    runtime_v1::thread_execution_stacks& mine = runtime_v1::this_thread_execution_stacks();
-    if (make && may_add()) {
-      if (estack* fresh = runtime_v1::add_execution_stack(rounded_stack_bytes(), GuardBytes)) return fresh;
-    }
-    estack* fallback = nullptr;
-    std::size_t index = 0, start = mine.turn++;
-    estack* chosen = nullptr;
-    for (std::size_t round = 0; round < 2 && chosen == nullptr; ++round) {
-      index = 0;
-      for (estack* e = mine.head; e != nullptr; e = e->next, ++index) {
-        if (e->frames_bytes != rounded_stack_bytes()) continue;
-        if (round == 0 && index < start % (mine.count ? mine.count : 1)) continue;
-        if (e->running == nullptr) {
-          chosen = e;
-          break;
-        }
-        if (e->running == leaving && fallback == nullptr) fallback = e;
-      }
-    }
-    return chosen ? chosen : fallback;
+  static bool may_add() noexcept { return runtime_v1::may_add_execution_stack(rounded_stack_bytes(), ExecutionStacks); }
+  static estack* pick(const context* leaving, bool make) noexcept {
+    return runtime_v1::pick_execution_stack(rounded_stack_bytes(), ExecutionStacks, GuardBytes, leaving, make);
   }
 
   void bind(context& c, estack& e) noexcept {
@@ -437,45 +376,6 @@ class shared_stack {
 #endif
     (void)e;
     saved_ = 0;
-  }
-
-  // Checked mode: the frames just saved may not be touched until the fiber resumes.
-  void poison(context& c, estack& e) noexcept {
-    char* sp = static_cast<char*>(c.sp);
-#if EBB_ASAN
-    ASAN_POISON_MEMORY_REGION(sp, static_cast<std::size_t>(e.top - sp));
-#else
-    std::memset(sp, detail::compact_canary, static_cast<std::size_t>(e.top - sp));
-#endif
-    e.canary_lo = sp;
-    e.canary_fiber = c.id;
-  }
-
-  // Checked mode, before the stack is used by anyone again: the region left poisoned is made clean
-  // (ASan), or its canary verified — a byte changed means something wrote through a pointer into the
-  // saved fiber's frames.
-  static void clear_checked_region(estack& e) noexcept {
-    if (e.canary_lo == nullptr) return;
-#if EBB_ASAN
-    ASAN_UNPOISON_MEMORY_REGION(e.canary_lo, static_cast<std::size_t>(e.top - e.canary_lo));
-#else
-    for (const char* p = e.canary_lo; p < e.top; ++p)
-      if (static_cast<unsigned char>(*p) != detail::compact_canary)
-        detail::fatal("the frames of suspended compact fiber #%llu were written at %p (%zu bytes below the top of "
-                      "its execution stack) while it was suspended: a pointer into its frames was used outside "
-                      "it (mappers/shared_stack.hpp)",
-                      static_cast<unsigned long long>(e.canary_fiber), static_cast<const void*>(p),
-                      static_cast<std::size_t>(e.top - p));
-#endif
-    e.canary_lo = nullptr;
-  }
-
-  static void move_saved(char* to, std::size_t to_bytes, const char* from, std::size_t from_bytes,
-                         std::size_t frames) noexcept {
-    detail::copy_frames(to + to_bytes - frames, from + from_bytes - frames, frames);
-#if EBB_ASAN
-    detail::copy_frames(to, from, frames / 8);
-#endif
   }
 
   // A block of the allocator's goes back; the room in the fiber's own block goes with the fiber.
