@@ -251,7 +251,7 @@ class basic_fiber {
     // Another copy's registry and pool hold this fiber; unlinking it here would corrupt both.
     if (EBB_UNLIKELY(c->runtime != &runtime_v1::runtime_identity))
       detail::fatal("fiber '%s' destroyed by a library other than the one that created it, and %s",
-                    detail::display_name(c->name_storage), runtime_v1::runtime_split_remedy);
+                    detail::display_name(c->name), runtime_v1::runtime_split_remedy);
     runtime_v1::unregister_fiber(*c);
     const state last = c->state.load(std::memory_order_acquire);
     switch (last) {
@@ -261,7 +261,7 @@ class basic_fiber {
       case state::finished:
         break;
       case state::running:
-        detail::fatal("fiber '%s' destroyed while it runs", detail::display_name(c->name_storage));
+        detail::fatal("fiber '%s' destroyed while it runs", detail::display_name(c->name));
       case state::suspended:
         if (EBB_UNLIKELY(c->ops->admit != nullptr)) detail::check_compact_destruction(*c);
         protocol::unwind_suspended(*c);

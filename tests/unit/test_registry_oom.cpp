@@ -2,11 +2,13 @@
 // Running out of memory during a registry pass or a profile must not leave a shard's spin lock or a
 // fiber's claim behind: every later registration, destruction and resume on that shard would spin
 // forever. This binary's operator new fails on request (the Nth allocation of the asking thread).
+// Also here, because it needs that operator new: a fiber whose name cannot be copied.
 #include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
 #include <cstdlib>
 #include <new>
+#include <string>
 #include <vector>
 
 #include "deep_stack.hpp"
@@ -109,5 +111,48 @@ TEST_CASE("an allocation failure during profile() or a shrink pass leaves nothin
   for (auto& [size, n] : profile.by_size) by_size += n;
   CHECK(by_size == profile.fibers);
   fibers.clear();
+}
+
+// The copy of a fiber's name is ebb's own allocation: try_create reports its failure as out_of_memory,
+// the constructor lets std::bad_alloc through, and in both cases nothing is left allocated or
+// registered.
+TEST_CASE("a fiber whose name cannot be copied is refused and leaves nothing behind", "[try_create][oom]") {
+  if (test_support::under_memory_tool()) {
+    WARN("skipped: under Valgrind the failing operator new is not called");
+    return;
+  }
+  const std::string name = "a name longer than any short-string buffer";
+  { ebb::fiber warm(ebb::fiber_options().name(name), [] {}); }  // pools and caches warmed up
+  const std::size_t fibers_before = ebb::stack_registry::profile().fibers;
+  bool ran = false;
+  const ebb::fiber_options options = ebb::fiber_options().name(name);  // its own copy made beforehand
+
+  ebb::create_error why;
+  allocations_until_failure = 1;
+  auto refused = ebb::fiber::try_create(options, [&ran] { ran = true; }, why);
+  const long left = allocations_until_failure;
+  allocations_until_failure = 0;
+  CHECK_FALSE(refused.has_value());
+  CHECK(left == 0);  // the failure hit an allocation of try_create's
+  CHECK(why.code == ebb::fiber_errc::out_of_memory);
+  CHECK(std::string(why.what()) == "ebb: cannot create fiber '" + name + "': cannot copy its name: std::bad_alloc");
+
+  bool threw = false;
+  allocations_until_failure = 1;
+  try {
+    ebb::fiber f(options, [&ran] { ran = true; });
+  } catch (const std::bad_alloc&) {
+    threw = true;
+  }
+  allocations_until_failure = 0;
+  CHECK(threw);
+  CHECK_FALSE(ran);
+  CHECK(ebb::stack_registry::profile().fibers == fibers_before);
+
+  // And a fiber made now carries its name.
+  ebb::fiber named(options, [&ran] { ran = true; });
+  CHECK(named.name() == name);
+  named.resume();
+  CHECK(ran);
 }
 #endif

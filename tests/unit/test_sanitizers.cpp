@@ -61,6 +61,19 @@ TEST_CASE("TSan reports a data race between two fibers on two threads", "[saniti
 }
 #endif
 
+// The sanitizers' per-fiber state (runtime_v1::tool_state) is made only in sanitizer builds, and the
+// context's layout is the same either way.
+TEST_CASE("a fiber has sanitizer state exactly when a sanitizer is on", "[sanitizers]") {
+  bool has_tools = false;
+  ebb::fiber f([&has_tools] {
+    has_tools = ebb::runtime_v1::this_thread()->current->tools != nullptr;
+    ebb::this_fiber::yield();
+  });
+  CHECK(f.resume());
+  CHECK(has_tools == (EBB_ASAN || EBB_TSAN));
+  CHECK_FALSE(f.resume());
+}
+
 TEST_CASE("the sanitizer hooks are compiled in exactly when a sanitizer is on", "[sanitizers]") {
 #if defined(__SANITIZE_ADDRESS__)
   CHECK(EBB_ASAN == 1);

@@ -73,6 +73,24 @@ struct fiber_ops {
   void (*evict)(fiber_context&) noexcept;
 };
 
+// What ASan and TSan keep per fiber (detail/tool_hooks.hpp). Only a sanitizer build needs it, so it
+// lives on the heap, reached through fiber_context::tools: made by hooks::fiber_created in a
+// translation unit built with ASan or TSan (or lazily by the first sanitizer hook that meets a fiber
+// created without them), freed by hooks::fiber_destroyed in every configuration. Null means all of it
+// is zero.
+struct tool_state {
+  void* asan_fiber_fake_stack = nullptr;
+  void* asan_caller_fake_stack = nullptr;
+  const void* asan_caller_bottom = nullptr;
+  std::size_t asan_caller_size = 0;
+  void* tsan_fiber = nullptr;
+  void* tsan_caller = nullptr;
+};
+
+// Field order: sp first, at offset 0 (the switch is handed &sp and reads nothing else, but code
+// outside C++ may take a context's address for its saved stack pointer: tests/unit/test_control_size.cpp
+// pins the offset), then the fields of every switch. The one-byte and four-byte fields sit together,
+// so a 64-bit target pads two bytes (it padded 18); the sanitizers' state is behind `tools`.
 struct fiber_context {
   void* sp = nullptr;                 // the fiber's stack pointer while it is suspended
   void* caller_sp = nullptr;          // the resumer's stack pointer while the fiber runs
@@ -87,6 +105,12 @@ struct fiber_context {
   bool finishing = false;
   bool pin_requested = false;         // fiber_options().pin_to_thread(true), or a compact fiber (checked in enforce_pin)
   bool ran_since_shrink = true;       // it ran since its last shrink point (else no page below the kept one is resident)
+  // Held by whoever shrinks or inspects the suspended fiber from outside (a registry pass, or
+  // fiber::shrink_stack()/stack_stats() from another thread): one of the inspect_mark values.
+  std::atomic<std::uint8_t> inspecting{0};
+  std::uint32_t registry_shard = 0;   // the registry shard it belongs to (registry.hpp)
+  unsigned valgrind_stack_id = 0;     // Valgrind's id for its stack (detail/tool_hooks.hpp), 0 if none
+
   // this_fiber::yield_then(f): set by the fiber just before it switches away; resume() calls
   // then_run(then_arg) after all of its own bookkeeping (and clears it first).
   void (*then_run)(void*) noexcept = nullptr;
@@ -118,26 +142,18 @@ struct fiber_context {
   const fiber_ops* ops = nullptr;
   const char* name = "";
 
-  // Registry membership (registry.hpp): an intrusive list per shard, and the pass that last saw it.
+  // Registry membership (registry.hpp): an intrusive list per shard (registry_shard, above), and the
+  // pass that last saw it.
   fiber_context* registry_prev = nullptr;
   fiber_context* registry_next = nullptr;
-  std::uint32_t registry_shard = 0;
   std::uint64_t registry_pass = 0;
-  // Held by whoever shrinks or inspects the suspended fiber from outside (a registry pass, or
-  // fiber::shrink_stack()/stack_stats() from another thread): one of the inspect_mark values.
-  std::atomic<std::uint8_t> inspecting{0};
 
-  // What sanitizers and Valgrind are told (detail/tool_hooks.hpp); present in every configuration so
-  // the layout never depends on which tools a translation unit was built with.
+  // What sanitizers and Valgrind are told (detail/tool_hooks.hpp; valgrind_stack_id is above). Present
+  // in every configuration so the layout never depends on which tools a translation unit was built
+  // with; the sanitizers' own state is behind one pointer, null outside sanitizer builds.
   char* tool_stack_lo = nullptr;
   char* tool_stack_hi = nullptr;
-  void* asan_fiber_fake_stack = nullptr;
-  void* asan_caller_fake_stack = nullptr;
-  const void* asan_caller_bottom = nullptr;
-  std::size_t asan_caller_size = 0;
-  void* tsan_fiber = nullptr;
-  void* tsan_caller = nullptr;
-  unsigned valgrind_stack_id = 0;
+  tool_state* tools = nullptr;
 
   // The copy of the runtime that created the fiber (os/runtime_copies.hpp): only a process that
   // loaded ebb twice with dlopen(RTLD_LOCAL) has more than one.

@@ -111,8 +111,7 @@ EBB_NOINLINE inline bool finish_return_of(runtime_v1::fiber_context* came_back, 
 inline void finish_switch_from(runtime_v1::fiber_context& b, void* from) noexcept {
   runtime_v1::fiber_context& a = *static_cast<runtime_v1::fiber_context*>(from);
   // Arriving told the sanitizer a's stack was b's caller: the caller is a's resumer.
-  b.asan_caller_bottom = a.asan_caller_bottom;
-  b.asan_caller_size = a.asan_caller_size;
+  runtime_v1::hooks::inherit_caller_bounds(b, a);
   a.ops->after_switch_out(a);
   a.state.store(runtime_v1::fiber_state::suspended, std::memory_order_release);
 }
@@ -138,8 +137,7 @@ inline void switch_to(runtime_v1::fiber_context& a, runtime_v1::fiber_context& b
   b.caller_sp = a.caller_sp;
   b.parent = a.parent;
   b.ran_since_shrink = true;
-  b.asan_caller_fake_stack = a.asan_caller_fake_stack;
-  b.tsan_caller = a.tsan_caller;
+  runtime_v1::hooks::inherit_resumer(b, a);
   b.on_top = &finish_switch_from;
   b.on_top_arg = &a;
 #if EBB_SWAP_EXCEPTION_STATE

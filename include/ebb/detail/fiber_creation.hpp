@@ -219,7 +219,7 @@ struct fiber_creation {
     // The name's copy is ebb's allocation (try_create reports its failure); the callable's copy is the
     // user's code, whose exception goes on either way.
     try {
-      if (!options.name().empty()) c->name_storage = options.name();
+      c->name_storage.assign(options.name());
     } catch (const std::exception& e) {
       accounting::release_stack(c, false);
       if constexpr (Report::raises) {
@@ -239,7 +239,7 @@ struct fiber_creation {
       throw;
     }
 #else
-    if (!options.name().empty()) c->name_storage = options.name();
+    c->name_storage.assign(options.name());
     ::new (static_cast<void*>(callable_at)) Callable(std::forward<Fn>(fn));
 #endif
     c->callable = callable_at;

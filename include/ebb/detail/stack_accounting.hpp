@@ -68,7 +68,7 @@ struct stack_accounting {
 
   static void grow_to(control& c, std::size_t needed) noexcept {
     if (needed > c.max_size)
-      fatal("stack overflow in fiber '%s': %zu bytes in use, limit %zu", display_name(c.name_storage), needed,
+      fatal("stack overflow in fiber '%s': %zu bytes in use, limit %zu", display_name(c.name), needed,
             c.max_size);
     c.size = grown_size(c, c.size, needed, c.grows);
   }

@@ -125,7 +125,7 @@ struct switch_protocol {
     c->finishing = true;  // the resumer publishes "finished" (context.hpp)
     runtime_v1::hooks::before_switch_to_caller(*c, /*finishing=*/true);
     runtime_v1::arch::ebb_switch_context(&c->sp, c->caller_sp);
-    fatal("finished fiber '%s' was switched to", display_name(c->name_storage));
+    fatal("finished fiber '%s' was switched to", display_name(c->name));
   }
 
   // The resumer's last step for a fiber whose function ended: the mapper is told, then "finished" is
@@ -169,12 +169,12 @@ struct switch_protocol {
         std::fprintf(stderr,
                      "ebb: fiber '%s' destroyed while suspended; its stack was released without running "
                      "its destructors\n",
-                     display_name(c.name_storage));
+                     display_name(c.name));
         return;
       case destroy_action::abandon:
         return;
       case destroy_action::terminate:
-        fatal("fiber '%s' destroyed while suspended (destroy_action::terminate)", display_name(c.name_storage));
+        fatal("fiber '%s' destroyed while suspended (destroy_action::terminate)", display_name(c.name));
     }
   }
 

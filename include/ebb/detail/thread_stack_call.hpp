@@ -18,6 +18,7 @@
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/switch_hooks.hpp"
+#include "ebb/detail/tool_hooks.hpp"
 #include "ebb/error.hpp"
 
 #include <cstddef>
@@ -99,7 +100,8 @@ inline void run_on_thread_stack(runtime_v1::fiber_context& self, thread_stack_ca
   ts->current = nullptr;
   note_switch(&self, nullptr);  // the thread runs its own stack now, not the fiber's
 #if EBB_ASAN
-  __sanitizer_start_switch_fiber(&call.asan_fake_stack, root->asan_caller_bottom, root->asan_caller_size);
+  const runtime_v1::tool_state& root_tools = runtime_v1::hooks::tools_of(*root);
+  __sanitizer_start_switch_fiber(&call.asan_fake_stack, root_tools.asan_caller_bottom, root_tools.asan_caller_size);
 #endif
 #if EBB_TSAN
   call.tsan_fiber = __tsan_get_current_fiber();
