@@ -744,16 +744,19 @@ TEST_CASE("compact: new fibers spread over the execution stacks, so two that alt
 
 TEST_CASE("compact: a fiber saved at the maximum depth halves back to the 2 KiB minimum", "[compact]") {
   on_fresh_thread([] {
+    // 70% of the maximum: 700 KiB of 1 MiB on 64-bit targets; default_max_stack is 256 KiB on 32-bit
+    // ones (armhf, i386), where 700 KiB overflowed.
     one_stack deep([] {
-      yield_at_depth(700 * 1024);
+      yield_at_depth(ebb::default_max_stack / 10 * 7);
       for (;;) ebb::this_fiber::yield();
     });
     one_stack other([] {
       for (;;) ebb::this_fiber::yield();
     });
     deep.resume();
-    other.resume();  // saved: 700 KiB into 1 MiB, the maximum
-    CHECK(deep.stack_stats().size == 1024 * 1024);
+    other.resume();  // saved: 70% of the maximum, into storage of the maximum
+    CHECK(deep.stack_stats().size == deep.stack_stats().max_size);
+    CHECK(deep.stack_stats().max_size == ebb::default_max_stack);
     deep.resume();
     other.resume();
     for (int i = 0; i < 12; ++i) deep.shrink_stack();
@@ -833,3 +836,40 @@ TEST_CASE("compact: one_stack fibers spread over a thread's two execution stacks
     CHECK(resumes == 8 * 11);
   }).join();
 }
+
+#if EBB_VALGRIND
+#include <valgrind/memcheck.h>
+
+// A compact fiber that never ran was registered with Valgrind as the stack [0, its control block's top):
+// Memcheck took switches between the stacks below that (threads', in-place fibers', execution stacks)
+// for moves within one stack and marked what lay between inaccessible or undefined (1016 error lines
+// in one randomized run). Under Valgrind (the valgrind stage), this scenario must add no error.
+TEST_CASE("compact: fibers that never ran do not confuse Valgrind about other stacks", "[compact]") {
+  const unsigned long before = VALGRIND_COUNT_ERRORS;
+  std::thread([] {
+    std::vector<ebb::compact_fiber> idle;
+    ebb::fiber plain([] {
+      std::map<int, int> m{{1, 1}};
+      for (int i = 0; i < 100; ++i) {
+        m[i] = i;
+        ebb::this_fiber::yield();
+      }
+    });
+    for (int round = 0; round < 20; ++round) {
+      idle.emplace_back([] {});  // never run: until the fix, registered as [0, top)
+      ebb::compact_fiber runner([] {
+        std::map<int, int> m{{2, 2}};
+        ebb::this_fiber::yield();
+      });
+      plain.resume();
+      runner.resume();
+      plain.resume();
+      runner.resume();
+    }
+    while (plain.resume()) {
+    }
+  }).join();
+  const unsigned long after = VALGRIND_COUNT_ERRORS;
+  CHECK(after == before);
+}
+#endif

@@ -83,14 +83,23 @@ inline void fiber_created(fiber_context& c, char* lo, char* hi) noexcept {
   (void)t;
 #endif
 #if EBB_VALGRIND
-  c.valgrind_stack_id = VALGRIND_STACK_REGISTER(lo, hi);
+  // A compact fiber has no stack until it first runs (lo is null: fiber_creation.hpp): it is registered
+  // when it is bound to an execution stack (stack_bounds_changed). Registered at creation it was the
+  // range [0, its control block's top), a 'stack' over most of the address space: Memcheck then took
+  // switches between other stacks below it for moves within one stack and marked what lay between
+  // them (other threads' stacks and thread-locals, suspended fibers' frames) inaccessible or undefined.
+  if (lo != nullptr) c.valgrind_stack_id = VALGRIND_STACK_REGISTER(lo, hi);
 #endif
 }
 
-// The tripwire window or the kernel-visible part changed: tell Valgrind what is stack now.
+// The tripwire window or the kernel-visible part changed, or a compact fiber was bound to an execution
+// stack: tell Valgrind what is stack now.
 inline void stack_bounds_changed(fiber_context& c, char* lo) noexcept {
 #if EBB_VALGRIND
-  if (c.valgrind_stack_id != 0) VALGRIND_STACK_CHANGE(c.valgrind_stack_id, lo, c.tool_stack_hi);
+  if (c.valgrind_stack_id != 0)
+    VALGRIND_STACK_CHANGE(c.valgrind_stack_id, lo, c.tool_stack_hi);
+  else if (lo != nullptr && c.tool_stack_hi != nullptr)  // a compact fiber bound to its execution stack
+    c.valgrind_stack_id = VALGRIND_STACK_REGISTER(lo, c.tool_stack_hi);
 #else
   (void)c, (void)lo;
 #endif
