@@ -38,9 +38,9 @@
 //   * not suspended deep, exactly as the in-place scenarios: the recursion runs on the execution
 //     stack and returns before the worker parks, so the storage never sees the depth; only the
 //     execution stack's pages do, and a pass trims them.
-// For compact fibers shrink_report.released_bytes includes the trim of the execution stacks, counted
-// over their whole range whether resident or not, so it is never 0: their passes stop at the first
-// that shrinks no storage and lowers RSS by less than 64 KiB. There is no bare comparison for them
+// For compact fibers shrink_report.released_bytes includes the trim of the execution stacks (the
+// resident pages below the frames they hold); their passes stop at the first that shrinks no storage
+// and lowers RSS by less than 64 KiB, judged by what the kernel and ebb hold. There is no bare comparison for them
 // (their memory goes back by unmapping or decommitting blocks, not by madvise of stack pages).
 //
 // Each scenario is heavy (about 860 MB resident at its peak), so they run one after another, and each
@@ -228,9 +228,8 @@ scenario_result run_scenario(const config& cfg, bare_regions* bare, bool compact
     const pass_record before = r.passes.empty() ? pass_record{0, 0, 0, r.rss_deep_kib, r.committed_deep, 0, 0} : r.passes.back();
     r.passes.push_back(p);
     if (!compact && p.released == 0) break;
-    // A pass over compact fibers always reports released bytes: the trim of the thread's execution
-    // stacks counts its whole range, resident or not. Judged by what the kernel and ebb hold instead:
-    // the storage did not shrink and RSS went down by less than 64 KiB.
+    // Compact fibers: judged by what the kernel and ebb hold, the storage did not shrink and RSS went
+    // down by less than 64 KiB.
     if (compact && p.committed >= before.committed && p.rss_kib + 64 > before.rss_kib) break;
   }
 
@@ -486,9 +485,9 @@ void print_policy(const policy_summary& p, const config& cfg, std::ostringstream
        << (releases && b > 0 ? fmt("%.2fx", e / b) : "-") << " |\n";
   }
   if (p.compact)
-    std::printf("  released: shrink_report.released_bytes as ebb reports it; it counts the execution stacks' trim over\n"
-                "  their whole range, resident or not, so no pass reports 0 (idle passes reported %.0f KiB each); the\n"
-                "  passes stop at the first that shrinks no storage and lowers RSS by less than 64 KiB\n",
+    std::printf("  released: shrink_report.released_bytes (storage given back, and the execution stacks' resident\n"
+                "  pages below their frames; idle passes reported %.0f KiB each); the passes stop at the first that\n"
+                "  shrinks no storage and lowers RSS by less than 64 KiB\n",
                 med([](const scenario_result& r) { return r.idle_released; }) / 1024.0 /
                     static_cast<double>(2 * cfg.idle_passes));
   const double to_baseline = p.passes_to_baseline();
@@ -591,8 +590,8 @@ int main(int argc, char** argv) {
   md << "\nCompact fibers (`ebb::compact_fiber`, on a thread of their own, all resumed there): \"suspended at the "
         "deepest level\" yields once at the bottom of the recursion, so its frames are saved deep and its storage "
         "grows; \"not suspended deep\" runs the recursion exactly as the scenarios above, on the execution stack. "
-        "\"released\" is `shrink_report.released_bytes` as ebb reports it (it counts the execution stacks' trim over "
-        "their whole range, resident or not); the passes stop at the first that shrinks no storage and lowers RSS by "
+        "\"released\" is `shrink_report.released_bytes` (storage given back, and the execution stacks' resident "
+        "pages below their frames); the passes stop at the first that shrinks no storage and lowers RSS by "
         "less than 64 KiB.\n";
   print_policy(compact_deep, cfg, md);
   print_policy(compact_flat, cfg, md);
