@@ -93,17 +93,13 @@ class shared_stack {
   // First thing in resume(), before any of the fiber is read: its saved frames, while small, lie just
   // below its control block (`room` bytes of its own block), and loading their first lines now puts
   // those cache misses in flight beside the control block's, instead of after them. Loads, not
-  // prefetch instructions: measured with 50,000 fibers (bench/entity_scripts_bench.cpp's scenario),
-  // __builtin_prefetch here changed nothing (about 285 ns a resume, most of it the copy back waiting
-  // for its first line), while these loads brought it to 75-105 ns. Relaxed atomic loads, since a pass
-  // on another thread may be moving saved frames into that room: the values are never used.
-  // Not under ThreadSanitizer: the pass's copy is a plain memcpy, so an atomic load beside it is still a
-  // race to TSan ('compact: registry passes on another thread shrink fibers while their thread resumes
-  // them' stopped the TSan build: touch_line against move_saved's memcpy), and TSan builds measure
-  // nothing.
+  // prefetch instructions: in bench/entity_scripts_bench.cpp (50,000 fibers) a __builtin_prefetch here
+  // left the copy back stalled on its first line as before, while these loads took a frame from 337 to
+  // 94 ns a fiber. Relaxed atomic loads, since a pass on another thread may be moving saved frames into
+  // that room: the values are never used (compiled out under TSan, which would still see the race).
   static void prefetch_saved(const void* control, std::size_t room) noexcept {
 #if (defined(__GNUC__) || defined(__clang__)) && !EBB_TSAN
-    // Four lines, written out: as a loop (even of four) it measured slower.
+    // Four lines, written out.
     const char* top = static_cast<const char*>(control);
     if (room >= 64) touch_line(top - 64);
     if (room >= 128) touch_line(top - 128);
