@@ -46,6 +46,20 @@ std::size_t storage_for(std::size_t size) {
   return ebb::compact_allocator::frames_capacity(bytes);
 }
 
+// Resumes fibers[i] for each i taken from the front of the queue (their yield_then functions queue
+// them again) until it is empty; returns how many resumes that took.
+template <class Fibers>
+int resume_in_queue_order(std::vector<int>& queue, Fibers& fibers) {
+  int resumes = 0;
+  while (!queue.empty()) {
+    const int i = queue.front();
+    queue.erase(queue.begin());
+    fibers[static_cast<std::size_t>(i)].resume();
+    ++resumes;
+  }
+  return resumes;
+}
+
 // Uses about `bytes` of stack below the caller, then yields there. (Under ASan its frames stay on the
 // execution stack, not in a fake frame: TEST_REAL_STACK.)
 // pad is handed to an opaque asm after the call, so no compiler turns the recursion into a loop (clang
@@ -435,13 +449,7 @@ TEST_CASE("compact: yield_then hands fibers to a queue their thread drains, fram
       }
     });
   for (int i = 0; i < count; ++i) queue.push_back(i);
-  int resumes = 0;
-  while (!queue.empty()) {
-    const int i = queue.front();
-    queue.erase(queue.begin());
-    fibers[static_cast<std::size_t>(i)].resume();
-    ++resumes;
-  }
+  const int resumes = resume_in_queue_order(queue, fibers);
   CHECK(then_runs == count * rounds);
   CHECK(saw_running == 0);
   CHECK(resumes == count * (rounds + 1));
@@ -826,13 +834,7 @@ TEST_CASE("compact: one_stack fibers spread over a thread's two execution stacks
         }
       });
     for (int i = 0; i < 8; ++i) queue.push_back(i);
-    int resumes = 0;
-    while (!queue.empty()) {
-      const int i = queue.front();
-      queue.erase(queue.begin());
-      fibers[static_cast<std::size_t>(i)].resume();
-      ++resumes;
-    }
+    const int resumes = resume_in_queue_order(queue, fibers);
     CHECK(resumes == 8 * 11);
   }).join();
 }
