@@ -145,7 +145,7 @@ class basic_fiber {
   // other side's return address and miss every time (measured: 3–4 ns a switch).
   EBB_ALWAYS_INLINE bool resume() {
     control* c = ctl_;
-    if constexpr (FrameMapper::residency == frame_residency::absent_while_suspended)
+    if constexpr (detail::copies_frames<FrameMapper, StackAllocator>())
       FrameMapper::prefetch_saved(c, detail::compact_inline_bytes<FrameMapper>(GrowthPolicy::min_size));
 #if EBB_CHECKS
     if (EBB_UNLIKELY(c == nullptr))

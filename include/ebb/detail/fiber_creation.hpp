@@ -33,6 +33,7 @@
 #include "ebb/fiber_options.hpp"
 #include "ebb/mappers/in_place.hpp"
 #include "ebb/mappers/mapped_stack.hpp"
+#include "ebb/policies/mapper_requirements.hpp"
 #include "ebb/os/runtime_copies.hpp"
 #include "ebb/os/stack_budget.hpp"
 #include "ebb/detail/registry_shards.hpp"
@@ -165,7 +166,7 @@ struct fiber_creation {
     std::size_t max_size = options.max_size()
                                ? accounting::clamp(options.max_size(), growth_policy::min_size, growth_policy::max_size)
                                : growth_policy::max_size;
-    constexpr bool compact = FrameMapper::residency == frame_residency::absent_while_suspended;
+    constexpr bool compact = copies_frames<FrameMapper, stack_allocator>();
     // A compact fiber's allocator holds its first storage (the GrowthPolicy's minimum, where its
     // frames are saved while small), then the control block and the callable: its frames run on an
     // execution stack (mappers/shared_stack.hpp says why the storage comes first).

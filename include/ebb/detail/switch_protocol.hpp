@@ -22,6 +22,7 @@
 #include "ebb/fiber_options.hpp"
 #include "ebb/mappers/in_place.hpp"
 #include "ebb/mappers/mapped_stack.hpp"
+#include "ebb/policies/mapper_requirements.hpp"
 #include "ebb/os/stack_fault.hpp"
 
 #include <atomic>
@@ -48,7 +49,7 @@ struct switch_protocol {
   using context = runtime_v1::fiber_context;
   using state = runtime_v1::fiber_state;
   using accounting = stack_accounting<Control>;
-  static constexpr bool copying = decltype(Control::mapper)::residency == frame_residency::absent_while_suspended;
+  static constexpr bool copying = copies_frames<decltype(Control::mapper), typename Control::stack_allocator>();
 
   // Make the fiber the running one on this thread, switch to it, and undo that when it comes back.
   // Returns the fiber that came back: c, or (after this_fiber::switch_to) another one, whose

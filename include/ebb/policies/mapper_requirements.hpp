@@ -86,6 +86,17 @@ constexpr bool copying_mapper_members_present() {
   return copying_mapper_members<M, A>::value;
 }
 
+// Whether the fiber code takes the copying paths. A mapper that declares absent_while_suspended
+// without their members is refused by one static_assert (check_frame_mapper); testing the members
+// here too keeps the compiler from following that assert with an error from every path it reaches.
+template <class M, class A>
+constexpr bool copies_frames() {
+  if constexpr (M::residency == frame_residency::absent_while_suspended)
+    return copying_mapper_members_present<M, A>();
+  else
+    return false;
+}
+
 template <class M, class S>
 constexpr bool mapper_members_present() {
   return has_residency<M, S>::value && has_place<M, S>::value && has_on_create<M, S>::value &&
