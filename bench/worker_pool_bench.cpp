@@ -24,7 +24,11 @@
 //     number of pages, measured in the same run right after each pass: 1000 separate mmap'd regions of
 //     the reservation's size (MAP_NORESERVE | MAP_STACK, MADV_NOHUGEPAGE like ebb's slabs), the same
 //     number of pages touched at the top of each (one byte per page, top down), one madvise per region.
-//     Target: ebb ns/page <= 1.25x bare ns/page.
+//     Targets: pass 1 of each policy <= 0.75x and all releasing passes of quarter_shrink together
+//     <= 0.5x that bare per-region madvise (ebb batches its releases: os/linux/pass_memory.hpp).
+//     And against the batched system call itself: the same regions released 64 at a time with
+//     process_madvise(PIDFD_SELF, MADV_DONTNEED), right after the per-region comparison. Target:
+//     every releasing pass <= 1.15x that (the new limit; printed "-" where the kernel refuses it).
 //
 // Compact fibers (ebb::compact_fiber: quarter_shrink, frames on the thread's execution stack, saved
 // into storage sized by the policies when another fiber takes the stack) run the scenario twice, on a
@@ -71,6 +75,8 @@
 
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 namespace {
@@ -133,6 +139,25 @@ class bare_regions {
     return static_cast<double>(now_ns() - t0);
   }
 
+  // The same pages, released 64 regions per process_madvise call on our own process. 0 when the
+  // kernel refuses the call (before Linux 6.15, or filtered).
+  double touch_then_release_batched_ns(std::size_t pages) {
+    const std::size_t page = page_bytes();
+    if (pages == 0 || pages * page > bytes_) return 0;
+    for (char* p : regions_)
+      for (std::size_t k = 1; k <= pages; ++k) static_cast<volatile char*>(p + bytes_ - k * page)[0] = 1;
+    std::vector<iovec> ranges;
+    for (char* p : regions_) ranges.push_back({p + bytes_ - pages * page, pages * page});
+    const std::uint64_t t0 = now_ns();
+    for (std::size_t i = 0; i < ranges.size(); i += 64) {
+      const std::size_t n = std::min<std::size_t>(64, ranges.size() - i);
+      if (::syscall(SYS_process_madvise, -10001 /* PIDFD_SELF */, ranges.data() + i, n, MADV_DONTNEED, 0u) !=
+          static_cast<long>(n * pages * page))
+        return 0;
+    }
+    return static_cast<double>(now_ns() - t0);
+  }
+
  private:
   std::size_t bytes_;
   std::vector<char*> regions_;
@@ -147,6 +172,7 @@ struct pass_record {
   std::size_t committed = 0;  // bytes, all stacks
   std::size_t bare_pages = 0;  // pages released by the bare madvise comparison (0: none made)
   double bare_ms = 0;
+  double batched_ms = 0;       // the same pages by bare process_madvise, 64 regions a call (0: refused)
 };
 
 struct scenario_result {
@@ -221,11 +247,12 @@ scenario_result run_scenario(const config& cfg, bare_regions* bare, bool compact
       const std::size_t per_region =
           std::max<std::size_t>(1, (p.released / page + cfg.workers / 2) / cfg.workers);
       p.bare_ms = bare->touch_then_release_ns(per_region) / 1e6;
+      p.batched_ms = bare->touch_then_release_batched_ns(per_region) / 1e6;
       p.bare_pages = per_region * cfg.workers;
     }
     if (r.passes_to_baseline < 0 && p.rss_kib * 10 <= r.rss_parked_kib * 11)
       r.passes_to_baseline = static_cast<int>(k);
-    const pass_record before = r.passes.empty() ? pass_record{0, 0, 0, r.rss_deep_kib, r.committed_deep, 0, 0} : r.passes.back();
+    const pass_record before = r.passes.empty() ? pass_record{0, 0, 0, r.rss_deep_kib, r.committed_deep, 0, 0, 0} : r.passes.back();
     r.passes.push_back(p);
     if (!compact && p.released == 0) break;
     // Compact fibers: judged by what the kernel and ebb hold, the storage did not shrink and RSS went
@@ -402,6 +429,19 @@ struct policy_summary {
     return step_median(runs, k, [](const scenario_result& r) -> const std::vector<pass_record>& { return r.passes; },
                        [](const pass_record& p) { return p.bare_pages ? p.bare_ms * 1e6 / p.bare_pages : 0.0; });
   }
+  double batched_ns_per_page(std::size_t k) const {
+    return step_median(runs, k, [](const scenario_result& r) -> const std::vector<pass_record>& { return r.passes; },
+                       [](const pass_record& p) { return p.bare_pages && p.batched_ms > 0 ? p.batched_ms * 1e6 / p.bare_pages : 0.0; });
+  }
+  // The releasing pass furthest above the bare batched call (ebb / batched per page), 0 if none compared.
+  double worst_vs_batched() const {
+    double worst = 0;
+    for (std::size_t k = 0; k < max_passes(); ++k) {
+      const double e = ebb_ns_per_page(k), b = batched_ns_per_page(k);
+      if (e > 0 && b > 0) worst = std::max(worst, e / b);
+    }
+    return worst;
+  }
   // All passes that released memory together: total time / total pages, ebb and bare, per run.
   double ebb_ns_per_page_all() const {
     const std::size_t page = page_bytes();
@@ -456,8 +496,9 @@ void print_policy(const policy_summary& p, const config& cfg, std::ostringstream
               mib(med([](const scenario_result& r) { return r.rss_deep_kib; })), held,
               med([](const scenario_result& r) { return r.committed_deep; }) / 1048576.0,
               med([](const scenario_result& r) { return r.size_deep; }) / 1024.0);
-  std::printf("  %4s  %9s  %6s  %12s  %9s  %13s  %11s  %11s  %6s\n", "pass", "time", "shrunk", "released",
-              "RSS", p.compact ? "storage" : "committed", "ebb ns/pg", "bare ns/pg", "ratio");
+  std::printf("  %4s  %9s  %6s  %12s  %9s  %13s  %11s  %11s  %6s  %11s  %6s\n", "pass", "time", "shrunk",
+              "released", "RSS", p.compact ? "storage" : "committed", "ebb ns/pg", "bare ns/pg", "ratio",
+              "batched/pg", "ratio");
   md << "\n**ebb, " << p.name << "** — " << cfg.workers << " fibers x " << cfg.depth << " frames of "
      << fmt("%.1f", peak / cfg.depth) << " bytes (measured); parked baseline RSS " << fmt("%.1f", mib(parked))
      << " MiB; after the recursion RSS "
@@ -465,24 +506,26 @@ void print_policy(const policy_summary& p, const config& cfg, std::ostringstream
      << fmt("%.1f", med([](const scenario_result& r) { return r.committed_deep; }) / 1048576.0) << " MiB"
      << (p.compact ? " (storage: the saved frames' blocks, `stack_stats().committed`)" : "") << "\n\n"
      << "| pass | time | released | RSS after | " << (p.compact ? "storage" : "committed")
-     << " after | ebb ns/page | bare madvise ns/page | ebb / bare |\n"
-     << "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+     << " after | ebb ns/page | bare madvise ns/page | ebb / bare | bare process_madvise ns/page | ebb / batched |\n"
+     << "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   for (std::size_t k = 0; k < p.max_passes(); ++k) {
     const double ms = p.pass_median(k, [](const pass_record& r) { return r.ms; });
     const double shrunk = p.pass_median(k, [](const pass_record& r) { return r.shrunk; });
     const double released = p.pass_median(k, [](const pass_record& r) { return r.released; });
     const double rss = p.pass_median(k, [](const pass_record& r) { return r.rss_kib; });
     const double committed = p.pass_median(k, [](const pass_record& r) { return r.committed; });
-    const double e = p.ebb_ns_per_page(k), b = p.bare_ns_per_page(k);
+    const double e = p.ebb_ns_per_page(k), b = p.bare_ns_per_page(k), bb = p.batched_ns_per_page(k);
     const bool releases = released >= static_cast<double>(page) && !p.compact;
-    std::printf("  %4zu  %6.2f ms  %6.0f  %8.1f MiB  %5.1f MiB  %9.1f MiB  %11s  %11s  %6s\n", k + 1, ms, shrunk,
+    std::printf("  %4zu  %6.2f ms  %6.0f  %8.1f MiB  %5.1f MiB  %9.1f MiB  %11s  %11s  %6s  %11s  %6s\n", k + 1, ms, shrunk,
                 released / 1048576.0, mib(rss), committed / 1048576.0, releases ? fmt("%.0f", e).c_str() : "-",
                 releases && b > 0 ? fmt("%.0f", b).c_str() : "-",
-                releases && b > 0 ? fmt("%.2fx", e / b).c_str() : "-");
+                releases && b > 0 ? fmt("%.2fx", e / b).c_str() : "-", releases && bb > 0 ? fmt("%.0f", bb).c_str() : "-",
+                releases && bb > 0 ? fmt("%.2fx", e / bb).c_str() : "-");
     md << "| " << k + 1 << " | " << fmt("%.2f ms", ms) << " | " << fmt("%.1f MiB", released / 1048576.0) << " | "
        << fmt("%.1f MiB", mib(rss)) << " | " << fmt("%.1f MiB", committed / 1048576.0) << " | "
        << (releases ? fmt("%.0f", e) : "-") << " | " << (releases && b > 0 ? fmt("%.0f", b) : "-") << " | "
-       << (releases && b > 0 ? fmt("%.2fx", e / b) : "-") << " |\n";
+       << (releases && b > 0 ? fmt("%.2fx", e / b) : "-") << " | " << (releases && bb > 0 ? fmt("%.0f", bb) : "-")
+       << " | " << (releases && bb > 0 ? fmt("%.2fx", e / bb) : "-") << " |\n";
   }
   if (p.compact)
     std::printf("  released: shrink_report.released_bytes (storage given back, and the execution stacks' resident\n"
@@ -686,11 +729,15 @@ int main(int argc, char** argv) {
   derived.push_back({"quarter_shrink: the same, cold caches and TLB", quarter.cold_us(), " us", 100});
   derived.push_back({"quarter_shrink: pass releasing nothing, fibers ran since", quarter.ran_us(), " us", 0});
   derived.push_back({"quarter_shrink pass 1: ebb ns/page / bare madvise ns/page",
-                     quarter.ebb_ns_per_page(0) / quarter.bare_ns_per_page(0), "x", 1.25});
+                     quarter.ebb_ns_per_page(0) / quarter.bare_ns_per_page(0), "x", 0.75});
   derived.push_back({"quarter_shrink, all releasing passes: ebb / bare madvise per page",
-                     quarter.ebb_ns_per_page_all() / quarter.bare_ns_per_page_all(), "x", 1.25});
+                     quarter.ebb_ns_per_page_all() / quarter.bare_ns_per_page_all(), "x", 0.5});
   derived.push_back({"shrink_to_fit pass 1: ebb ns/page / bare madvise ns/page",
-                     fit.ebb_ns_per_page(0) / fit.bare_ns_per_page(0), "x", 1.25});
+                     fit.ebb_ns_per_page(0) / fit.bare_ns_per_page(0), "x", 0.75});
+  derived.push_back({"quarter_shrink, worst releasing pass: ebb / bare process_madvise per page (0: refused)",
+                     quarter.worst_vs_batched(), "x", 1.15});
+  derived.push_back({"shrink_to_fit, worst releasing pass: ebb / bare process_madvise per page (0: refused)",
+                     fit.worst_vs_batched(), "x", 1.15});
   {
     const double deep_peak = compact_deep.peak();
     derived.push_back({"compact, suspended deep: passes to within 10% of baseline (99: never; target log2(peak/2 KiB))",

@@ -46,6 +46,7 @@ class stack_registry {
           ++report.shrunk;
         },
         fresh);
+    report.released_bytes -= progress.unreleased;
     report.visited = progress.visited;
     report.complete = progress.complete;
     // Dead fibers' stacks too: one that went deep between switches was pooled with its pages.

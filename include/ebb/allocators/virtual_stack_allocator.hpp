@@ -70,7 +70,7 @@ struct virtual_memory_stack_ops {
     // range. A range wholly in swap still needs the call, or its swap is never freed.
     const runtime_v1::os::held_memory held = runtime_v1::os::memory_held(lo, hi);
     if (!held.worth_releasing()) return 0;
-    return runtime_v1::os::decommit(lo, hi) ? held.bytes() : 0;
+    return runtime_v1::os::decommit_accounted(lo, hi, held.bytes());
   }
   std::size_t committed(const stack_region& region) const noexcept {
     return runtime_v1::os::resident_bytes(region.limit, region.top);

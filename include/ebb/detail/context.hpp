@@ -71,6 +71,10 @@ struct fiber_ops {
   // fiber needs (mappers/shared_stack.hpp).
   void (*admit)(fiber_context&, const char* what, fiber_context* leaving);
   void (*evict)(fiber_context&) noexcept;
+  // The address range whose residency a shrink point of the fiber may ask about (its reservation's
+  // stack part), so that a registry pass can ask the kernel once for many fibers. Null when frames
+  // are not kept in one range (copying mappers).
+  void (*residency_span)(fiber_context&, std::uintptr_t& lo, std::uintptr_t& hi) noexcept;
 };
 
 // What ASan and TSan keep per fiber (detail/tool_hooks.hpp). Only a sanitizer build needs it, so it

@@ -4,9 +4,10 @@
 //
 // Fibers join a shard of the registry when they are created (chosen by the creating thread, so
 // threads rarely contend on a shard's spin lock) and leave it when destroyed. A pass never races a
-// resume and never blocks one for longer than one fiber's visit: it claims at most 512 fibers at a
+// resume and never blocks one for longer than one group's visit: it claims at most 512 fibers at a
 // time, makes every thread execute a full fence once (os/asymmetric_fence.hpp), then visits those
-// whose state is still suspended, one by one. resume() stores "running" and then, after a
+// whose state is still suspended, 64 at a time (a group: one residency scan per run of nearby
+// stacks, the visits, one release call; os/linux/pass_memory.hpp). resume() stores "running" and then, after a
 // compiler-only fence, checks the mark (detail/context.hpp, inspect_mark): a fiber that is only
 // claimed it takes back and runs; one being visited it waits for. Either the pass sees "running" and
 // skips the fiber, or the resumer sees the mark: never both proceed.
@@ -23,11 +24,13 @@
 #include "ebb/detail/spin_wait.hpp"
 #include "ebb/detail/tool_hooks.hpp"
 #include "ebb/os/asymmetric_fence.hpp"
+#include "ebb/os/memory.hpp"
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <utility>
 
 EBB_RUNTIME_BEGIN
 
@@ -69,6 +72,10 @@ struct registry_state {
   std::size_t pass_shard = 0; // where an incremental pass continues
   // For tests: called inside every visit of a pass, while the fiber is held for it.
   void (*visit_hook)(fiber_context&) noexcept = nullptr;
+  // The held group's residency snapshot and release batch (os/linux/pass_memory.hpp), and the bytes
+  // its visits counted as released that the system refused, which the pass takes back off its report.
+  os::pass_memory memory;
+  std::size_t unreleased = 0;
 };
 
 EBB_NO_DESTROY EBB_PROCESS_WIDE(never_destroyed<registry_state>, process_registry_storage, {});
@@ -142,6 +149,11 @@ inline bool claim_one(fiber_context& c) noexcept {
   return false;
 }
 
+// Fibers held for their visits at once (and so the longest a resume may wait: one group). Their
+// shrink points' residency queries and releases are made together, one scan per run of nearby stacks
+// and one release call, as os/linux/pass_memory.hpp explains.
+inline constexpr std::size_t visit_group_size = 64;
+
 // Fibers claimed together behind one fence. A pass holds at most this many claims at once, in this
 // fixed array: nothing is allocated while a claim or a shard lock is held, so running out of memory
 // can never leave either behind.
@@ -157,10 +169,34 @@ struct claim_batch {
   void add(fiber_context& c) noexcept { fibers[count++] = &c; }
 };
 
+// Visit the held group: one residency scan per run of nearby stacks before the visits, one release
+// call for what they released after them (os/linux/pass_memory.hpp), then let the fibers go. A resume
+// of one of them waits for all of this, and for nothing more.
+template <class Visit>
+void visit_group(fiber_context** group, std::size_t count, Visit& visit) noexcept {
+  if (count == 0) return;
+  registry_state& registry = process_registry();
+  os::pass_memory::span spans[visit_group_size];
+  std::size_t span_count = 0;
+  for (std::size_t i = 0; i < count; ++i)
+    if (group[i]->ops->residency_span != nullptr) {
+      group[i]->ops->residency_span(*group[i], spans[span_count].lo, spans[span_count].hi);
+      if (spans[span_count].hi > spans[span_count].lo) ++span_count;
+    }
+  registry.memory.begin(spans, span_count);
+  void (*hook)(fiber_context&) noexcept = registry.visit_hook;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (EBB_UNLIKELY(hook != nullptr)) hook(*group[i]);
+    visit(*group[i]);
+  }
+  registry.unreleased += registry.memory.end();
+  for (std::size_t i = 0; i < count; ++i) release_claim(*group[i]);
+}
+
 // Visit the batch's fibers that are still suspended (or never started), with one fence for all:
 // from the fence on, a resume either is visible as "running" or finds its fiber's mark. A resume
 // that comes before the pass reaches its fiber takes the claim back and does not wait; one that
-// comes during the visit waits for that visit alone.
+// comes during its group's visit waits for that group alone.
 template <class Visit>
 void inspect_claimed(claim_batch& batch, Visit& visit) noexcept {
   if (batch.count == 0) return;
@@ -169,16 +205,22 @@ void inspect_claimed(claim_batch& batch, Visit& visit) noexcept {
     batch.count = 0;
     return;
   }
-  void (*hook)(fiber_context&) noexcept = process_registry().visit_hook;
+  fiber_context* group[visit_group_size];
+  std::size_t held = 0;
   for (std::size_t i = 0; i < batch.count; ++i) {
     fiber_context& c = *batch.fibers[i];
     const fiber_state s = c.state.load(std::memory_order_seq_cst);
     if ((s == fiber_state::suspended || s == fiber_state::created) && begin_visit(c)) {
-      if (EBB_UNLIKELY(hook != nullptr)) hook(c);
-      visit(c);
+      group[held++] = &c;
+      if (held == visit_group_size) {
+        visit_group(group, held, visit);
+        held = 0;
+      }
+    } else {
+      release_claim(c);
     }
-    release_claim(c);
   }
+  visit_group(group, held, visit);
   batch.count = 0;
 }
 
@@ -214,6 +256,7 @@ void visit_all_suspended(Visit&& visit, AfterBatch&& after_batch) {
 
 struct pass_progress {
   std::size_t visited = 0;
+  std::size_t unreleased = 0;  // bytes the visits counted as released that the system refused
   bool complete = false;
 };
 
@@ -250,6 +293,7 @@ pass_progress visit_suspended(std::size_t budget, Visit&& visit, bool fresh_pass
     if (batch.full()) inspect_claimed(batch, visit);
   }
   inspect_claimed(batch, visit);
+  progress.unreleased = std::exchange(registry.unreleased, 0);
   if (registry.pass_shard == registry_state::shard_count) {
     progress.complete = true;
     ++registry.pass;

@@ -142,6 +142,20 @@ struct stack_accounting {
     return released;
   }
 
+  // Whether a shrink point of the suspended fiber at sp may ask the kernel about its pages: when it
+  // ran since the last one (how deep did it go?), or when the policy would lower its size (what does
+  // the band given up hold?). A fiber that did neither keeps what it has, and a registry pass leaves
+  // its stack out of the group's residency scan (detail/registry_shards.hpp).
+  static bool shrink_may_ask(control& c, void* sp) noexcept {
+    if (c.ran_since_shrink) return true;
+    const std::size_t used = c.used_at(sp);
+    const std::size_t peak = used > c.peak ? used : c.peak;
+    const std::size_t floor = used > growth_policy::min_size ? used : growth_policy::min_size;
+    std::size_t next = c.shrink.next_size(shrink_sample{c.size, used, peak, growth_policy::min_size});
+    if (next < floor) next = floor;
+    return next < c.size;
+  }
+
   // Hand the stack back. First the fiber's fiber_local values (their destructors run here, on the
   // destroying thread, after any unwinding, which may still have used them): every way a fiber ends
   // comes through here. Then the mapper, which says how clean the reservation is, and the allocator.

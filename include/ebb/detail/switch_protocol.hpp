@@ -221,13 +221,21 @@ struct switch_protocol {
     }
   }
 
+  static void residency_span(context& ctx, std::uintptr_t& lo, std::uintptr_t& hi) noexcept {
+    control& c = static_cast<control&>(ctx);
+    lo = hi = 0;
+    if (!accounting::shrink_may_ask(c, c.sp)) return;
+    lo = reinterpret_cast<std::uintptr_t>(c.region.limit);
+    hi = reinterpret_cast<std::uintptr_t>(c.region.top);
+  }
+
   // switch_to calls the mapper's on_resume through the table only if the mapper has its own: one that
   // keeps in_place's (derived from it or in_place itself) gets a null entry and costs a test.
   static inline const runtime_v1::fiber_ops ops_table{
       &stats_thunk,      &shrink_thunk,     &accounting::open_window,
       &raise_forced_unwind, &after_switch_out, &publish_finished,
       keeps_in_place_on_resume<decltype(Control::mapper)>::value ? nullptr : &mapper_resume,
-      copying ? &admit : nullptr, copying ? &evict : nullptr};
+      copying ? &admit : nullptr, copying ? &evict : nullptr, copying ? nullptr : &residency_span};
 };
 
 }  // namespace detail

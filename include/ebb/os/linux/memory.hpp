@@ -7,6 +7,7 @@
 #include "ebb/config.hpp"
 #include "ebb/os/linux/guard_install.hpp"
 #include "ebb/os/linux/pagemap_scan.hpp"
+#include "ebb/os/linux/pass_memory.hpp"
 #include "ebb/os/memory_units.hpp"
 #include "ebb/os/posix/memory.hpp"
 
@@ -86,6 +87,19 @@ inline std::size_t decommit(void* lo, void* hi) noexcept {
   if (last <= first) return 0;
   if (!discard_pages(reinterpret_cast<void*>(first), last - first)) return 0;
   return last - first;
+}
+
+// decommit, for a range the caller counted as holding `accounted` bytes: returns them, or 0 if
+// refused. Inside a registry pass's group the range joins the group's one release call instead
+// (os/linux/pass_memory.hpp), made before any of the group's fibers can run again.
+inline std::size_t decommit_accounted(void* lo, void* hi, std::size_t accounted) noexcept {
+  const std::size_t page = page_size();
+  auto first = round_up(reinterpret_cast<std::uintptr_t>(lo), page);
+  auto last = round_down(reinterpret_cast<std::uintptr_t>(hi), page);
+  if (last <= first) return 0;
+  if (pass_memory* batch = pass_memory::active())
+    return batch->defer_release(reinterpret_cast<void*>(first), last - first, accounted) ? accounted : 0;
+  return discard_pages(reinterpret_cast<void*>(first), last - first) ? accounted : 0;
 }
 
 // Calls run(start, end) for the present pages of [lo, hi) (bounds rounded out to pages), lowest

@@ -10,6 +10,7 @@
 
 #include "ebb/config.hpp"
 #include "ebb/os/posix/memory.hpp"
+#include "ebb/os/per_thread.hpp"
 #include "ebb/os/process_wide.hpp"
 
 #include <atomic>
@@ -113,11 +114,54 @@ constexpr To kernel_address(From value) noexcept {
   return static_cast<To>(value);
 }
 
+// What a registry pass learned of the stacks it holds, in one scan per group of nearby stacks rather
+// than two per fiber (os/linux/pass_memory.hpp takes it). While a snapshot is active on a thread, the
+// queries below answer from it for any range it covers. That is exact: it was taken after the fibers
+// were taken for the visit, and nothing touches a held fiber's stack but the holder, which reads it.
+struct residency_snapshot {
+  static constexpr std::size_t max_runs = 1024;  // pages in RAM or swap, as the kernel merges them
+  static constexpr std::size_t max_spans = 64;
+  pagemap_region runs[max_runs];  // sorted, from scans with_swap (present or swapped, never zero-page)
+  std::size_t run_count = 0;
+  struct span { std::uintptr_t lo, hi; } spans[max_spans];  // what the runs describe completely
+  std::size_t span_count = 0;
+
+  bool covers(std::uintptr_t first, std::uintptr_t last) const noexcept {
+    for (std::size_t i = 0; i < span_count; ++i)
+      if (spans[i].lo <= first && last <= spans[i].hi) return true;
+    return false;
+  }
+
+  // The kernel's answer for [first, last) under this filter, replayed: runs clipped to the range,
+  // swapped ones left out unless with_swap. (max_pages only makes the kernel stop a call early;
+  // scan_pages goes on from there, so the pages reported are the same.)
+  template <class Run>
+  void replay(std::uintptr_t first, std::uintptr_t last, bool with_swap, Run& run) const noexcept {
+    std::size_t lo = 0, hi = run_count;  // the first run ending above `first`
+    while (lo < hi) {
+      const std::size_t mid = (lo + hi) / 2;
+      if (runs[mid].end <= first) lo = mid + 1; else hi = mid;
+    }
+    for (std::size_t i = lo; i < run_count && runs[i].start < last; ++i) {
+      if (!with_swap && (runs[i].categories & page_is_present) == 0) continue;
+      const std::uint64_t start = runs[i].start < first ? first : runs[i].start;
+      const std::uint64_t end = runs[i].end > last ? last : runs[i].end;
+      if (!run(kernel_address<std::uintptr_t>(start), kernel_address<std::uintptr_t>(end), runs[i].categories)) return;
+    }
+  }
+};
+EBB_PER_THREAD(residency_snapshot*, thread_residency_snapshot, this_thread_residency_snapshot)
+
 // Calls run(start, end, categories) for each run of pages in [first, last) the filter selects (see
 // set_scan_filter), lowest first, until run returns false. Returns false if PAGEMAP_SCAN is unavailable.
 template <class Run>
 bool scan_pages(std::uintptr_t first, std::uintptr_t last, bool with_swap, Run&& run,
                 std::uint64_t max_pages = 0) noexcept {
+  if (const residency_snapshot* snapshot = this_thread_residency_snapshot();
+      snapshot != nullptr && snapshot->covers(first, last)) {
+    snapshot->replay(first, last, with_swap, run);
+    return true;
+  }
   const int fd = pagemap_fd();
   if (fd < 0) return false;
   pagemap_region regions[32];

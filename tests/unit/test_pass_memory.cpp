@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: BSL-1.0
+// A registry pass's memory work in few system calls (os/linux/pass_memory.hpp): one residency scan
+// per run of nearby stacks, answered from a snapshot exactly as the kernel would answer, and one
+// release call per group of fibers, with exact accounting whichever way the pages go back.
+#include "ebb_catch.hpp"
+#include <ebb/ebb.hpp>
+
+#include "deep_stack.hpp"
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#if defined(__linux__)
+namespace os = ebb::runtime_v1::os;
+
+namespace {
+// A snapshot of [lo, hi), active on this thread while the object lives.
+struct active_snapshot {
+  os::residency_snapshot snapshot;
+  active_snapshot(std::uintptr_t lo, std::uintptr_t hi) {
+    os::pagemap_scan_arg arg{};
+    arg.size = sizeof arg;
+    arg.start = lo;
+    arg.end = hi;
+    arg.vec = reinterpret_cast<std::uint64_t>(snapshot.runs);
+    arg.vec_len = os::residency_snapshot::max_runs;
+    os::set_scan_filter(arg, true);
+    const long n = ::ioctl(os::pagemap_fd(), os::pagemap_scan_request, &arg);
+    REQUIRE(n >= 0);
+    REQUIRE(arg.walk_end >= hi);
+    snapshot.run_count = static_cast<std::size_t>(n);
+    snapshot.spans[0] = {lo, hi};
+    snapshot.span_count = 1;
+    os::this_thread_residency_snapshot() = &snapshot;
+  }
+  ~active_snapshot() { os::this_thread_residency_snapshot() = nullptr; }
+};
+
+struct residency_answers {
+  std::size_t resident = 0, held = 0;
+  void* lowest = nullptr;
+  std::vector<std::uintptr_t> present;  // pages, by for_each_present with max_pages = 3
+  bool operator==(const residency_answers& o) const {
+    return resident == o.resident && held == o.held && lowest == o.lowest && present == o.present;
+  }
+};
+
+residency_answers ask(char* lo, char* hi) {
+  residency_answers a;
+  a.resident = os::resident_bytes(lo, hi);
+  a.held = os::memory_held(lo, hi).bytes();
+  a.lowest = os::lowest_resident(lo, hi);
+  os::for_each_present(
+      lo, hi,
+      [&](std::uintptr_t s, std::uintptr_t e) {
+        for (; s < e; s += os::page_size()) a.present.push_back(s);
+        return true;
+      },
+      3);
+  return a;
+}
+}  // namespace
+
+TEST_CASE("a residency snapshot answers every query as the kernel does", "[residency][pass]") {
+  if (os::pagemap_fd() < 0) {
+    WARN("no PAGEMAP_SCAN on this kernel (or under Valgrind): passes ask per fiber, nothing to compare");
+    return;
+  }
+  const std::size_t page = os::page_size();
+  const std::size_t pages = 256;
+  char* base = static_cast<char*>(os::reserve(0, pages * page));
+  REQUIRE(base != nullptr);
+  std::mt19937 random(20261205);
+  for (int round = 0; round < 20; ++round) {
+    os::decommit(base, base + pages * page);
+    for (std::size_t i = 0; i < pages; ++i)
+      if (random() % 3 == 0) base[i * page] = 1;
+    for (std::size_t i = 0; i < 16; ++i)  // runs of touched pages, as stacks have
+      if (random() % 2 == 0) base[(pages - 1 - i) * page] = 1;
+    for (int query = 0; query < 20; ++query) {
+      std::size_t a = random() % pages, b = random() % pages;
+      if (a > b) std::swap(a, b);
+      char* lo = base + a * page + (random() % 2 ? 0 : 100);  // unaligned bounds round out, as the kernel's
+      char* hi = base + (b + 1) * page;
+      INFO("round " << round << " pages [" << a << ", " << b << "]");
+      const residency_answers kernel = ask(lo, hi);
+      residency_answers replayed;
+      {
+        active_snapshot snapshot(reinterpret_cast<std::uintptr_t>(base), reinterpret_cast<std::uintptr_t>(base + pages * page));
+        replayed = ask(lo, hi);
+      }
+      CHECK(kernel.resident == replayed.resident);
+      CHECK(kernel.held == replayed.held);
+      CHECK(kernel.lowest == replayed.lowest);
+      CHECK(kernel.present == replayed.present);
+    }
+  }
+  os::release(base, pages * page);
+}
+
+TEST_CASE("a range the snapshot does not cover is asked of the kernel", "[residency][pass]") {
+  if (os::pagemap_fd() < 0) {
+    WARN("no PAGEMAP_SCAN on this kernel (or under Valgrind)");
+    return;
+  }
+  const std::size_t page = os::page_size();
+  char* base = static_cast<char*>(os::reserve(0, 8 * page));
+  REQUIRE(base != nullptr);
+  base[0] = 1;
+  {
+    active_snapshot snapshot(reinterpret_cast<std::uintptr_t>(base), reinterpret_cast<std::uintptr_t>(base + 4 * page));
+    base[6 * page] = 1;  // after the snapshot, outside what it covers
+    CHECK(os::resident_bytes(base, base + 8 * page) == 2 * page);
+    CHECK(os::resident_bytes(base + 4 * page, base + 8 * page) == page);
+  }
+  os::release(base, 8 * page);
+}
+#endif
+
+TEST_CASE("a pass releases each group's ranges in one call, and counts exactly what went back", "[registry][pass]") {
+  constexpr int count = 200;  // four groups of at most 64
+  const std::size_t deep = test_support::scaled_to_default_max(128 * 1024);
+  for (int batched = 1; batched >= 0; --batched) {
+    INFO((batched ? "batched release" : "one madvise per range"));
+#if defined(__linux__)
+    auto& support = ebb::runtime_v1::os::process_batched_release.state;
+    const bool available = ebb::runtime_v1::os::batched_release_available();
+    if (batched && !available) continue;  // the kernel refuses it: the other round covers the fallback
+    support.store(batched);
+#endif
+    std::vector<ebb::fiber> fibers;
+    for (int i = 0; i < count; ++i) {
+      fibers.emplace_back([deep] {
+        test_support::go_deep(deep, 0);
+        for (;;) ebb::this_fiber::yield();
+      });
+      fibers.back().resume();  // went deep, parked shallow
+    }
+    std::size_t before = 0;
+    for (auto& f : fibers) before += f.stack_stats().committed;
+    const auto counters_before = ebb::runtime_v1::process_registry().memory.counters;
+    const ebb::shrink_report report = ebb::stack_registry::shrink_all();
+    const auto counters_after = ebb::runtime_v1::process_registry().memory.counters;
+    std::size_t after = 0;
+    for (auto& f : fibers) after += f.stack_stats().committed;
+    REQUIRE(before > after);
+    CHECK(report.released_bytes == before - after);
+#if defined(__linux__)
+    const auto calls = counters_after.release_calls - counters_before.release_calls;
+    const auto ranges = counters_after.released_ranges - counters_before.released_ranges;
+    CHECK(ranges >= static_cast<std::uint64_t>(count));
+    if (batched) {
+      // One call per group; a group is at most 64 fibers, and other tests' fibers may share one.
+      CHECK(calls <= (ranges + 63) / 64 + ebb::runtime_v1::registry_state::shard_count);
+    } else {
+      CHECK(calls == ranges);
+    }
+    // Fibers that ran since the last pass: one scan per run of nearby stacks, not one per fiber.
+    CHECK(counters_after.residency_scans - counters_before.residency_scans < static_cast<std::uint64_t>(count) / 4);
+    support.store(available ? 1 : 0);
+#else
+    (void)counters_before, (void)counters_after;
+#endif
+  }
+}
