@@ -51,12 +51,11 @@ inline runtime_v1::fiber_context& current(const char* what) {
   return *c;
 }
 
-// Switch to the resumer and come back, possibly on another thread.
+// Switch to the resumer and come back, possibly on another thread. A fiber that yields while its
+// destruction unwinds it (it caught the forced unwind and went on) is reported by the destruction,
+// which is the resumer it comes back to (switch_protocol::unwind_suspended): that keeps the check off
+// every yield.
 inline void suspend(runtime_v1::fiber_context& c) {
-  if (EBB_UNLIKELY(c.unwind_requested))
-    ebb::detail::fatal("fiber '%s' is being destroyed but caught ebb's forced unwind (catch (...) "
-                       "without rethrow) and yielded again",
-                       ebb::detail::display_name(c.name));
   runtime_v1::hooks::before_switch_to_caller(c, /*finishing=*/false);
   runtime_v1::arch::ebb_switch_context(&c.sp, c.caller_sp);
   runtime_v1::hooks::fiber_resumed(c);

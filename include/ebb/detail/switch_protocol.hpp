@@ -157,6 +157,12 @@ struct switch_protocol {
         c.on_top = [](context& ctx, void*) { ctx.ops->raise_forced_unwind(ctx); };
         c.state.store(state::running, std::memory_order_relaxed);
         (void)switch_in(c);  // always c itself: a fiber being unwound cannot switch_to another
+        // Back without finishing: the fiber caught the unwind and yielded (this_fiber::suspend
+        // leaves this check to us, off the hot path of every yield).
+        if (EBB_UNLIKELY(!c.finishing))
+          fatal("fiber '%s' is being destroyed but caught ebb's forced unwind (catch (...) without "
+                "rethrow) and yielded again",
+                display_name(c.name));
         finished(c);
         if (c.error) {
           std::fputs("ebb: an exception escaped while a destroyed fiber unwound; it was dropped\n", stderr);
