@@ -20,7 +20,7 @@
 //   ebb::compact_fiber     frames on the thread's execution stack, copied into 2 KiB storage when
 //                          the next fiber takes the stack (mappers/shared_stack.hpp)
 //   ebb::fiber             its own elastic stack (1 MiB reservation, pages committed as touched)
-//   boost::context::fiber  16 KiB fixed stacks from a dense pool of this file: one mmap of
+//   boost::context::fiber  16 KiB fixed stacks from a dense pool (bench/dense_stack_pool.hpp): one mmap of
 //                          fibers x 16 KiB (MAP_NORESERVE, MADV_NOHUGEPAGE), carved in order, no guard
 //                          page (as Boost's pooled_fixedsize_stack), freed stacks kept on a std::vector
 //                          so the pool itself never writes into a stack: only the pages the fiber
@@ -36,6 +36,8 @@
 // runs, every ratio taken between medians of this run. Targets: compact per frame <= 1.0x Boost,
 // compact first frame <= 1.0x Boost, compact RSS + page tables <= 2.5 KiB per fiber.
 #include "bench_common.hpp"
+#include "child_process.hpp"
+#include "dense_stack_pool.hpp"
 
 #include <ebb/ebb.hpp>
 
@@ -51,10 +53,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #if EBB_BENCH_HAVE_BOOST
 #include <boost/context/fiber.hpp>
@@ -166,58 +164,6 @@ run_result run_ebb(const run_config& cfg) {
 #if EBB_BENCH_HAVE_BOOST
 namespace ctx = boost::context;
 
-// 16 KiB stacks carved in order out of one mapping made when the pool is constructed; freed stacks go
-// on a vector (LIFO), never into the stacks themselves. No guard pages (pooled_fixedsize_stack has none).
-class dense_stack_pool {
- public:
-  dense_stack_pool(std::size_t stack_bytes, std::size_t count) : stack_bytes_(stack_bytes), count_(count) {
-    bytes_ = stack_bytes * count;
-    void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                     -1, 0);
-    if (p == MAP_FAILED) {
-      std::perror("mmap");
-      std::exit(1);
-    }
-#ifdef MADV_NOHUGEPAGE
-    ::madvise(p, bytes_, MADV_NOHUGEPAGE);  // as ebb's slabs: a stack's untouched pages stay untouched
-#endif
-    base_ = static_cast<char*>(p);
-    free_.reserve(count);
-  }
-  ~dense_stack_pool() { ::munmap(base_, bytes_); }
-  dense_stack_pool(const dense_stack_pool&) = delete;
-  dense_stack_pool& operator=(const dense_stack_pool&) = delete;
-
-  ctx::stack_context allocate() {
-    char* lo;
-    if (!free_.empty()) {
-      lo = free_.back();
-      free_.pop_back();
-    } else if (carved_ < count_) {
-      lo = base_ + carved_++ * stack_bytes_;
-    } else {
-      throw std::bad_alloc();
-    }
-    ctx::stack_context sc;
-    sc.size = stack_bytes_;
-    sc.sp = lo + stack_bytes_;
-    return sc;
-  }
-  void deallocate(ctx::stack_context& sc) noexcept { free_.push_back(static_cast<char*>(sc.sp) - sc.size); }
-
- private:
-  std::size_t stack_bytes_, count_, bytes_ = 0, carved_ = 0;
-  char* base_ = nullptr;
-  std::vector<char*> free_;
-};
-
-// Boost's StackAllocator concept: allocate() and deallocate(stack_context&), copied into each fiber.
-struct dense_stack_allocator {
-  dense_stack_pool* pool;
-  ctx::stack_context allocate() { return pool->allocate(); }
-  void deallocate(ctx::stack_context& sc) noexcept { pool->deallocate(sc); }
-};
-
 constexpr std::size_t boost_stack_bytes = 16 * 1024;
 
 template <class MakeAllocator>
@@ -271,49 +217,6 @@ struct pooled_holder {
   ctx::pooled_fixedsize_stack get() const { return stacks; }
 };
 #endif
-
-// One run in a child process of its own; the parent gets the result through a pipe.
-template <class Run>
-run_result in_child(Run run) {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  int fds[2];
-  if (::pipe(fds) != 0) {
-    std::perror("pipe");
-    std::exit(1);
-  }
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    std::perror("fork");
-    std::exit(1);
-  }
-  if (pid == 0) {
-    ::close(fds[0]);
-    const run_result r = run();
-    const char* p = reinterpret_cast<const char*>(&r);
-    std::size_t left = sizeof r;
-    while (left > 0) {
-      const ssize_t n = ::write(fds[1], p, left);
-      if (n <= 0) ::_exit(1);
-      p += n, left -= static_cast<std::size_t>(n);
-    }
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  run_result r;
-  char* p = reinterpret_cast<char*>(&r);
-  std::size_t got = 0;
-  while (got < sizeof r) {
-    const ssize_t n = ::read(fds[0], p + got, sizeof r - got);
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (got != sizeof r || !WIFEXITED(status) || WEXITSTATUS(status) != 0) r = run_result{};
-  return r;
-}
 
 struct variant {
   std::string name;

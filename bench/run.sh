@@ -19,7 +19,8 @@
 #
 # Benchmarks, in the order they run: ebb_switch_bench, ebb_create_bench (speed), ebb_growth_bench,
 # ebb_worker_pool_bench (with the Go comparison when `go` is installed), ebb_idle_memory_bench (with
-# goroutines when `go` is installed), ebb_compact_switch_bench, ebb_entity_scripts_bench.
+# goroutines when `go` is installed), ebb_compact_switch_bench, ebb_entity_scripts_bench,
+# ebb_many_switch_bench, ebb_resume_latency_bench.
 #
 # Options:
 #   --build-dir DIR   where to build (default: $TMPDIR/ebb-bench-build, outside the work tree)
@@ -27,7 +28,8 @@
 #                     medians over them
 #   --quick           fewer repetitions everywhere, shorter switch loops, 20,000 idle fibers
 #   --only LIST       run only these, comma-separated:
-#                     switch,create,growth,worker_pool,idle,compact_switch,entity
+#                     switch,create,growth,worker_pool,idle,compact_switch,entity,many_switch,
+#                     resume_latency
 #   --million         the idle-memory benchmark also measures 1,000,000 fibers (about 6 GB), compact
 #                     fibers and goroutines (about 2.7 GB each)
 #   --cxx COMPILER    C++ compiler for a fresh build dir (default: CMake's choice, usually c++)
@@ -44,7 +46,8 @@
 # GOPATH inside the build dir.
 # The machine should be as idle as it can be; pinning helps on a busy one: `taskset -c 1 bench/run.sh`.
 # The worker-pool benchmark needs about 1.3 GB of memory at its peak, the Go program about 1 GB; the
-# entity-scripts benchmark about 0.5 GB (one child process at a time).
+# entity-scripts benchmark about 0.5 GB (one child process at a time), the resume-latency benchmark
+# about 1.4 GB (20,000 stacks 64 KiB deep).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -79,7 +82,7 @@ while [[ $# -gt 0 ]]; do
     --runs) runs=$2; shift 2 ;;
     --iterations) iterations=$2; shift 2 ;;
     --windows) windows=1; shift ;;
-    -h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -87,7 +90,7 @@ if [[ $emulated == 0 && ( $targets != aarch64,armhf,riscv64,i386 || $runs != 5 |
   echo "bench/run.sh: --targets, --runs and --iterations go with --emulated" >&2
   exit 2
 fi
-all_benchmarks=switch,create,growth,worker_pool,idle,compact_switch,entity
+all_benchmarks=switch,create,growth,worker_pool,idle,compact_switch,entity,many_switch,resume_latency
 if [[ -n $only ]]; then
   IFS=, read -r -a only_names <<<"$only"
   for name in "${only_names[@]}"; do
@@ -272,10 +275,12 @@ if wanted idle; then
 fi
 
 switch_args=(); create_args=(); growth_args=(); pool_args=(); idle_args=(); compact_switch_args=(); entity_args=()
+many_switch_args=(); resume_latency_args=()
 if [[ $quick == 1 ]]; then
   switch_args=(--reps 5 --iterations 500000); create_args=(--reps 5)
   growth_args=(--quick); pool_args=(--quick); idle_args=(--quick)
   compact_switch_args=(--reps 5 --iterations 200000); entity_args=(--quick)
+  many_switch_args=(--quick); resume_latency_args=(--quick)
 fi
 if [[ -n $reps ]]; then
   switch_args+=(--reps "$reps"); create_args+=(--reps "$reps"); growth_args+=(--reps "$reps")
@@ -304,6 +309,8 @@ wanted worker_pool && run worker_pool ebb_worker_pool_bench "${pool_args[@]}" "$
 wanted idle && run idle ebb_idle_memory_bench "${idle_args[@]}" "${idle_go_args[@]}"
 wanted compact_switch && run compact_switch ebb_compact_switch_bench "${compact_switch_args[@]}"
 wanted entity && run entity ebb_entity_scripts_bench "${entity_args[@]}"
+wanted many_switch && run many_switch ebb_many_switch_bench "${many_switch_args[@]}"
+wanted resume_latency && run resume_latency ebb_resume_latency_bench "${resume_latency_args[@]}"
 
 [[ $update_docs == 1 ]] || exit 0
 
@@ -338,6 +345,8 @@ title_of() {
     idle) echo "Idle memory per suspended fiber" ;;
     compact_switch) echo "Compact fibers: a switch that copies live frames" ;;
     entity) echo "Compact fibers: 50,000 entity scripts" ;;
+    many_switch) echo "Many-fiber switch: 50,000 fibers round-robin" ;;
+    resume_latency) echo "Resume latency during a shrink pass" ;;
   esac
 }
 
@@ -409,7 +418,7 @@ fi
   echo "- compiler: $compiler, \`-O2\` (CMake Release, bench/CMakeLists.txt pins -O2)"
   echo "- ${boost_version:-Boost not built in}"
   echo "- Go: ${go_version:-not run}"
-  for name in switch create growth worker_pool idle compact_switch entity; do
+  for name in switch create growth worker_pool idle compact_switch entity many_switch resume_latency; do
     echo
     echo "<!-- latest-run $name: begin -->"
     section "$name"
