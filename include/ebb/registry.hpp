@@ -23,7 +23,8 @@ EBB_NAMESPACE_BEGIN
 
 struct shrink_report {
   std::size_t visited = 0;         // fibers the pass reached in this call
-  std::size_t shrunk = 0;          // suspended fibers given a shrink point
+  std::size_t shrunk = 0;          // suspended fibers given a shrink point (or known to be at their
+                                   // policies' fixed point, where one would change nothing)
   std::size_t released_bytes = 0;  // memory returned to the OS
   bool complete = false;           // the pass reached every fiber (the next call starts a new one)
 };
@@ -44,10 +45,12 @@ class stack_registry {
         [&](runtime_v1::fiber_context& c) {
           report.released_bytes += c.ops->shrink(c, c.sp, /*inside=*/false);
           ++report.shrunk;
+          if (c.ops->settles != nullptr && c.ops->settles(c)) runtime_v1::mark_settled(c);
         },
         fresh);
     report.released_bytes -= progress.unreleased;
     report.visited = progress.visited;
+    report.shrunk += progress.settled;  // their shrink point is known to change nothing
     report.complete = progress.complete;
     // Dead fibers' stacks too: one that went deep between switches was pooled with its pages.
     if (progress.complete) report.released_bytes += runtime_v1::clean_pooled_reservations();

@@ -8,6 +8,8 @@
 #include "deep_stack.hpp"
 
 #include <cstdint>
+#include <cstring>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -163,4 +165,62 @@ TEST_CASE("a pass releases each group's ranges in one call, and counts exactly w
     (void)counters_before, (void)counters_after;
 #endif
   }
+}
+
+namespace {
+std::atomic<int> visits{0}, visits_of_s9{0};
+void count_visit(ebb::runtime_v1::fiber_context& c) noexcept {
+  ++visits;
+  if (std::strcmp(c.name, "s9") == 0) ++visits_of_s9;
+}
+}  // namespace
+
+TEST_CASE("a pass skips settled fibers without touching them, and looks again once they run", "[registry][pass]") {
+  constexpr int count = 100;
+  const std::size_t deep = test_support::scaled_to_default_max(64 * 1024);
+  std::vector<ebb::fiber> fibers;
+  std::vector<int> go_deep(count, 0);
+  for (int i = 0; i < count; ++i) {
+    fibers.emplace_back(ebb::fiber_options().name("s" + std::to_string(i)), [&go_deep, i, deep] {
+      for (;;) {
+        if (go_deep[static_cast<std::size_t>(i)]) test_support::go_deep(deep, 0);
+        ebb::this_fiber::yield();
+      }
+    });
+    fibers.back().resume();
+  }
+  // Passes until one releases nothing: every fiber is at its fixed point then.
+  for (int pass = 0; pass < 20 && ebb::stack_registry::shrink_all().released_bytes != 0; ++pass) {
+  }
+  ebb::stack_registry::shrink_all();  // the passes above may have left some not yet marked
+  auto& registry = ebb::runtime_v1::process_registry();
+  registry.visit_hook = &count_visit;
+  visits = 0;
+  const ebb::shrink_report idle = ebb::stack_registry::shrink_all();
+  CHECK(visits == 0);  // no control block read, no claim, no fence
+  CHECK(idle.visited >= static_cast<std::size_t>(count));
+  CHECK(idle.shrunk >= static_cast<std::size_t>(count));
+  CHECK(idle.released_bytes == 0);
+
+  // One fiber runs (and goes deep): that one alone is visited, and its pages go back.
+  go_deep[7] = 1;
+  fibers[7].resume();
+  go_deep[7] = 0;
+  const std::size_t deep_committed = fibers[7].stack_stats().committed;
+  visits = 0;
+  const ebb::shrink_report after_run = ebb::stack_registry::shrink_all();
+  CHECK(visits == 1);
+  CHECK(after_run.released_bytes > 0);
+  CHECK(fibers[7].stack_stats().committed < deep_committed);
+
+  // A fiber resumed by switch_to (not resume()) is looked at again too.
+  visits = 0;
+  for (int pass = 0; pass < 20 && ebb::stack_registry::shrink_all().released_bytes != 0; ++pass) {
+  }
+  ebb::fiber hop([&fibers] { ebb::this_fiber::switch_to(fibers[9]); });
+  hop.resume();  // runs fibers[9] once by a direct switch; it yields back to this thread
+  visits_of_s9 = 0;
+  ebb::stack_registry::shrink_all();
+  CHECK(visits_of_s9 == 1);
+  registry.visit_hook = nullptr;
 }

@@ -223,8 +223,9 @@ struct stalled_visit {
     held_count = 0;
     for (auto& shard : ebb::runtime_v1::process_registry().shards) {
       shard.lock();
-      for (auto* f = shard.head; f != nullptr; f = f->registry_next)
-        if (f->inspecting.load() == ebb::runtime_v1::mark_visiting && held_count < 1024) held_names[held_count++] = f->name;
+      shard.for_each([](ebb::runtime_v1::fiber_context& f) {
+        if (f.inspecting.load() == ebb::runtime_v1::mark_visiting && held_count < 1024) held_names[held_count++] = f.name;
+      });
       shard.unlock();
     }
   }

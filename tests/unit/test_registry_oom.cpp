@@ -44,8 +44,7 @@ int held_claims() {
   int held = 0;
   for (auto& shard : ebb::runtime_v1::process_registry().shards) {
     shard.lock();
-    for (auto* c = shard.head; c != nullptr; c = c->registry_next)
-      held += c->inspecting.load() != ebb::runtime_v1::mark_free ? 1 : 0;
+    shard.for_each([&](ebb::runtime_v1::fiber_context& c) { held += c.inspecting.load() != ebb::runtime_v1::mark_free ? 1 : 0; });
     shard.unlock();
   }
   return held;

@@ -466,7 +466,7 @@ def _ebb_read_name(pointer):
 
 
 def ebb_registry_fibers():
-    """All fibers in the registry, shard by shard, in list order."""
+    """All fibers in the registry, shard by shard, in slot order (detail/registry_slots.hpp)."""
     context_pointer = _ebb_context_type().pointer()
     fibers, seen, warnings = [], set(), []
     for registry in _ebb_registry_values():
@@ -474,31 +474,44 @@ def ebb_registry_fibers():
         for index in range(_EBB_SHARD_COUNT):
             shard = shards[index]
             count = _ebb_u64(shard["count"])
+            used = _ebb_u64(shard["used"])
+            chunk_count = _ebb_u64(shard["chunk_count"])
             try:
                 locked = int(shard["locked"].address.cast(gdb.lookup_type("unsigned char").pointer()).dereference())
             except gdb.error:
                 locked = 0
             if locked:
-                warnings.append("shard %d was locked when the program stopped: its list may be "
+                warnings.append("shard %d was locked when the program stopped: its slots may be "
                                 "changing" % index)
-            node = shard["head"].cast(context_pointer)
-            walked = 0
-            while _ebb_u64(node) != 0:
-                address = _ebb_u64(node)
-                if address in seen or walked > count + 1024:
-                    warnings.append("shard %d: the list loops or is longer than its count (%d)"
-                                    % (index, count))
+            found = 0
+            try:
+                per_chunk = int(shard["chunks"][0].dereference()["slots"].type.range()[1]) + 1 if chunk_count else 256
+            except (gdb.error, gdb.MemoryError):
+                per_chunk = 256
+            if used > chunk_count * per_chunk:
+                warnings.append("shard %d: %d slots used but only %d chunks" % (index, used, chunk_count))
+                used = chunk_count * per_chunk
+            for slot_index in range(used):
+                try:
+                    chunk = shard["chunks"][slot_index // per_chunk]
+                    node = chunk.dereference()["slots"][slot_index % per_chunk]["fiber"].cast(context_pointer)
+                except (gdb.error, gdb.MemoryError) as error:
+                    warnings.append("shard %d: cannot read slot %d: %s" % (index, slot_index, error))
                     break
+                address = _ebb_u64(node)
+                if address == 0:
+                    continue
+                if address in seen:
+                    warnings.append("shard %d: fiber 0x%x is in two slots" % (index, address))
+                    continue
                 seen.add(address)
-                walked += 1
+                found += 1
                 try:
                     fibers.append(EbbFiber(node.dereference(), index))
-                    node = node.dereference()["registry_next"].cast(context_pointer)
                 except (gdb.error, gdb.MemoryError) as error:
                     warnings.append("shard %d: cannot read fiber at 0x%x: %s" % (index, address, error))
-                    break
-            if walked != count and not locked:
-                warnings.append("shard %d: walked %d fibers, its count says %d" % (index, walked, count))
+            if found != count and not locked:
+                warnings.append("shard %d: found %d fibers in its slots, its count says %d" % (index, found, count))
     return fibers, warnings
 
 

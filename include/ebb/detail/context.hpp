@@ -26,6 +26,7 @@ enum class fiber_state : unsigned char {
 };
 
 struct fiber_context;
+struct registry_slot;
 
 // fiber_context::inspecting. A holder claims a fiber (free -> claimed), fences, checks that it is
 // suspended, and takes it for the visit (claimed -> visiting). A resume that finds it only claimed
@@ -75,6 +76,10 @@ struct fiber_ops {
   // stack part), so that a registry pass can ask the kernel once for many fibers. Null when frames
   // are not kept in one range (copying mappers).
   void (*residency_span)(fiber_context&, std::uintptr_t& lo, std::uintptr_t& hi) noexcept;
+  // After a shrink point from outside: whether another one would do nothing until the fiber runs
+  // again (its policies' fixed point), so passes may skip it (detail/registry_slots.hpp). Null when
+  // the mapper cannot promise that.
+  bool (*settles)(fiber_context&) noexcept;
 };
 
 // What ASan and TSan keep per fiber (detail/tool_hooks.hpp). Only a sanitizer build needs it, so it
@@ -148,11 +153,9 @@ struct fiber_context {
   const fiber_ops* ops = nullptr;
   const char* name = "";
 
-  // Registry membership (registry.hpp): an intrusive list per shard (registry_shard, above), and the
-  // pass that last saw it.
-  fiber_context* registry_prev = nullptr;
-  fiber_context* registry_next = nullptr;
-  std::uint64_t registry_pass = 0;
+  // Registry membership (registry.hpp): its slot in the dense table of its shard (registry_shard,
+  // above; detail/registry_slots.hpp), which never moves.
+  registry_slot* registry_entry = nullptr;
 
   // What sanitizers and Valgrind are told (detail/tool_hooks.hpp; valgrind_stack_id is above). Present
   // in every configuration so the layout never depends on which tools a translation unit was built

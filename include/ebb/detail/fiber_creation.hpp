@@ -293,7 +293,15 @@ struct fiber_creation {
     }
     // Last: from here on a registry pass on another thread can reach the fiber, and the shard lock
     // publishes everything written above.
-    runtime_v1::register_fiber(*c, runtime_v1::this_thread());
+    if (EBB_UNLIKELY(!runtime_v1::register_fiber(*c, runtime_v1::this_thread()))) {
+      c->drop_callable(c->callable);
+      accounting::release_stack(c, false);
+      report(fiber_errc::out_of_memory, [&options](char* out, std::size_t size) noexcept {
+        return std::snprintf(out, size, "cannot create fiber '%s': no memory for its slot in the registry",
+                             display_name(options.name()));
+      });
+      return nullptr;
+    }
     return c;
   }
 };

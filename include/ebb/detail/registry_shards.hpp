@@ -21,6 +21,7 @@
 #include "ebb/os/process_wide.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/never_destroyed.hpp"
+#include "ebb/detail/registry_slots.hpp"
 #include "ebb/detail/spin_wait.hpp"
 #include "ebb/detail/tool_hooks.hpp"
 #include "ebb/os/asymmetric_fence.hpp"
@@ -34,41 +35,11 @@
 
 EBB_RUNTIME_BEGIN
 
-struct registry_shard : spin_lock {
-  fiber_context* head = nullptr;
-  fiber_context* tail = nullptr;
-  std::size_t count = 0;
-  fiber_context* cursor = nullptr;  // where a walk over the whole shard (profile()) continues
-
-  void push_front(fiber_context& c) noexcept {
-    c.registry_prev = nullptr;
-    c.registry_next = head;
-    if (head) head->registry_prev = &c; else tail = &c;
-    head = &c;
-    ++count;
-  }
-  void unlink(fiber_context& c) noexcept {
-    if (cursor == &c) cursor = c.registry_next;
-    if (c.registry_prev) c.registry_prev->registry_next = c.registry_next; else head = c.registry_next;
-    if (c.registry_next) c.registry_next->registry_prev = c.registry_prev; else tail = c.registry_prev;
-    c.registry_prev = c.registry_next = nullptr;
-    --count;
-  }
-  void push_back(fiber_context& c) noexcept {
-    c.registry_next = nullptr;
-    c.registry_prev = tail;
-    if (tail) tail->registry_next = &c; else head = &c;
-    tail = &c;
-    ++count;
-  }
-};
-
 struct registry_state {
   static constexpr std::size_t shard_count = 16;
   registry_shard shards[shard_count];
   std::atomic<std::uint32_t> next_shard{0};
   std::mutex pass_mutex;      // one pass or profile walk at a time; guards the fields below
-  std::uint64_t pass = 1;     // the current pass; a fiber with registry_pass == pass was visited
   std::size_t pass_shard = 0; // where an incremental pass continues
   // For tests: called inside every visit of a pass, while the fiber is held for it.
   void (*visit_hook)(fiber_context&) noexcept = nullptr;
@@ -81,23 +52,18 @@ struct registry_state {
 EBB_NO_DESTROY EBB_PROCESS_WIDE(never_destroyed<registry_state>, process_registry_storage, {});
 inline registry_state& process_registry() noexcept { return process_registry_storage.value; }
 
-inline void register_fiber(fiber_context& c, thread_state* ts) noexcept {
+// False when no memory was left for the fiber's slot (the fiber is then not created).
+inline bool register_fiber(fiber_context& c, thread_state* ts) noexcept {
   registry_state& registry = process_registry();
   if (ts->registry_shard == 0)
     ts->registry_shard = 1 + registry.next_shard.fetch_add(1, std::memory_order_relaxed) % registry_state::shard_count;
   c.registry_shard = static_cast<std::uint32_t>(ts->registry_shard - 1);
-  registry_shard& shard = registry.shards[c.registry_shard];
-  shard.lock();
-  shard.push_front(c);
-  shard.unlock();
+  return take_slot(registry.shards[c.registry_shard], c);
 }
 
 // After this returns no pass can reach the fiber, and none is still looking at it.
 inline void unregister_fiber(fiber_context& c) noexcept {
-  registry_shard& shard = process_registry().shards[c.registry_shard];
-  shard.lock();
-  shard.unlink(c);
-  shard.unlock();
+  give_back_slot(process_registry().shards[c.registry_shard], c);
   spinner wait;
   while (c.inspecting.load(std::memory_order_acquire) != mark_free) wait.pause();
 }
@@ -229,25 +195,23 @@ void inspect_claimed(claim_batch& batch, Visit& visit) noexcept {
 template <class Visit, class AfterBatch>
 void visit_all_suspended(Visit&& visit, AfterBatch&& after_batch) {
   registry_state& registry = process_registry();
-  std::lock_guard<std::mutex> pass_lock(registry.pass_mutex);  // the shards' cursors are ours
+  std::lock_guard<std::mutex> pass_lock(registry.pass_mutex);
   claim_batch batch;
   for (registry_shard& shard : registry.shards) {
+    std::size_t next = 0;  // slots never move: an index stays valid while the lock is let go
     shard.lock();
-    shard.cursor = shard.head;
     for (;;) {
-      while (!batch.full() && shard.cursor != nullptr) {
-        fiber_context* c = shard.cursor;
-        shard.cursor = c->registry_next;
-        if (try_claim(*c)) batch.add(*c);  // else its owner is inspecting it right now
-      }
-      const bool shard_done = shard.cursor == nullptr;
+      for (; !batch.full() && next < shard.used; ++next)
+        if (fiber_context* c = shard.slot(next).fiber; c != nullptr && try_claim(*c))
+          batch.add(*c);  // (a fiber not claimed is being inspected by its owner right now)
+      const bool shard_done = next == shard.used;
       shard.unlock();
       if (batch.full()) {
         inspect_claimed(batch, visit);
         after_batch();
       }
       if (shard_done) break;
-      shard.lock();  // unlink() kept the cursor on a live fiber meanwhile
+      shard.lock();
     }
   }
   inspect_claimed(batch, visit);
@@ -256,38 +220,41 @@ void visit_all_suspended(Visit&& visit, AfterBatch&& after_batch) {
 
 struct pass_progress {
   std::size_t visited = 0;
+  std::size_t settled = 0;     // of those, skipped as settled (registry_slots.hpp): nothing to do
   std::size_t unreleased = 0;  // bytes the visits counted as released that the system refused
   bool complete = false;
 };
 
+inline void start_new_pass(registry_state& registry) noexcept {
+  registry.pass_shard = 0;
+  for (registry_shard& shard : registry.shards) shard.pass_cursor = 0;
+}
+
 // Visit up to `budget` fibers that the current pass has not seen, calling visit(fiber) for each
-// one that is suspended (or created and never run) while no resume can start on it.
+// one that is suspended (or created and never run) while no resume can start on it. Settled fibers
+// count as seen without being touched. A fiber created during an incremental pass, in a slot the
+// pass has passed, waits for the next pass.
 template <class Visit>
 pass_progress visit_suspended(std::size_t budget, Visit&& visit, bool fresh_pass = false) {
   registry_state& registry = process_registry();
   std::lock_guard<std::mutex> pass_lock(registry.pass_mutex);
-  if (fresh_pass) {
-    // A pass of its own, abandoning any that shrink_some() left unfinished: every fiber is unvisited.
-    ++registry.pass;
-    registry.pass_shard = 0;
-  }
+  if (fresh_pass) start_new_pass(registry);  // abandoning any pass shrink_some() left unfinished
   pass_progress progress;
   claim_batch batch;
-  // Under each shard's lock, claim unvisited fibers from the front and move them to the back as
-  // visited; visit them a batch at a time.
   while (progress.visited < budget && registry.pass_shard < registry_state::shard_count) {
     registry_shard& shard = registry.shards[registry.pass_shard];
     shard.lock();
-    while (!batch.full() && progress.visited < budget && shard.head &&
-           shard.head->registry_pass != registry.pass) {
-      fiber_context* c = shard.head;
-      shard.unlink(*c);
-      c->registry_pass = registry.pass;
-      shard.push_back(*c);
-      if (try_claim(*c)) batch.add(*c);  // else its owner is shrinking it right now
+    while (!batch.full() && progress.visited < budget && shard.pass_cursor < shard.used) {
+      registry_slot& slot = shard.slot(shard.pass_cursor++);
+      if (slot.fiber == nullptr) continue;
       ++progress.visited;
+      if (slot.settled.load(std::memory_order_relaxed) != 0) {
+        ++progress.settled;
+        continue;
+      }
+      if (try_claim(*slot.fiber)) batch.add(*slot.fiber);  // else its owner is shrinking it right now
     }
-    const bool shard_done = !shard.head || shard.head->registry_pass == registry.pass;
+    const bool shard_done = shard.pass_cursor >= shard.used;
     shard.unlock();
     if (shard_done) ++registry.pass_shard;
     if (batch.full()) inspect_claimed(batch, visit);
@@ -296,10 +263,20 @@ pass_progress visit_suspended(std::size_t budget, Visit&& visit, bool fresh_pass
   progress.unreleased = std::exchange(registry.unreleased, 0);
   if (registry.pass_shard == registry_state::shard_count) {
     progress.complete = true;
-    ++registry.pass;
-    registry.pass_shard = 0;
+    start_new_pass(registry);
   }
   return progress;
+}
+
+// During a visit: the fiber is at its policies' fixed point and has not run since its shrink point,
+// so passes may skip it until it runs again (switch_protocol.hpp clears the mark then).
+// Under the shard's lock, and only if the slot is still c's: a fiber being destroyed has given its
+// slot back (possibly to a new fiber) while the pass still holds it.
+inline void mark_settled(fiber_context& c) noexcept {
+  registry_shard& shard = process_registry().shards[c.registry_shard];
+  shard.lock();
+  if (c.registry_entry->fiber == &c) c.registry_entry->settled.store(1, std::memory_order_relaxed);
+  shard.unlock();
 }
 
 EBB_RUNTIME_END

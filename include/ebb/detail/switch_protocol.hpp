@@ -15,6 +15,7 @@
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/fiber_reports.hpp"
+#include "ebb/detail/registry_slots.hpp"
 #include "ebb/detail/stack_accounting.hpp"
 #include "ebb/detail/switch_hooks.hpp"
 #include "ebb/detail/tool_hooks.hpp"
@@ -62,7 +63,7 @@ struct switch_protocol {
     // parent. A compiler-only fence (no instruction).
     std::atomic_signal_fence(std::memory_order_release);
     ts->current = &c;
-    c.ran_since_shrink = true;
+    if (EBB_UNLIKELY(!c.ran_since_shrink)) runtime_v1::note_first_run_since_shrink(c);
 #if EBB_SWAP_EXCEPTION_STATE
     runtime_v1::exception_state* eh = ts->eh_globals;
     if (EBB_UNLIKELY(eh == nullptr)) eh = ts->eh_globals = runtime_v1::thread_exception_state();
@@ -235,13 +236,23 @@ struct switch_protocol {
     hi = reinterpret_cast<std::uintptr_t>(c.region.top);
   }
 
+  // Whether a pass may skip the fiber until it runs again (detail/registry_slots.hpp): only for the
+  // mappers whose shrink point is known to do nothing at the policies' fixed point.
+  static constexpr bool may_settle =
+      std::is_same<decltype(Control::mapper), in_place>::value && !has_tripwire<typename Control::stack_allocator>::value;
+  static bool settles(context& ctx) noexcept {
+    control& c = static_cast<control&>(ctx);
+    return !accounting::shrink_may_ask(c, c.sp);
+  }
+
   // switch_to calls the mapper's on_resume through the table only if the mapper has its own: one that
   // keeps in_place's (derived from it or in_place itself) gets a null entry and costs a test.
   static inline const runtime_v1::fiber_ops ops_table{
       &stats_thunk,      &shrink_thunk,     &accounting::open_window,
       &raise_forced_unwind, &after_switch_out, &publish_finished,
       keeps_in_place_on_resume<decltype(Control::mapper)>::value ? nullptr : &mapper_resume,
-      copying ? &admit : nullptr, copying ? &evict : nullptr, copying ? nullptr : &residency_span};
+      copying ? &admit : nullptr, copying ? &evict : nullptr, copying ? nullptr : &residency_span,
+      may_settle ? &settles : nullptr};
 };
 
 }  // namespace detail
