@@ -136,7 +136,7 @@ inline void switch_to(runtime_v1::fiber_context& a, runtime_v1::fiber_context& b
   runtime_v1::thread_state* ts = runtime_v1::this_thread();
   b.caller_sp = a.caller_sp;
   b.parent = a.parent;
-  b.ran_since_shrink = true;
+  if (EBB_UNLIKELY(!b.ran_since_shrink)) runtime_v1::note_first_run_since_shrink(b);
   runtime_v1::hooks::inherit_resumer(b, a);
   b.on_top = &finish_switch_from;
   b.on_top_arg = &a;
