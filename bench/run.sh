@@ -47,7 +47,8 @@
 # The machine should be as idle as it can be; pinning helps on a busy one: `taskset -c 1 bench/run.sh`.
 # The worker-pool benchmark needs about 1.3 GB of memory at its peak, the Go program about 1 GB; the
 # entity-scripts benchmark about 0.5 GB (one child process at a time), the resume-latency benchmark
-# about 1.4 GB (20,000 stacks 64 KiB deep).
+# about 1.4 GB (20,000 stacks 64 KiB deep); the create benchmark's cold part (100,000 fibers from new
+# slabs) about 0.6 GB, a third of it page tables.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -75,7 +75,7 @@ class basic_fiber {
   template <class Fn, class = std::enable_if_t<!std::is_same<std::decay_t<Fn>, basic_fiber>::value &&
                                                !std::is_same<std::decay_t<Fn>, fiber_options>::value>>
   explicit basic_fiber(Fn&& fn)
-      : basic_fiber(std::allocator_arg, StackAllocator(), fiber_options(), std::forward<Fn>(fn)) {}
+      : basic_fiber(std::allocator_arg, StackAllocator(), detail::default_fiber_options(), std::forward<Fn>(fn)) {}
 
   template <class Fn>
   basic_fiber(const fiber_options& options, Fn&& fn)
@@ -97,7 +97,8 @@ class basic_fiber {
   // the user's code: what it throws propagates, as from the constructors (the stack is released first).
   template <class Fn>
   static std::optional<basic_fiber> try_create(Fn&& fn) {
-    return try_create(std::allocator_arg, StackAllocator(), fiber_options(), std::forward<Fn>(fn), nullptr);
+    return try_create(std::allocator_arg, StackAllocator(), detail::default_fiber_options(), std::forward<Fn>(fn),
+                      nullptr);
   }
   template <class Fn>
   static std::optional<basic_fiber> try_create(const fiber_options& options, Fn&& fn) {

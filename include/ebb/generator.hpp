@@ -240,7 +240,7 @@ class generator {
   template <class Fn, class = std::enable_if_t<!std::is_same<std::decay_t<Fn>, generator>::value &&
                                                !std::is_same<std::decay_t<Fn>, fiber_options>::value &&
                                                !std::is_same<std::decay_t<Fn>, std::allocator_arg_t>::value>>
-  explicit generator(Fn&& fn) : generator(fiber_options(), std::forward<Fn>(fn)) {}
+  explicit generator(Fn&& fn) : generator(detail::default_fiber_options(), std::forward<Fn>(fn)) {}
 
   // options name the fiber and size its stack, as for a fiber.
   template <class Fn>

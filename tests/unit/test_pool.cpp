@@ -235,3 +235,45 @@ TEST_CASE("pool: owners and cleaners of the thread caches never hand a stack out
   std::sort(bases.begin(), bases.end());
   CHECK(std::adjacent_find(bases.begin(), bases.end()) == bases.end());
 }
+
+// The thread cache hands out the newest entry of the asked shape and fills the hole with its last
+// entry (allocators/thread_stack_cache.hpp, take_from_cache, which copies field by field and skips the
+// copy when the hole is the last entry): with two shapes interleaved, every reservation taken is of
+// the shape asked for, none is handed out twice and none is lost.
+TEST_CASE("pool: the thread cache with two shapes interleaved hands each reservation out once", "[pool]") {
+  ebb::trim_stack_pool();
+  const auto options_for = [](int shape) {
+    return ebb::fiber_options().guard_size(shape ? 32 * 1024 : ebb::default_guard_size);
+  };
+  const auto pooled_bases = [] {
+    std::vector<void*> bases;
+    rt::for_each_thread_cache([&](const rt::reservation_cache& cache) {
+      for (std::size_t i = 0; i < cache.count; ++i) bases.push_back(cache.slots[i].base);
+    });
+    rt::process_pool().for_each([&](const rt::pooled_reservation& r) { bases.push_back(r.base); });
+    std::sort(bases.begin(), bases.end());
+    return bases;
+  };
+  std::size_t reserved[2] = {0, 0};
+  for (int shape = 0; shape < 2; ++shape) reserved[shape] = ebb::fiber(options_for(shape), [] {}).stack_stats().reserved;
+  REQUIRE(reserved[0] != reserved[1]);
+  for (int round = 0; round < 4; ++round) {
+    const std::vector<void*> before = pooled_bases();
+    CHECK(std::adjacent_find(before.begin(), before.end()) == before.end());
+    std::vector<ebb::fiber> fibers;
+    // Round 0 and 2: the shapes alternate; 1 and 3: one shape, then the other (holes mid-cache).
+    for (int i = 0; i < 14; ++i) {
+      const int shape = round % 2 ? (i < 7 ? 0 : 1) : i % 2;
+      fibers.emplace_back(options_for(shape), [] {});
+      CHECK(fibers.back().stack_stats().reserved == reserved[shape]);
+    }
+    for (auto& f : fibers) f.resume();
+    const std::vector<void*> during = pooled_bases();
+    CHECK(std::adjacent_find(during.begin(), during.end()) == during.end());
+    fibers.clear();
+    const std::vector<void*> after = pooled_bases();
+    CHECK(std::adjacent_find(after.begin(), after.end()) == after.end());
+    for (void* base : before) CHECK(std::binary_search(after.begin(), after.end(), base));  // none lost
+  }
+  ebb::trim_stack_pool();
+}

@@ -189,3 +189,31 @@ TEST_CASE("the switch preserves each side's floating-point control", "[stack][sw
     CHECK((fiber_csr_after_yield & test_support::fp_flush_to_zero) != 0);
   CHECK(std::fegetround() == main_rounding);
 }
+
+// A new fiber starts with the floating-point control its creator had when it created it (the first
+// frame stores the control words straight from the instructions, arch/x86_64_sysv.hpp; the resumer's
+// settings at the first resume do not matter), on a pooled stack as on a fresh one.
+TEST_CASE("a new fiber starts with its creator's floating-point control at creation", "[stack][switch]") {
+  const int main_rounding = std::fegetround();
+  const std::uint64_t main_csr = test_support::fp_control_register();
+  for (int round = 0; round < 3; ++round) {  // the second and third on a pooled reservation
+    std::fesetround(FE_DOWNWARD);
+    test_support::set_fp_control_register(test_support::fp_control_register() | test_support::fp_flush_to_zero);
+    const std::uint64_t created_csr = test_support::fp_control_register();
+    int rounding_seen = -1;
+    std::uint64_t csr_seen = 0;
+    ebb::fiber f([&] {
+      rounding_seen = std::fegetround();
+      csr_seen = test_support::fp_control_register();
+    });
+    test_support::set_fp_control_register(main_csr);
+    std::fesetround(FE_TOWARDZERO);  // the resumer's own settings, different from the creator's
+    f.resume();
+    CHECK(rounding_seen == FE_DOWNWARD);
+    if (test_support::fp_flush_to_zero != 0 && (!test_support::under_memory_tool() || EBB_ASAN || EBB_TSAN))
+      CHECK(csr_seen == created_csr);
+    CHECK(std::fegetround() == FE_TOWARDZERO);  // and the fiber's did not leak out
+    std::fesetround(main_rounding);
+    test_support::set_fp_control_register(main_csr);
+  }
+}

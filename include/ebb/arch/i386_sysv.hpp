@@ -178,12 +178,12 @@ inline void* make_initial_frame(void* top, void (*entry)(void*), void* arg) noex
   constexpr std::size_t word = sizeof(std::uint32_t);
   auto* frame = reinterpret_cast<std::uint32_t*>(static_cast<char*>(top) - initial_frame_bytes);
   for (std::size_t i = 0; i < initial_frame_bytes / word; ++i) frame[i] = 0;  // ebp = 0 ends the chain
-  std::uint32_t mxcsr;
-  std::uint16_t x87_control;
-  __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
-  __asm__ volatile("fnstcw %0" : "=m"(x87_control));
-  frame[EBB_I386_FRAME_MXCSR / word] = mxcsr;
-  frame[EBB_I386_FRAME_X87_CW / word] = x87_control;
+  // Stored straight into the zeroed frame, never read back (x86_64_sysv.hpp says why: store forwarding).
+  __asm__ volatile("stmxcsr " EBB_STRINGIFY(EBB_I386_FRAME_MXCSR) "(%0)\n\t"
+                   "fnstcw " EBB_STRINGIFY(EBB_I386_FRAME_X87_CW) "(%0)"
+                   :
+                   : "r"(frame)
+                   : "memory");
   frame[EBB_I386_FRAME_EBX / word] = reinterpret_cast<std::uint32_t>(entry);
   frame[EBB_I386_FRAME_ESI / word] = reinterpret_cast<std::uint32_t>(arg);
   frame[EBB_I386_FRAME_RETURN / word] =

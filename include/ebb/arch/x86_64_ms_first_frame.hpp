@@ -69,16 +69,20 @@ inline void* make_initial_frame_in(const void* fiber_start, void* top, void (*en
   outermost[1] = 0;  // its return address: none, the unwinder's walk ends here
   auto* frame = reinterpret_cast<std::uint64_t*>(reinterpret_cast<char*>(outermost) - initial_frame_bytes);
   std::memset(frame, 0, initial_frame_bytes);  // xmm6–15, r14, r15, rbx, rsi, rdi, padding: zero
+  static_assert(EBB_X86_64_MS_FRAME_MXCSR == 0 && EBB_X86_64_MS_FRAME_X87_CW == 4, "one word holds both control words");
+#if defined(_MSC_VER) && !defined(__clang__)
   std::uint32_t mxcsr;
   std::uint16_t x87_control;
-#if defined(_MSC_VER) && !defined(__clang__)
   msvc::read_fp_control(mxcsr, x87_control);
-#else
-  __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
-  __asm__ volatile("fnstcw %0" : "=m"(x87_control));
-#endif
-  static_assert(EBB_X86_64_MS_FRAME_MXCSR == 0 && EBB_X86_64_MS_FRAME_X87_CW == 4, "one word holds both control words");
   frame[EBB_X86_64_MS_FRAME_MXCSR / word] = mxcsr | (static_cast<std::uint64_t>(x87_control) << 32);
+#else
+  // Stored straight into the zeroed frame, never read back (x86_64_sysv.hpp says why: store forwarding).
+  __asm__ volatile("stmxcsr " EBB_STRINGIFY(EBB_X86_64_MS_FRAME_MXCSR) "(%0)\n\t"
+                   "fnstcw " EBB_STRINGIFY(EBB_X86_64_MS_FRAME_X87_CW) "(%0)"
+                   :
+                   : "r"(frame)
+                   : "memory");
+#endif
   frame[EBB_X86_64_MS_FRAME_GUARANTEE / word] = bounds.guaranteed_bytes;
   frame[EBB_X86_64_MS_FRAME_EXCEPTION_LIST / word] = ~std::uint64_t{0};  // the end of the SEH list
   frame[EBB_X86_64_MS_FRAME_STACK_BASE / word] = reinterpret_cast<std::uint64_t>(top);

@@ -12,13 +12,12 @@
 EBB_NAMESPACE_BEGIN
 namespace detail {
 
+// A mask, not a division: pages are powers of two (os/memory_units.hpp).
 inline char* page_floor(const void* p) noexcept {
-  const std::size_t page = runtime_v1::os::page_size();
-  return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) / page * page);
+  return reinterpret_cast<char*>(runtime_v1::os::round_down(reinterpret_cast<std::uintptr_t>(p), runtime_v1::os::page_size()));
 }
 inline char* page_ceil(const void* p) noexcept {
-  const std::size_t page = runtime_v1::os::page_size();
-  return reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(p) + page - 1) / page * page);
+  return reinterpret_cast<char*>(runtime_v1::os::round_up(reinterpret_cast<std::uintptr_t>(p), runtime_v1::os::page_size()));
 }
 
 // A fiber that releases part of its own stack (this_fiber::shrink_stack) keeps everything from two

@@ -10,11 +10,13 @@
 EBB_RUNTIME_BEGIN
 namespace os {
 
+// A power of two (every page size) is rounded with a mask: the page size is a run-time value, and a
+// 64-bit division on every use cost about 1 ns of a fiber's create + run + destroy (five of them).
 constexpr std::size_t round_up(std::size_t n, std::size_t align) noexcept {
-  return (n + align - 1) / align * align;
+  return (align & (align - 1)) == 0 ? (n + align - 1) & ~(align - 1) : (n + align - 1) / align * align;
 }
 constexpr std::size_t round_down(std::size_t n, std::size_t align) noexcept {
-  return n / align * align;
+  return (align & (align - 1)) == 0 ? n & ~(align - 1) : n / align * align;
 }
 
 // What a range holds: resident bytes, swapped-out bytes, and whether swap may hold some unseen (a
