@@ -282,7 +282,7 @@ int main(int argc, char** argv) {
   std::vector<derived_row> derived;
   derived.push_back({"ebb default, ns per fiber", median_of(0), " ns", 100});
 #if EBB_BENCH_HAVE_BOOST
-  derived.push_back({"ebb default / Boost pooled", median_of(0) / median_of(4), "x", 0});
+  derived.push_back({"ebb default / Boost pooled", median_of(0) / median_of(4), "x", 1.0});
   derived.push_back({"Boost protected / ebb default", median_of(5) / median_of(0), "x", 0});
 #endif
   derived.push_back({"ebb mmap per fiber / ebb default", median_of(3) / median_of(0), "x", 0});

@@ -2,10 +2,10 @@
 // bench/resume_latency_bench.cpp — how long a resume() can wait while a shrink pass runs.
 //
 // A registry pass (ebb::stack_registry::shrink_all()) visits suspended fibers while their owners may
-// resume them on any thread. ebb promises that a resume never waits for more than one fiber's visit:
-// a resume that comes while its fiber is only claimed takes the claim back and runs; one that comes
-// while the pass is visiting its fiber waits for that visit alone (detail/registry_shards.hpp). This
-// program measures it.
+// resume them on any thread. ebb promises that a resume never waits for more than one group: a resume
+// that comes while its fiber is only claimed takes the claim back and runs; one that comes while its
+// fiber is held waits for that fiber's group, up to 64 fibers held together for their visits, one
+// residency scan and one release call (detail/registry_shards.hpp). This program measures it.
 //
 // Setup: 20,000 ebb::fiber fibers (--fibers), created and resumed by the main thread, "the resumer".
 // Each repetition:
@@ -17,21 +17,19 @@
 //   * baseline: the same resumes for as long as the last pass lasted, with no pass running.
 // The order of the two timed phases alternates from one repetition to the next.
 //
-// To make the promise checkable, the pass thread also stamps the start of every visit (through the
-// registry's visit hook, the one tests/unit/test_registry.cpp uses: it runs inside each visit, before
-// the shrink) with the fiber's id, the time and its own CPU time. A visit's span is the time from its
-// start to the next visit's start in the same pass: an upper bound on how long the pass held that fiber
-// (the last visit of a batch of claims also covers claiming the next batch and its fence). Its span on
-// the pass thread's CPU is the work of the visit; a wall span far above it means the pass thread was off
-// its CPU meanwhile (preempted while holding the fiber). Every resume slower than 1 us (--slow-ns) is
-// kept with its fiber; after the pass, each is matched against the visit of its fiber:
-//   * overlapping its fiber's visit: the resume may have waited for that visit. The promise holds if
-//     what such a resume spent outside the visit is no more than a resume costs anyway (compare the
+// To make the promise checkable, the pass thread stamps every group it holds (the registry's group
+// hook: once held, and after its release call) and every visit (the visit hook, with the fiber's id),
+// with the time and its own CPU time. A group's hold on the pass thread's CPU is its work; a wall span
+// far above it means the pass thread was off its CPU meanwhile (preempted while holding the fibers).
+// Every resume slower than 1 us (--slow-ns) is kept with its fiber; after the pass, each is matched
+// against the hold of its fiber's group:
+//   * overlapping its fiber's hold: the resume may have waited for that group. The promise holds if
+//     what such a resume spent outside the hold is no more than a resume costs anyway (compare the
 //     baseline's figures);
-//   * overlapping no visit of its fiber: slow for other reasons. What else a pass does to a resumer:
+//   * overlapping no hold of its fiber: slow for other reasons. What else a pass does to a resumer:
 //     the process-wide fence before each batch of claims (membarrier, an interrupt on every CPU running
-//     the process), the TLB shootdown of each madvise (an interrupt too), and sharing two CPUs with the
-//     pass thread and the rest of the machine.
+//     the process), the TLB shootdown of each release call (an interrupt too), and sharing two CPUs with
+//     the pass thread and the rest of the machine.
 // The involuntary context switches of both threads are counted (getrusage(RUSAGE_THREAD)), to tell a
 // scheduler's preemption from ebb's waiting.
 // Printed: median, p99, p99.9 and max resume latency with a pass and without (medians over the
@@ -82,15 +80,31 @@ long involuntary_switches() noexcept {
 }
 
 struct visit_stamp {
-  std::uint64_t t;    // steady_clock ns at the start of the visit
-  std::uint64_t cpu;  // the pass thread's CPU time then
-  std::uint64_t id;   // the visited fiber's id (fiber::id())
+  std::uint64_t t;      // steady_clock ns at the start of the visit
+  std::uint64_t cpu;    // the pass thread's CPU time then
+  std::uint64_t id;     // the visited fiber's id (fiber::id())
+  std::size_t group;    // the group it was held in (g_groups)
 };
-std::vector<visit_stamp> g_visits;  // sized before the first pass; the hook never allocates
+// A group: up to 64 fibers held together from before their residency scan to after their release call.
+struct group_stamp {
+  std::uint64_t t0 = 0, cpu0 = 0, t1 = 0, cpu1 = 0;
+};
+std::vector<visit_stamp> g_visits;  // sized before the first pass; the hooks never allocate
 std::size_t g_visit_count = 0;
+std::vector<group_stamp> g_groups;
+std::size_t g_group_count = 0;
 
 void stamp_visit(ebb::runtime_v1::fiber_context& c) noexcept {
-  if (g_visit_count < g_visits.size()) g_visits[g_visit_count++] = {now_ns(), thread_cpu_ns(), c.id};
+  if (g_visit_count < g_visits.size() && g_group_count > 0)
+    g_visits[g_visit_count++] = {now_ns(), thread_cpu_ns(), c.id, g_group_count - 1};
+}
+void stamp_group(bool held) noexcept {
+  if (held) {
+    if (g_group_count < g_groups.size()) g_groups[g_group_count++] = {now_ns(), thread_cpu_ns(), 0, 0};
+  } else if (g_group_count > 0) {
+    g_groups[g_group_count - 1].t1 = now_ns();
+    g_groups[g_group_count - 1].cpu1 = thread_cpu_ns();
+  }
 }
 
 // ---- the pass thread ------------------------------------------------------------------------------
@@ -132,8 +146,9 @@ class pass_thread {
         if (quit_) return;
         served = requested_;
       }
-      g_visit_count = 0;
+      g_visit_count = g_group_count = 0;
       ebb::runtime_v1::process_registry().visit_hook = &stamp_visit;
+      ebb::runtime_v1::process_registry().group_hook = &stamp_group;
       const long switches = involuntary_switches();
       cpu_start = thread_cpu_ns();
       t_start = now_ns();
@@ -143,6 +158,7 @@ class pass_thread {
       cpu_end = thread_cpu_ns();
       preempted = involuntary_switches() - switches;
       ebb::runtime_v1::process_registry().visit_hook = nullptr;
+      ebb::runtime_v1::process_registry().group_hook = nullptr;
       done_.store(true, std::memory_order_release);
     }
   }
@@ -204,22 +220,22 @@ latency_figures percentiles(std::vector<std::uint32_t>& v) {
   return f;
 }
 
-// A slow resume that overlapped the visit of its own fiber, with that visit.
+// A slow resume that overlapped the hold of its own fiber's group, with that hold.
 struct waited_resume {
   double latency = 0;      // ns
-  double visit_wall = 0;   // the visit's span, ns (start to the next visit's start)
-  double visit_cpu = 0;    // the pass thread's CPU time over that span, ns
-  double uncovered = 0;    // latency minus the part of it that the visit covered, ns
+  double visit_wall = 0;   // the hold of its group, ns (held to let go)
+  double visit_cpu = 0;    // the pass thread's CPU time over that hold, ns
+  double uncovered = 0;    // latency minus the part of it that the hold covered, ns
 };
 
-// What matching one pass's slow resumes against its visits found.
+// What matching one pass's slow resumes against its groups found.
 struct matching {
   std::size_t slow = 0;         // resumes over the threshold
-  std::size_t waited = 0;       // ... that overlapped the visit of their fiber
+  std::size_t waited = 0;       // ... that overlapped the hold of their fiber
   waited_resume worst;          // the slowest of those
-  double max_uncovered = 0;     // the most any of those spent outside its fiber's visit, ns
-  double other_max = 0;         // the slowest resume that overlapped no visit of its fiber, ns
-  std::vector<double> wall_spans, cpu_spans;  // every visit's, ns
+  double max_uncovered = 0;     // the most any of those spent outside its fiber's hold, ns
+  double other_max = 0;         // the slowest resume that overlapped no hold of its fiber, ns
+  std::vector<double> wall_spans, cpu_spans;  // every group hold's, ns
 
   void add(const matching& m) {
     slow += m.slow;
@@ -236,17 +252,18 @@ matching match(const phase_samples& s, const std::vector<visit_stamp>& visits, s
                std::uint64_t pass_end, std::uint64_t pass_cpu_end,
                const std::unordered_map<std::uint64_t, std::size_t>& index_of_id, std::size_t fibers) {
   matching m;
-  // A fresh pass visits each fiber at most once: one visit per fiber.
+  // A fresh pass visits each fiber at most once. A fiber is held for its whole group: from before the
+  // group's scan to after its release call.
+  (void)pass_end, (void)pass_cpu_end;
   std::vector<std::uint64_t> start(fibers, 0), end(fibers, 0), cpu(fibers, 0);
+  for (std::size_t g = 0; g < g_group_count; ++g) {
+    m.wall_spans.push_back(static_cast<double>(g_groups[g].t1 - g_groups[g].t0));
+    m.cpu_spans.push_back(static_cast<double>(g_groups[g].cpu1 - g_groups[g].cpu0));
+  }
   for (std::size_t k = 0; k < visit_count; ++k) {
-    const bool last = k + 1 == visit_count;
-    const std::uint64_t to = last ? pass_end : visits[k + 1].t;
-    const std::uint64_t cpu_to = last ? pass_cpu_end : visits[k + 1].cpu;
-    m.wall_spans.push_back(static_cast<double>(to - visits[k].t));
-    m.cpu_spans.push_back(static_cast<double>(cpu_to - visits[k].cpu));
+    const group_stamp& g = g_groups[visits[k].group];
     const auto it = index_of_id.find(visits[k].id);
-    if (it != index_of_id.end())
-      start[it->second] = visits[k].t, end[it->second] = to, cpu[it->second] = cpu_to - visits[k].cpu;
+    if (it != index_of_id.end()) start[it->second] = g.t0, end[it->second] = g.t1, cpu[it->second] = g.cpu1 - g.cpu0;
   }
   m.slow = s.slow.size();
   for (const slow_resume& r : s.slow) {
@@ -325,6 +342,7 @@ int main(int argc, char** argv) {
 
   pass_thread passer;
   g_visits.assign(fiber_count + 64, visit_stamp{});
+  g_groups.assign(fiber_count + 64, group_stamp{});
   // Room for every resume of a long pass (about 200 ns each) without allocating while timing.
   phase_samples with_pass, without_pass;
   for (phase_samples* p : {&with_pass, &without_pass}) {
@@ -444,19 +462,19 @@ int main(int argc, char** argv) {
               ms.median, ms.min, ms.max, cpu_ms.median, pre.median, vis.median, shr.median, rel.median);
   std::printf("  committed stack per fiber: %.1f KiB after the deepen round, %.1f KiB after the pass\n", cb.median,
               ca.median);
-  std::printf("  one visit (from its start to the next visit's start, every visit of every pass): wall median %s, "
+  std::printf("  one group held (up to 64 visits, their residency scan and their release call; every group of every pass): wall median %s, "
               "p99 %s, max %s; on the pass thread's CPU median %s, p99 %s, max %s\n",
               us(wall.median).c_str(), us(wall_p99).c_str(), us(wall.max).c_str(), us(cpu.median).c_str(),
               us(cpu_p99).c_str(), us(cpu.max).c_str());
-  std::printf("  resumes slower than %llu ns during the passes: %zu; of them, overlapping the visit of their own "
+  std::printf("  resumes slower than %llu ns during the passes: %zu; of them, overlapping the hold of their own "
               "fiber: %zu\n",
               static_cast<unsigned long long>(slow_ns), total.slow, total.waited);
   if (total.waited > 0)
-    std::printf("  the slowest of those: %s, of which %s outside its fiber's visit; that visit: %s wall, %s on the "
-                "pass thread's CPU; the most any of them spent outside its fiber's visit: %s\n",
+    std::printf("  the slowest of those: %s, of which %s outside its fiber's hold; that group: %s wall, %s on the "
+                "pass thread's CPU; the most any of them spent outside its fiber's hold: %s\n",
                 us(total.worst.latency).c_str(), us(total.worst.uncovered).c_str(), us(total.worst.visit_wall).c_str(),
                 us(total.worst.visit_cpu).c_str(), us(total.max_uncovered).c_str());
-  std::printf("  the slowest resume overlapping no visit of its fiber: %s\n", us(total.other_max).c_str());
+  std::printf("  the slowest resume overlapping no hold of its fiber: %s\n", us(total.other_max).c_str());
 
   md << "\n| the pass | median | min | max |\n| --- | ---: | ---: | ---: |\n";
   auto pass_row = [&](const char* what, const summary& x, const char* format) {
@@ -471,12 +489,12 @@ int main(int argc, char** argv) {
   pass_row("released", rel, "%.1f MiB");
   pass_row("committed stack per fiber before", cb, "%.1f KiB");
   pass_row("committed stack per fiber after", ca, "%.1f KiB");
-  md << "\nOne visit, from its start to the next visit's start (every visit of every pass): wall median "
+  md << "\nOne group held (up to 64 visits, their residency scan and their release call; every group of every pass): wall median "
      << us(wall.median) << ", p99 " << us(wall_p99) << ", max " << us(wall.max) << "; on the pass thread's CPU median "
      << us(cpu.median) << ", p99 " << us(cpu_p99) << ", max " << us(cpu.max) << ".\n\n"
      << "Resumes slower than " << slow_ns << " ns during the passes: " << total.slow
-     << "; of them, overlapping the visit of their own fiber: " << total.waited
-     << "; the most any of those spent outside its fiber's visit: " << us(total.max_uncovered) << ".\n\n";
+     << "; of them, overlapping the hold of their own fiber: " << total.waited
+     << "; the most any of those spent outside its fiber's hold: " << us(total.max_uncovered) << ".\n\n";
 
   // The promise, as numbers: the worst resume against the worst visit, and what the matching found.
   std::vector<derived_row> derived;
@@ -487,15 +505,15 @@ int main(int argc, char** argv) {
   };
   derived.push_back({"worst resume with a pass running, us", worst_of(with_figures) / 1000.0, " us", 0});
   derived.push_back({"worst resume without a pass, us", worst_of(without_figures) / 1000.0, " us", 0});
-  derived.push_back({"longest visit on the pass thread's CPU, us", cpu.max / 1000.0, " us", 0});
-  derived.push_back({"longest visit, wall, us", wall.max / 1000.0, " us", 0});
+  derived.push_back({"longest group hold on the pass thread's CPU, us", cpu.max / 1000.0, " us", 0});
+  derived.push_back({"longest group hold, wall, us", wall.max / 1000.0, " us", 0});
   if (total.waited > 0) {
-    derived.push_back({"slowest resume overlapping its fiber's visit, us", total.worst.latency / 1000.0, " us", 0});
-    derived.push_back({"... of which outside that visit, us", total.worst.uncovered / 1000.0, " us", 0});
-    derived.push_back({"... that visit, wall, us", total.worst.visit_wall / 1000.0, " us", 0});
-    derived.push_back({"... that visit on the pass thread's CPU, us", total.worst.visit_cpu / 1000.0, " us", 0});
+    derived.push_back({"slowest resume overlapping its fiber's hold, us", total.worst.latency / 1000.0, " us", 0});
+    derived.push_back({"... of which outside that hold, us", total.worst.uncovered / 1000.0, " us", 0});
+    derived.push_back({"... that group's hold, wall, us", total.worst.visit_wall / 1000.0, " us", 0});
+    derived.push_back({"... that group's hold on the pass thread's CPU, us", total.worst.visit_cpu / 1000.0, " us", 0});
   }
-  derived.push_back({"slowest resume overlapping no visit of its fiber, us", total.other_max / 1000.0, " us", 0});
+  derived.push_back({"slowest resume overlapping no hold of its fiber, us", total.other_max / 1000.0, " us", 0});
   std::printf("\n");
   print_derived(derived);
   // Not markdown_derived(): its header says "from the medians", and these are the worst of all passes.

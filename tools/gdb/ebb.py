@@ -484,8 +484,10 @@ def ebb_registry_fibers():
                 warnings.append("shard %d was locked when the program stopped: its slots may be "
                                 "changing" % index)
             found = 0
+            def chunk_at(k, per_block=1024):
+                return shard["blocks"][k // per_block].dereference()["chunks"][k % per_block]
             try:
-                per_chunk = int(shard["chunks"][0].dereference()["slots"].type.range()[1]) + 1 if chunk_count else 256
+                per_chunk = int(chunk_at(0).dereference()["slots"].type.range()[1]) + 1 if chunk_count else 256
             except (gdb.error, gdb.MemoryError):
                 per_chunk = 256
             if used > chunk_count * per_chunk:
@@ -493,7 +495,7 @@ def ebb_registry_fibers():
                 used = chunk_count * per_chunk
             for slot_index in range(used):
                 try:
-                    chunk = shard["chunks"][slot_index // per_chunk]
+                    chunk = chunk_at(slot_index // per_chunk)
                     node = chunk.dereference()["slots"][slot_index % per_chunk]["fiber"].cast(context_pointer)
                 except (gdb.error, gdb.MemoryError) as error:
                     warnings.append("shard %d: cannot read slot %d: %s" % (index, slot_index, error))

@@ -43,6 +43,9 @@ struct registry_state {
   std::size_t pass_shard = 0; // where an incremental pass continues
   // For tests: called inside every visit of a pass, while the fiber is held for it.
   void (*visit_hook)(fiber_context&) noexcept = nullptr;
+  // For tests and benchmarks: called with true once a group is held, before its scan, and with false
+  // after its release call, before its fibers are let go.
+  void (*group_hook)(bool held) noexcept = nullptr;
   // The held group's residency snapshot and release batch (os/linux/pass_memory.hpp), and the bytes
   // its visits counted as released that the system refused, which the pass takes back off its report.
   os::pass_memory memory;
@@ -149,6 +152,8 @@ void visit_group(fiber_context** group, std::size_t count, Visit& visit) noexcep
       group[i]->ops->residency_span(*group[i], spans[span_count].lo, spans[span_count].hi);
       if (spans[span_count].hi > spans[span_count].lo) ++span_count;
     }
+  void (*group_hook)(bool) noexcept = registry.group_hook;
+  if (EBB_UNLIKELY(group_hook != nullptr)) group_hook(true);
   registry.memory.begin(spans, span_count);
   void (*hook)(fiber_context&) noexcept = registry.visit_hook;
   for (std::size_t i = 0; i < count; ++i) {
@@ -156,6 +161,7 @@ void visit_group(fiber_context** group, std::size_t count, Visit& visit) noexcep
     visit(*group[i]);
   }
   registry.unreleased += registry.memory.end();
+  if (EBB_UNLIKELY(group_hook != nullptr)) group_hook(false);
   for (std::size_t i = 0; i < count; ++i) release_claim(*group[i]);
 }
 

@@ -40,20 +40,31 @@ struct registry_chunk {
   registry_slot slots[slots_per_chunk];
 };
 
+// A block of chunk pointers, allocated as the shard grows. Neither blocks nor chunks ever move or go
+// away, so nothing is reallocated under a reader, and a shard that never held a fiber costs its
+// 64-pointer directory (the registry is a process-wide object: a flat directory of every possible
+// chunk would be zeroed, and made resident, at start-up).
+struct registry_chunk_block {
+  static constexpr std::size_t chunks_per_block = 1024;
+  registry_chunk* chunks[chunks_per_block] = {};
+};
+
 struct registry_shard : spin_lock {
-  // The directory is fixed, so that slots never move and nothing is reallocated under a reader: only
-  // the entries in use cost memory (the rest is untouched zero pages). 16.7 million fibers per shard
-  // on 64-bit targets, a million on 32-bit ones.
-  static constexpr std::size_t max_chunks = sizeof(void*) == 8 ? 65536 : 4096;
-  registry_chunk* chunks[max_chunks];
+  // 64 blocks of 1024 chunks of 256 slots: 16.7 million fibers per shard.
+  static constexpr std::size_t max_blocks = 64;
+  static constexpr std::size_t max_chunks = max_blocks * registry_chunk_block::chunks_per_block;
+  registry_chunk_block* blocks[max_blocks] = {};
   std::size_t chunk_count = 0;
   std::size_t used = 0;          // slots [0, used) have held a fiber at some time
   std::uint32_t free_head = 0;   // 1 + the first free slot below `used`, 0 for none
   std::size_t count = 0;         // fibers in the shard
   std::size_t pass_cursor = 0;   // the next slot the current pass looks at
 
+  registry_chunk* chunk(std::size_t k) const noexcept {
+    return blocks[k / registry_chunk_block::chunks_per_block]->chunks[k % registry_chunk_block::chunks_per_block];
+  }
   registry_slot& slot(std::size_t index) const noexcept {
-    return chunks[index / registry_chunk::slots_per_chunk]->slots[index % registry_chunk::slots_per_chunk];
+    return chunk(index / registry_chunk::slots_per_chunk)->slots[index % registry_chunk::slots_per_chunk];
   }
   bool full() const noexcept { return free_head == 0 && used == chunk_count * registry_chunk::slots_per_chunk; }
 
@@ -97,20 +108,31 @@ inline bool take_slot(registry_shard& shard, fiber_context& c) noexcept {
   shard.lock();
   while (shard.full()) {
     // Allocated unlocked (a pass may be walking the shard), adopted under the lock if still needed.
+    const bool needs_block = shard.chunk_count % registry_chunk_block::chunks_per_block == 0;
     shard.unlock();
     auto* chunk = new (std::nothrow) registry_chunk;
-    if (chunk == nullptr) return false;
-    shard.lock();
-    if (!shard.full()) {
-      delete chunk;  // another thread added one meanwhile (operator delete takes no lock of ours)
-      break;
-    }
-    if (shard.chunk_count == registry_shard::max_chunks) {
-      shard.unlock();
+    auto* block = needs_block ? new (std::nothrow) registry_chunk_block : nullptr;
+    if (chunk == nullptr || (needs_block && block == nullptr)) {
       delete chunk;
+      delete block;
       return false;
     }
-    shard.chunks[shard.chunk_count++] = chunk;
+    shard.lock();
+    const std::size_t k = shard.chunk_count;
+    if (!shard.full() || k == registry_shard::max_chunks ||
+        (k % registry_chunk_block::chunks_per_block == 0) != needs_block) {
+      // Another thread added a chunk meanwhile (then go round again), or the shard is at its limit.
+      const bool at_limit = shard.full() && k == registry_shard::max_chunks;
+      shard.unlock();
+      delete chunk;
+      delete block;
+      if (at_limit) return false;
+      shard.lock();
+      continue;
+    }
+    if (needs_block) shard.blocks[k / registry_chunk_block::chunks_per_block] = block;
+    shard.blocks[k / registry_chunk_block::chunks_per_block]->chunks[k % registry_chunk_block::chunks_per_block] = chunk;
+    shard.chunk_count = k + 1;
   }
   c.registry_entry = &shard.take(c);
   shard.unlock();

@@ -35,6 +35,16 @@
 //                                                     (async-signal-safe)
 //   std::size_t decommit(lo, hi)                      committed -> decommitted for the pages wholly
 //                                                     inside; returns the bytes covered, 0 if refused
+//   std::size_t decommit_accounted(lo, hi, n)         decommit, for a range the caller counted as
+//                                                     holding n bytes: returns n, or 0 if refused. In
+//                                                     a registry pass's group it may be queued for the
+//                                                     group's one release call (pass_memory)
+//   class pass_memory                                 a pass group's memory work: begin(spans, n) scans
+//                                                     the held fibers' stacks once and answers the
+//                                                     residency queries below from that; end() makes
+//                                                     the queued releases and returns the bytes that
+//                                                     could not be released (linux/pass_memory.hpp;
+//                                                     Windows: does nothing)
 //   std::size_t resident_bytes(lo, hi)                bytes of committed pages in RAM
 //   held_memory memory_held(lo, hi)                   in RAM and in swap (or "swap unknown")
 //   void* lowest_resident(lo, hi)                     the lowest committed page, hi if none

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <string>
 
+#include "ebb/os/windows/pass_memory.hpp"
 #include "ebb/os/windows/windows_h.hpp"
 
 EBB_RUNTIME_BEGIN
@@ -291,20 +292,6 @@ inline std::size_t decommit(void* lo, void* hi) noexcept {
 inline std::size_t decommit_accounted(void* lo, void* hi, std::size_t accounted) noexcept {
   return decommit(lo, hi) != 0 ? accounted : 0;
 }
-
-// A registry pass's group makes one system call per range here: Windows has no call that releases
-// many ranges at once (VirtualFree takes one), and QueryWorkingSetEx already answers a whole stack in
-// one. The pass's code is the same on every system (os/linux/pass_memory.hpp has the batching kind).
-struct pass_memory_counters {
-  std::uint64_t residency_scans = 0, release_calls = 0, released_ranges = 0;
-};
-class pass_memory {
- public:
-  struct span { std::uintptr_t lo, hi; };
-  void begin(span*, std::size_t) noexcept {}
-  std::size_t end() noexcept { return 0; }
-  pass_memory_counters counters;
-};
 
 // QueryWorkingSetEx answers, per page asked about, whether it is in the process's working set (Valid):
 // a resident page. It lives in kernel32 as K32QueryWorkingSetEx since Windows 7; it is looked up at
