@@ -102,12 +102,14 @@ class stack_registry {
     return profile;
   }
 
-  // Live fibers known to the registry (running ones included).
+  // Live fibers known to the registry (running ones included). Counts every slot: for tests and
+  // monitoring, not for a hot path.
   static std::size_t size() noexcept {
     std::size_t n = 0;
     for (auto& shard : runtime_v1::process_registry().shards) {
       shard.lock();
-      n += shard.count;
+      for (std::size_t i = 0; i < shard.used; ++i)
+        n += shard.slot(i).fiber.load(std::memory_order_relaxed) != nullptr ? 1u : 0u;
       shard.unlock();
     }
     return n;

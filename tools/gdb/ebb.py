@@ -473,7 +473,6 @@ def ebb_registry_fibers():
         shards = registry["shards"]
         for index in range(_EBB_SHARD_COUNT):
             shard = shards[index]
-            count = _ebb_u64(shard["count"])
             used = _ebb_u64(shard["used"])
             chunk_count = _ebb_u64(shard["chunk_count"])
             try:
@@ -483,7 +482,6 @@ def ebb_registry_fibers():
             if locked:
                 warnings.append("shard %d was locked when the program stopped: its slots may be "
                                 "changing" % index)
-            found = 0
             def chunk_at(k, per_block=1024):
                 return shard["blocks"][k // per_block].dereference()["chunks"][k % per_block]
             try:
@@ -496,7 +494,9 @@ def ebb_registry_fibers():
             for slot_index in range(used):
                 try:
                     chunk = chunk_at(slot_index // per_chunk)
-                    node = chunk.dereference()["slots"][slot_index % per_chunk]["fiber"].cast(context_pointer)
+                    # std::atomic<fiber_context*>: read the pointer it holds through its address.
+                    field = chunk.dereference()["slots"][slot_index % per_chunk]["fiber"]
+                    node = field.address.cast(context_pointer.pointer()).dereference()
                 except (gdb.error, gdb.MemoryError) as error:
                     warnings.append("shard %d: cannot read slot %d: %s" % (index, slot_index, error))
                     break
@@ -507,13 +507,10 @@ def ebb_registry_fibers():
                     warnings.append("shard %d: fiber 0x%x is in two slots" % (index, address))
                     continue
                 seen.add(address)
-                found += 1
                 try:
                     fibers.append(EbbFiber(node.dereference(), index))
                 except (gdb.error, gdb.MemoryError) as error:
                     warnings.append("shard %d: cannot read fiber at 0x%x: %s" % (index, address, error))
-            if found != count and not locked:
-                warnings.append("shard %d: found %d fibers in its slots, its count says %d" % (index, found, count))
     return fibers, warnings
 
 

@@ -26,6 +26,7 @@
 #include "ebb/detail/tool_hooks.hpp"
 #include "ebb/os/asymmetric_fence.hpp"
 #include "ebb/os/memory.hpp"
+#include "ebb/os/thread_exit.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -55,20 +56,73 @@ struct registry_state {
 EBB_NO_DESTROY EBB_PROCESS_WIDE(never_destroyed<registry_state>, process_registry_storage, {});
 inline registry_state& process_registry() noexcept { return process_registry_storage.value; }
 
-// False when no memory was left for the fiber's slot (the fiber is then not created).
-inline bool register_fiber(fiber_context& c, thread_state* ts) noexcept {
-  registry_state& registry = process_registry();
-  if (ts->registry_shard == 0)
-    ts->registry_shard = 1 + registry.next_shard.fetch_add(1, std::memory_order_relaxed) % registry_state::shard_count;
-  c.registry_shard = static_cast<std::uint32_t>(ts->registry_shard - 1);
-  return take_slot(registry.shards[c.registry_shard], c);
+EBB_PROCESS_WIDE(os::thread_exit_key, registry_slots_exit_key, {});
+
+// At a thread's exit, its kept empty slots go back to their shard.
+inline void return_thread_slots(void*) noexcept {
+  registry_slot_cache& cache = this_thread_registry_slots();
+  if (cache.count == 0) return;
+  registry_shard& shard = process_registry().shards[cache.shard_plus_one - 1];
+  shard.lock();
+  for (; cache.count > 0; --cache.count) shard.give_back(*cache.slots[cache.count - 1]);
+  shard.unlock();
 }
 
-// After this returns no pass can reach the fiber, and none is still looking at it.
-inline void unregister_fiber(fiber_context& c) noexcept {
-  give_back_slot(process_registry().shards[c.registry_shard], c);
-  spinner wait;
-  while (c.inspecting.load(std::memory_order_acquire) != mark_free) wait.pause();
+// Take half a cache's worth of empty slots from the shard (one lock for 16 fibers). False when none
+// could be had: out of memory for a new chunk of slots.
+EBB_NOINLINE inline bool refill_slot_cache(registry_slot_cache& cache, std::uint32_t shard_plus_one) noexcept {
+  if (!cache.exit_armed) {
+    cache.exit_armed = true;
+    (void)os::run_at_thread_exit(registry_slots_exit_key, &return_thread_slots, &registry_slots_exit_key);
+  }
+  registry_shard& shard = process_registry().shards[shard_plus_one - 1];
+  cache.shard_plus_one = shard_plus_one;
+  shard.lock();
+  while (cache.count < registry_slot_cache::capacity / 2 && grow_shard(shard)) cache.slots[cache.count++] = &shard.take();
+  shard.unlock();
+  return cache.count != 0;
+}
+
+// False when no memory was left for the fiber's slot (the fiber is then not created).
+EBB_ALWAYS_INLINE bool register_fiber(fiber_context& c, thread_state* ts) noexcept {
+  if (EBB_UNLIKELY(ts->registry_shard == 0))
+    ts->registry_shard = 1 + process_registry().next_shard.fetch_add(1, std::memory_order_relaxed) % registry_state::shard_count;
+  const auto shard_plus_one = static_cast<std::uint32_t>(ts->registry_shard);
+  c.registry_shard = shard_plus_one - 1;
+  registry_slot_cache& cache = this_thread_registry_slots();
+  if (EBB_UNLIKELY(cache.count == 0) && !refill_slot_cache(cache, shard_plus_one)) return false;
+  registry_slot& slot = *cache.slots[--cache.count];
+  slot.settled.store(0, std::memory_order_relaxed);
+  c.registry_entry = &slot;
+  slot.fiber.store(&c, std::memory_order_release);  // publishes everything the creation wrote
+  return true;
+}
+
+// After this returns no pass can reach the fiber, and none is still looking at it (registry_slots.hpp
+// gives the protocol: the slot is emptied, then a walk in progress is waited for, then any claim).
+EBB_ALWAYS_INLINE void unregister_fiber(fiber_context& c) noexcept {
+  registry_slot& slot = *c.registry_entry;
+  registry_shard& shard = process_registry().shards[c.registry_shard];
+  slot.fiber.store(nullptr, os::handshake_store);
+  os::light_fence();
+  if (EBB_UNLIKELY(shard.walking.load(os::handshake_load))) {
+    shard.lock();  // the walk claims under the lock: once we hold it, whatever it claimed is marked
+    shard.unlock();
+  }
+  if (EBB_UNLIKELY(c.inspecting.load(std::memory_order_acquire) != mark_free)) {
+    spinner wait;
+    while (c.inspecting.load(std::memory_order_acquire) != mark_free) wait.pause();
+  }
+  // No pass can hold the fiber now: the slot may serve another.
+  slot.settled.store(0, std::memory_order_relaxed);
+  registry_slot_cache& cache = this_thread_registry_slots();
+  if (EBB_LIKELY(cache.shard_plus_one == c.registry_shard + 1 && cache.count < registry_slot_cache::capacity)) {
+    cache.slots[cache.count++] = &slot;
+  } else {
+    shard.lock();
+    shard.give_back(slot);
+    shard.unlock();
+  }
 }
 
 // resume() found a mark: take the fiber back if the holder has only claimed it, wait if it is
@@ -207,9 +261,15 @@ void visit_all_suspended(Visit&& visit, AfterBatch&& after_batch) {
     std::size_t next = 0;  // slots never move: an index stays valid while the lock is let go
     shard.lock();
     for (;;) {
-      for (; !batch.full() && next < shard.used; ++next)
-        if (fiber_context* c = shard.slot(next).fiber; c != nullptr && try_claim(*c))
-          batch.add(*c);  // (a fiber not claimed is being inspected by its owner right now)
+      shard.walking.store(true, std::memory_order_seq_cst);
+      if (os::heavy_fence()) {  // else nothing proves a slot's fiber is not being freed: skip the shard
+        for (; !batch.full() && next < shard.used; ++next)
+          if (fiber_context* c = shard.slot(next).fiber.load(std::memory_order_seq_cst); c != nullptr && try_claim(*c))
+            batch.add(*c);  // (a fiber not claimed is being inspected by its owner right now)
+      } else {
+        next = shard.used;
+      }
+      shard.walking.store(false, std::memory_order_release);
       const bool shard_done = next == shard.used;
       shard.unlock();
       if (batch.full()) {
@@ -250,15 +310,38 @@ pass_progress visit_suspended(std::size_t budget, Visit&& visit, bool fresh_pass
   while (progress.visited < budget && registry.pass_shard < registry_state::shard_count) {
     registry_shard& shard = registry.shards[registry.pass_shard];
     shard.lock();
-    while (!batch.full() && progress.visited < budget && shard.pass_cursor < shard.used) {
-      registry_slot& slot = shard.slot(shard.pass_cursor++);
-      if (slot.fiber == nullptr) continue;
-      ++progress.visited;
-      if (slot.settled.load(std::memory_order_relaxed) != 0) {
+    // First what needs no claim: empty slots and settled fibers, read without touching a fiber.
+    while (progress.visited < budget && shard.pass_cursor < shard.used) {
+      registry_slot& slot = shard.slot(shard.pass_cursor);
+      if (slot.fiber.load(std::memory_order_relaxed) != nullptr) {
+        if (slot.settled.load(std::memory_order_relaxed) == 0) break;
+        ++progress.visited;
         ++progress.settled;
-        continue;
       }
-      if (try_claim(*slot.fiber)) batch.add(*slot.fiber);  // else its owner is shrinking it right now
+      ++shard.pass_cursor;
+    }
+    // Then, from the first fiber to claim on, the walk (registry_slots.hpp): a fence before any
+    // fiber's address is read.
+    if (!batch.full() && progress.visited < budget && shard.pass_cursor < shard.used) {
+      shard.walking.store(true, std::memory_order_seq_cst);
+      if (os::heavy_fence()) {
+        while (!batch.full() && progress.visited < budget && shard.pass_cursor < shard.used) {
+          registry_slot& slot = shard.slot(shard.pass_cursor++);
+          fiber_context* c = slot.fiber.load(std::memory_order_seq_cst);
+          if (c == nullptr) continue;
+          ++progress.visited;
+          if (slot.settled.load(std::memory_order_relaxed) != 0) {
+            ++progress.settled;
+            continue;
+          }
+          if (try_claim(*c)) batch.add(*c);  // else its owner is shrinking it right now
+        }
+      } else {
+        // Nothing proves a slot's fiber is not being freed: reach them (for the report) and leave them.
+        for (; progress.visited < budget && shard.pass_cursor < shard.used; ++shard.pass_cursor)
+          if (shard.slot(shard.pass_cursor).fiber.load(std::memory_order_relaxed) != nullptr) ++progress.visited;
+      }
+      shard.walking.store(false, std::memory_order_release);
     }
     const bool shard_done = shard.pass_cursor >= shard.used;
     shard.unlock();
@@ -276,13 +359,10 @@ pass_progress visit_suspended(std::size_t budget, Visit&& visit, bool fresh_pass
 
 // During a visit: the fiber is at its policies' fixed point and has not run since its shrink point,
 // so passes may skip it until it runs again (switch_protocol.hpp clears the mark then).
-// Under the shard's lock, and only if the slot is still c's: a fiber being destroyed has given its
-// slot back (possibly to a new fiber) while the pass still holds it.
+// The pass holds c, so its slot cannot serve another fiber yet (destruction waits for the claim before
+// the slot is reused, and clears the mark then).
 inline void mark_settled(fiber_context& c) noexcept {
-  registry_shard& shard = process_registry().shards[c.registry_shard];
-  shard.lock();
-  if (c.registry_entry->fiber == &c) c.registry_entry->settled.store(1, std::memory_order_relaxed);
-  shard.unlock();
+  c.registry_entry->settled.store(1, std::memory_order_relaxed);
 }
 
 EBB_RUNTIME_END
