@@ -386,3 +386,27 @@ TEST_CASE("an outside shrink_stack() that waited for a pass refuses a fiber resu
   CHECK(shrank_running == 0);
   CHECK(refused + shrank > 0);
 }
+
+TEST_CASE("registry slots a thread kept for its next fibers come back when it exits", "[registry][threads]") {
+  auto slots_ever_used = [] {
+    std::size_t used = 0;
+    for (auto& shard : ebb::runtime_v1::process_registry().shards) {
+      shard.lock();
+      used += shard.used;
+      shard.unlock();
+    }
+    return used;
+  };
+  auto one_thread = [] {
+    std::thread t([] {
+      ebb::fiber f([] { ebb::this_fiber::yield(); });
+      f.resume();
+    });
+    t.join();
+  };
+  for (int i = 0; i < 40; ++i) one_thread();  // every shard has had a thread and its cache
+  const std::size_t before = slots_ever_used();
+  for (int i = 0; i < 200; ++i) one_thread();
+  // Each thread takes 16 empty slots at once. Lost at its exit, 200 threads would use 3200 more.
+  CHECK(slots_ever_used() - before <= ebb::runtime_v1::registry_state::shard_count * ebb::runtime_v1::registry_slot_cache::capacity);
+}
