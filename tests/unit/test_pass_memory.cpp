@@ -122,7 +122,7 @@ TEST_CASE("a range the snapshot does not cover is asked of the kernel", "[reside
 
 TEST_CASE("a pass releases each group's ranges in one call, and counts exactly what went back", "[registry][pass]") {
   constexpr int count = 200;  // four groups of at most 64
-  const std::size_t deep = test_support::scaled_to_default_max(128 * 1024);
+  static constexpr std::size_t deep = test_support::scaled_to_default_max(128 * 1024);
   for (int batched = 1; batched >= 0; --batched) {
     INFO((batched ? "batched release" : "one madvise per range"));
 #if defined(__linux__)
@@ -133,7 +133,7 @@ TEST_CASE("a pass releases each group's ranges in one call, and counts exactly w
 #endif
     std::vector<ebb::fiber> fibers;
     for (int i = 0; i < count; ++i) {
-      fibers.emplace_back([deep] {
+      fibers.emplace_back([] {
         test_support::go_deep(deep, 0);
         for (;;) ebb::this_fiber::yield();
       });
@@ -177,11 +177,11 @@ void count_visit(ebb::runtime_v1::fiber_context& c) noexcept {
 
 TEST_CASE("a pass skips settled fibers without touching them, and looks again once they run", "[registry][pass]") {
   constexpr int count = 100;
-  const std::size_t deep = test_support::scaled_to_default_max(64 * 1024);
+  static constexpr std::size_t deep = test_support::scaled_to_default_max(64 * 1024);
   std::vector<ebb::fiber> fibers;
   std::vector<int> go_deep(count, 0);
   for (int i = 0; i < count; ++i) {
-    fibers.emplace_back(ebb::fiber_options().name("s" + std::to_string(i)), [&go_deep, i, deep] {
+    fibers.emplace_back(ebb::fiber_options().name("s" + std::to_string(i)), [&go_deep, i] {
       for (;;) {
         if (go_deep[static_cast<std::size_t>(i)]) test_support::go_deep(deep, 0);
         ebb::this_fiber::yield();
