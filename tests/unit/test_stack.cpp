@@ -105,9 +105,10 @@ TEST_CASE("shrinking a suspended fiber returns its pages to the OS", "[stack][sh
   CHECK(released >= 780 * 1024);
   CHECK(after.committed + released == committed_before);  // what it says it released is gone
   CHECK(after.committed <= 2 * test_support::page());
-  // And the process really got smaller (less visibly under a memory tool, whose own allocations
-  // move RSS too).
-  CHECK(rss_before - rss_after >= (test_support::under_memory_tool() ? 400 : 700) * 1024);
+  // And the process really got smaller (less visibly under a memory tool or an emulator, whose own
+  // allocations move RSS too: qemu-arm translating the shrink's code for the first time grew by about
+  // 100 KiB between the two readings).
+  CHECK(rss_before - rss_after >= (test_support::under_memory_tool() || test_support::emulated() ? 400 : 700) * 1024);
   CHECK(f.shrink_stack() == 0);                  // nothing left to give
 }
 

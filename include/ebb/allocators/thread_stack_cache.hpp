@@ -56,6 +56,10 @@ struct reservation_cache_list {
 EBB_PROCESS_WIDE(reservation_cache_list, process_reservation_caches, {});
 EBB_PER_THREAD(reservation_cache, thread_reservations, this_thread_reservations)
 
+// Out of line and opaque: acquire_reservation is inlined into whoever creates a fiber, which may be a
+// fiber that moves to another thread between two creations (detail/registry_slots.hpp says more).
+EBB_OPAQUE inline reservation_cache& this_thread_reservation_cache() noexcept { return this_thread_reservations(); }
+
 // The owner's side of the handshake, out of line: a cleaner holds the cache. Step aside until it is done.
 EBB_NOINLINE inline void wait_for_cache_cleaner(reservation_cache& cache) noexcept {
   do {
@@ -127,7 +131,7 @@ inline void close_thread_cache(void* p) noexcept {
 // This thread's cache, listed on first use; nullptr once the thread is exiting (or if it cannot be
 // listed): callers then use the process pool.
 inline reservation_cache* thread_cache() noexcept {
-  reservation_cache& cache = this_thread_reservations();
+  reservation_cache& cache = this_thread_reservation_cache();
   if (EBB_LIKELY(cache.status == reservation_cache::listed)) return &cache;
   if (cache.status == reservation_cache::closed) return nullptr;
   auto& list = process_reservation_caches;

@@ -23,7 +23,9 @@ struct fiber_id_block {
 EBB_PROCESS_WIDE(std::atomic<std::uint64_t>, process_fiber_ids, {1});
 EBB_PER_THREAD(fiber_id_block, thread_fiber_ids, this_thread_fiber_ids)
 
-inline std::uint64_t next_fiber_id() noexcept {
+// Out of line and opaque: it is called while creating a fiber, possibly from a fiber that moves to
+// another thread between two creations (detail/registry_slots.hpp says why that matters).
+EBB_OPAQUE inline std::uint64_t next_fiber_id() noexcept {
   constexpr std::uint64_t block = 1024;
   fiber_id_block& ids = this_thread_fiber_ids();
   if (EBB_UNLIKELY(ids.next == ids.end)) {

@@ -60,7 +60,7 @@ EBB_PROCESS_WIDE(os::thread_exit_key, registry_slots_exit_key, {});
 
 // At a thread's exit, its kept empty slots go back to their shard.
 inline void return_thread_slots(void*) noexcept {
-  registry_slot_cache& cache = this_thread_registry_slots();
+  registry_slot_cache& cache = this_thread_slot_cache();
   if (cache.count == 0) return;
   registry_shard& shard = process_registry().shards[cache.shard_plus_one - 1];
   shard.lock();
@@ -89,7 +89,7 @@ EBB_ALWAYS_INLINE bool register_fiber(fiber_context& c, thread_state* ts) noexce
     ts->registry_shard = 1 + process_registry().next_shard.fetch_add(1, std::memory_order_relaxed) % registry_state::shard_count;
   const auto shard_plus_one = static_cast<std::uint32_t>(ts->registry_shard);
   c.registry_shard = shard_plus_one - 1;
-  registry_slot_cache& cache = this_thread_registry_slots();
+  registry_slot_cache& cache = this_thread_slot_cache();
   if (EBB_UNLIKELY(cache.count == 0) && !refill_slot_cache(cache, shard_plus_one)) return false;
   registry_slot& slot = *cache.slots[--cache.count];
   slot.settled.store(0, std::memory_order_relaxed);
@@ -115,7 +115,7 @@ EBB_ALWAYS_INLINE void unregister_fiber(fiber_context& c) noexcept {
   }
   // No pass can hold the fiber now: the slot may serve another.
   slot.settled.store(0, std::memory_order_relaxed);
-  registry_slot_cache& cache = this_thread_registry_slots();
+  registry_slot_cache& cache = this_thread_slot_cache();
   if (EBB_LIKELY(cache.shard_plus_one == c.registry_shard + 1 && cache.count < registry_slot_cache::capacity)) {
     cache.slots[cache.count++] = &slot;
   } else {

@@ -156,6 +156,13 @@ struct registry_slot_cache {
 };
 EBB_PER_THREAD(registry_slot_cache, thread_registry_slots, this_thread_registry_slots)
 
+// Out of line and opaque, like every per-thread object ebb reaches on the create and destroy paths:
+// those paths are inlined into the caller, which may be a fiber that creates a fiber, switches, moves
+// to another thread and creates or destroys the next one; inline, the compiler may keep the first
+// thread's address of the object across the switch (caught on RISC-V: a fiber creating fibers in a
+// loop across switch_to raced another thread's cache and crashed).
+EBB_OPAQUE inline registry_slot_cache& this_thread_slot_cache() noexcept { return this_thread_registry_slots(); }
+
 // The fiber runs for the first time since its last shrink point: a pass must look at it again. Once
 // per shrink point (the caller tests ran_since_shrink), so the switch path pays a test, not a store
 // into the table, which other threads' fibers share.
