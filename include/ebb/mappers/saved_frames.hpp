@@ -78,12 +78,15 @@ inline void clear_checked_region(runtime_v1::execution_stack& e) noexcept {
 #if EBB_ASAN
   ASAN_UNPOISON_MEMORY_REGION(e.canary_lo, static_cast<std::size_t>(e.top - e.canary_lo));
 #else
+  // %llu takes unsigned long long: the id's own type is that on Windows and unsigned long on 64-bit
+  // Linux, so a cast would be useless on one of them (-Wuseless-cast) and a conversion is not.
+  const unsigned long long fiber_id = e.canary_fiber;
   for (const char* p = e.canary_lo; p < e.top; ++p)
     if (static_cast<unsigned char>(*p) != compact_canary)
       fatal("the frames of suspended compact fiber #%llu were written at %p (%zu bytes below the top of its "
             "execution stack) while it was suspended: a pointer into its frames was used outside it "
             "(mappers/shared_stack.hpp)",
-            static_cast<unsigned long long>(e.canary_fiber), static_cast<const void*>(p),
+            fiber_id, static_cast<const void*>(p),
             static_cast<std::size_t>(e.top - p));
 #endif
   e.canary_lo = nullptr;
