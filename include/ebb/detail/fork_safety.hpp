@@ -13,6 +13,7 @@
 #include "ebb/os/fork.hpp"
 #include "ebb/os/memory.hpp"
 #include "ebb/os/process_wide.hpp"
+#include "ebb/os/stack_fault.hpp"
 #include "ebb/detail/registry_shards.hpp"
 
 #include <atomic>
@@ -20,6 +21,9 @@
 EBB_RUNTIME_BEGIN
 
 inline void lock_for_fork() noexcept {
+#if !defined(_WIN32)
+  os::lock_fault_handler_for_fork();  // first: installing it takes no other lock of ours
+#endif
   registry_state& registry = process_registry();
   registry.pass_mutex.lock();
   for (auto& shard : registry.shards) shard.lock();
@@ -31,6 +35,9 @@ inline void unlock_after_fork(bool in_child) noexcept {
   registry_state& registry = process_registry();
   for (auto& shard : registry.shards) shard.unlock();
   registry.pass_mutex.unlock();
+#if !defined(_WIN32)
+  os::unlock_fault_handler_after_fork();
+#endif
 }
 
 struct fork_handlers_state {
