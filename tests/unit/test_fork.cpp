@@ -71,7 +71,8 @@ extern "C" void report_hung_child(int) {
 
 TEST_CASE("fork: children can use fibers while other threads create, destroy and shrink", "[fork][threads]") {
   // A child of this multi-threaded parent hung in 2 of about 60 runs under qemu-aarch64 (4 KiB pages)
-  // and once natively under clang's TSan (2026-12-04), not reproduced since: docs/reliability.md.
+  // and natively under clang's TSan: a child forked while another thread installed the fault handler
+  // spun at its first resume (fixed 2026-12-05, docs/reliability.md).
   // Left out under emulation for that rate; the children now report where they hang.
   EBB_TEST_NOT_UNDER_EMULATION("a forked child hung in 2 of 60 runs under qemu-aarch64 (cause open, docs/reliability.md)");
   { ebb::fiber warm([] {}); }
