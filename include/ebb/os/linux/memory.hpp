@@ -97,8 +97,10 @@ inline std::size_t decommit_accounted(void* lo, void* hi, std::size_t accounted)
   auto first = round_up(reinterpret_cast<std::uintptr_t>(lo), page);
   auto last = round_down(reinterpret_cast<std::uintptr_t>(hi), page);
   if (last <= first) return 0;
-  if (pass_memory* batch = pass_memory::active())
-    return batch->defer_release(reinterpret_cast<void*>(first), last - first, accounted) ? accounted : 0;
+  if (pass_memory* batch = pass_memory::active()) {
+    batch->defer_release(reinterpret_cast<void*>(first), last - first, accounted);
+    return accounted;  // a refusal at the group's release call is taken back off the pass's report
+  }
   return discard_pages(reinterpret_cast<void*>(first), last - first) ? accounted : 0;
 }
 

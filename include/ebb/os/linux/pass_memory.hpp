@@ -118,13 +118,12 @@ class pass_memory {
     return unreleased;
   }
 
-  // Queue [lo, lo + bytes) (whole pages), which holds `accounted` bytes of memory. True if queued.
-  bool defer_release(void* lo, std::size_t bytes, std::size_t accounted) noexcept {
+  // Queue [lo, lo + bytes) (whole pages), which holds `accounted` bytes of memory.
+  void defer_release(void* lo, std::size_t bytes, std::size_t accounted) noexcept {
     if (range_count_ == max_ranges) pending_unreleased_ += flush();
     ranges_[range_count_] = iovec{lo, bytes};
     accounted_[range_count_] = accounted;
     ++range_count_;
-    return true;
   }
 
   // The pass memory active on this thread, if any.
