@@ -27,8 +27,9 @@
 #                        exceptions also in ARM state),
 #   cross/i386           i686-linux-gnu-g++ -O2 -static under qemu-i386 (cmake/toolchains/): the unit
 #                        tests (checked, lean, hooks), examples, shared-library and -fno-exceptions
-#                        programs, EBB_TEST_SCALE=8; compile-fail and consumer tests compile on the
-#                        build machine and run in the stages above
+#                        programs, EBB_TEST_SCALE=8; compile-fail tests compile on the build
+#                        machine and run in the stages above; the strict consumer (tests/consumer/)
+#                        runs here and in cross/armhf too, with the 32-bit target's compiler
 #   meson/cross-aarch64  meson --cross-file tests/cross/meson/TRIPLE.ini, -O2, meson test under the
 #   meson/cross-riscv64  cross file's exe_wrapper (qemu-user): the same suites as the cross/ stages,
 #   meson/cross-armhf    as meson.build builds them (one stage function for every target)
@@ -127,6 +128,13 @@ ctest_detail() {  # from ctest output on stdin
   awk '/tests passed, .* tests failed out of/ { line = $0 } END { print line }'
 }
 
+failed_ctest_names() {  # the tests ctest listed as failed (stdin: its output), joined by " | "
+  awk '/^The following tests FAILED:/ { on = 1; next }
+       on && /^[[:space:]]+[0-9]+ - / { sub(/^[[:space:]]+[0-9]+ - /, ""); names = names (names ? " | " : "") $0; next }
+       on { on = 0 }
+       END { print names }'
+}
+
 run_cmake_stage() {  # run_cmake_stage NAME CXX BUILD_TYPE [EXTRA CMAKE ARGS...]
   local name=$1 cxx=$2 type=$3
   shift 3
@@ -152,8 +160,11 @@ run_cmake_stage() {  # run_cmake_stage NAME CXX BUILD_TYPE [EXTRA CMAKE ARGS...]
   cmake --build "$dir" --parallel "$jobs" "${targets[@]}" -- "${keep_going[@]}" || built=1
   local build_secs=$((SECONDS - build_start))
   (cd "$dir" && ctest --output-on-failure --parallel "$jobs" --timeout 900 "${selection[@]}") 2>&1 | tee "$log"
-  local status=${PIPESTATUS[0]} detail
+  local status=${PIPESTATUS[0]} detail failed
   detail=$(ctest_detail <"$log")
+  # Name what failed in the summary line itself: CI keeps only the tail of this script's output.
+  failed=$(failed_ctest_names <"$log")
+  [ -n "$failed" ] && detail="$detail; FAILED: $failed"
   if [ $built -ne 0 ]; then
     status=1
     detail="BUILD FAILED; $detail"
@@ -355,10 +366,10 @@ example_targets=$(for f in "$root"/examples/*.cpp; do printf 'example_%s ' "$(ba
 # (checked, lean, hooks, and the target's extra code generation: ARM state on ARM32), the examples,
 # the shared-library and -fno-exceptions programs. The compile-fail and strict-consumer tests compile
 # on the build machine and are left to the native and cross/aarch64 stages.
-cross_stage() {  # cross_stage NAME TOOLCHAIN (cmake/toolchains/TOOLCHAIN.cmake)
-  local name=$1 toolchain=$2
+cross_stage() {  # cross_stage NAME TOOLCHAIN [EXTRA LABELS] (cmake/toolchains/TOOLCHAIN.cmake)
+  local name=$1 toolchain=$2 extra=${3:+|$3}
   stage_targets="ebb_emulated_tests ebb_gdb_programs $example_targets" \
-  stage_labels="unit|lean|hooks|example|shared_libs|no_exceptions|gdb" \
+  stage_labels="unit|lean|hooks|example|shared_libs|no_exceptions|gdb$extra" \
     run_cmake_stage "$name" "$toolchain-g++" Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
       -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/$toolchain.cmake" -DEBB_BUILD_BENCH=OFF
 }
@@ -517,8 +528,10 @@ second_lane() {
     -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/aarch64-linux-gnu.cmake" -DEBB_BUILD_BENCH=OFF
   run_cross_64k_stage
   cross_stage cross/riscv64 riscv64-linux-gnu
-  cross_stage cross/armhf arm-linux-gnueabihf
-  cross_stage cross/i386 i686-linux-gnu
+  # The 32-bit targets also build the strict consumer with their compiler: std::size_t is 32 bits
+  # there, and a cast that converts on 64-bit targets is useless (-Wuseless-cast) on them.
+  cross_stage cross/armhf arm-linux-gnueabihf consumer
+  cross_stage cross/i386 i686-linux-gnu consumer
   run_meson_cross_stage meson/cross-aarch64 aarch64-linux-gnu
   run_meson_cross_stage meson/cross-riscv64 riscv64-linux-gnu
   run_meson_cross_stage meson/cross-armhf arm-linux-gnueabihf

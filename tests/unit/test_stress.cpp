@@ -445,6 +445,8 @@ TEST_CASE("a forced unwind swallowed by catch (...) and followed by a yield is r
   CHECK_THAT(child.err, !has_text("still running"));
 
   auto migrant = run_child_test("child: forced unwind swallowed deep in a migrated fiber");
+  INFO("the migrant child: " << (migrant.exited ? "exited with " : "ended by signal ")
+                             << (migrant.exited ? migrant.exit_code : migrant.signal));
   CHECK(migrant.signal == SIGABRT);
   CHECK_THAT(migrant.err, has_text("caught ebb's forced unwind") && has_text("'stubborn-migrant'"));
   CHECK_THAT(migrant.err, !has_text("still running"));

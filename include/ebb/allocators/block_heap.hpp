@@ -21,6 +21,7 @@
 #pragma once
 
 #include "ebb/config.hpp"
+#include "ebb/detail/integer_cast.hpp"
 #include "ebb/detail/never_destroyed.hpp"
 #include "ebb/detail/spin_wait.hpp"
 #include "ebb/os/memory.hpp"
@@ -94,7 +95,7 @@ struct block_heap {
       ch->free_list = *static_cast<void**>(block);
       --ch->free_blocks;
     } else {
-      block = reinterpret_cast<char*>(ch) + ch->first_offset + std::size_t(ch->carved) * ch->block_bytes;
+      block = reinterpret_cast<char*>(ch) + ch->first_offset + integer_cast<std::size_t>(ch->carved) * ch->block_bytes;
       ++ch->carved;
     }
     if (ch->free_list == nullptr && ch->carved == ch->capacity) unlink(sc, *ch);
@@ -134,10 +135,10 @@ struct block_heap {
     ch->free_list = nullptr;
     ch->free_blocks = 0;
     ch->carved = 0;
-    ch->capacity = static_cast<std::uint32_t>((chunk_bytes - first) / block);
-    ch->class_index = static_cast<std::uint32_t>(index);
-    ch->block_bytes = static_cast<std::uint32_t>(block);
-    ch->first_offset = static_cast<std::uint32_t>(first);
+    ch->capacity = integer_cast<std::uint32_t>((chunk_bytes - first) / block);
+    ch->class_index = integer_cast<std::uint32_t>(index);
+    ch->block_bytes = integer_cast<std::uint32_t>(block);
+    ch->first_offset = integer_cast<std::uint32_t>(first);
     ch->listed = false;
     return ch;
   }

@@ -18,6 +18,7 @@
 #pragma once
 
 #include "ebb/config.hpp"
+#include "ebb/detail/integer_cast.hpp"
 #include "ebb/os/process_wide.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/never_destroyed.hpp"
@@ -87,7 +88,7 @@ EBB_NOINLINE inline bool refill_slot_cache(registry_slot_cache& cache, std::uint
 EBB_ALWAYS_INLINE bool register_fiber(fiber_context& c, thread_state* ts) noexcept {
   if (EBB_UNLIKELY(ts->registry_shard == 0))
     ts->registry_shard = 1 + process_registry().next_shard.fetch_add(1, std::memory_order_relaxed) % registry_state::shard_count;
-  const auto shard_plus_one = static_cast<std::uint32_t>(ts->registry_shard);
+  const auto shard_plus_one = integer_cast<std::uint32_t>(ts->registry_shard);
   c.registry_shard = shard_plus_one - 1;
   registry_slot_cache& cache = this_thread_slot_cache();
   if (EBB_UNLIKELY(cache.count == 0) && !refill_slot_cache(cache, shard_plus_one)) return false;

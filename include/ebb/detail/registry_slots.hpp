@@ -29,6 +29,7 @@
 #pragma once
 
 #include "ebb/config.hpp"
+#include "ebb/detail/integer_cast.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/spin_wait.hpp"
 #include "ebb/os/per_thread.hpp"
@@ -89,7 +90,7 @@ struct registry_shard : spin_lock {
       index = used++;
     }
     registry_slot& s = slot(index);
-    s.link = static_cast<std::uint32_t>(index);
+    s.link = integer_cast<std::uint32_t>(index);
     return s;
   }
 

@@ -40,6 +40,7 @@
 #include "ebb/allocators/stack_region.hpp"
 #include "ebb/arch/switch.hpp"
 #include "ebb/config.hpp"
+#include "ebb/detail/integer_cast.hpp"
 #include "ebb/detail/context.hpp"
 #include "ebb/detail/page_bounds.hpp"
 #include "ebb/detail/registry_shards.hpp"
@@ -82,7 +83,7 @@ class shared_stack {
   template <class A>
   void prepare(mapped_stack<A>& s, void (*entry)(void*), std::size_t inline_bytes) noexcept {
     storage_ = static_cast<char*>(s.region().base);
-    capacity_ = static_cast<std::uint32_t>(inline_bytes);
+    capacity_ = runtime_v1::integer_cast<std::uint32_t>(inline_bytes);
     // Until the fiber first runs, its storage holds nothing but the function its first frame calls.
     std::memcpy(storage_, &entry, sizeof entry);
   }
