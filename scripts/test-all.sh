@@ -39,7 +39,9 @@
 #                        g++ -O2 and -O0, run under wine, assembled and as machine code; clang
 #                        compiles for x86_64-pc-windows-msvc
 #   windows/unit         the whole CTest suite for Windows x64 (cmake/toolchains/x86_64-w64-mingw32.cmake):
-#                        MinGW-w64 g++ -O2, run under wine (EBB_TEST_SCALE=8: the toolchain file says why)
+#                        MinGW-w64 g++ -O2, run under wine (EBB_TEST_SCALE=8: the toolchain file says why);
+#                        a failed test runs once more (wine loses a process now and then: see
+#                        run_cmake_stage), and the summary names every test that needed it
 # all with -Wall -Wextra -Wpedantic -Werror. A failing stage does not stop the others; the last line
 # is the summary, and the exit status is non-zero if anything failed.
 #
@@ -135,6 +137,13 @@ failed_ctest_names() {  # the tests ctest listed as failed (stdin: its output), 
        END { print names }'
 }
 
+retried_ctest_names() {  # tests with a failed attempt that were not among the final failures
+  awk '/^The following tests FAILED:/ { final = 1; next }
+       final && /^[[:space:]]+[0-9]+ - / { sub(/^[[:space:]]+[0-9]+ - /, ""); sub(/ \([A-Za-z]+\)$/, ""); lost[$0] = 1; next }
+       /Test +#[0-9]+: .*\*\*\*/ { name = $0; sub(/^.*Test +#[0-9]+: /, "", name); sub(/ \.+ *\*\*\*.*$/, "", name); tried[name] = 1 }
+       END { for (n in tried) if (!(n in lost)) names = names (names ? " | " : "") n; print names }'
+}
+
 run_cmake_stage() {  # run_cmake_stage NAME CXX BUILD_TYPE [EXTRA CMAKE ARGS...]
   local name=$1 cxx=$2 type=$3
   shift 3
@@ -159,12 +168,22 @@ run_cmake_stage() {  # run_cmake_stage NAME CXX BUILD_TYPE [EXTRA CMAKE ARGS...]
   local build_start=$SECONDS
   cmake --build "$dir" --parallel "$jobs" "${targets[@]}" -- "${keep_going[@]}" || built=1
   local build_secs=$((SECONDS - build_start))
-  (cd "$dir" && ctest --output-on-failure --parallel "$jobs" --timeout 900 "${selection[@]}") 2>&1 | tee "$log"
-  local status=${PIPESTATUS[0]} detail failed
+  # stage_retry=1 (windows/unit only): a test that fails is run once more, and passes if that run
+  # does. Under wine, about one full run in ten loses a test process that ends at once with no output
+  # (0.01 s, nothing written; seen for different tests, and for a child a test started), which no
+  # run of the same test alone reproduced in 600 tries. The retried tests are named in the summary.
+  local repeat=()
+  [ -n "${stage_retry:-}" ] && repeat=(--repeat until-pass:2)
+  (cd "$dir" && ctest --output-on-failure --parallel "$jobs" --timeout 900 "${repeat[@]}" "${selection[@]}") 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]} detail failed retried
   detail=$(ctest_detail <"$log")
   # Name what failed in the summary line itself: CI keeps only the tail of this script's output.
   failed=$(failed_ctest_names <"$log")
   [ -n "$failed" ] && detail="$detail; FAILED: $failed"
+  if [ ${#repeat[@]} -ne 0 ]; then
+    retried=$(retried_ctest_names <"$log")
+    [ -n "$retried" ] && detail="$detail; passed on a second run: $retried"
+  fi
   if [ $built -ne 0 ]; then
     status=1
     detail="BUILD FAILED; $detail"
@@ -440,7 +459,7 @@ run_windows_unit_stage() {
     WINEPREFIX=$dir/wineprefix WINEDEBUG=-all wineserver -p </dev/null >/dev/null 2>&1
     WINEPREFIX=$dir/wineprefix WINEDEBUG=-all "$wine64" wineboot </dev/null >/dev/null 2>&1
   fi
-  run_cmake_stage windows/unit x86_64-w64-mingw32-g++-posix Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
+  stage_retry=1 run_cmake_stage windows/unit x86_64-w64-mingw32-g++-posix Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
     -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/x86_64-w64-mingw32.cmake" -DEBB_BUILD_BENCH=ON
   [ -n "$wine64" ] && WINEPREFIX=$dir/wineprefix wineserver -k >/dev/null 2>&1
   return 0

@@ -70,6 +70,7 @@ inline child_result run_child_test(const std::string& test_name, std::initialize
     ::CloseHandle(read_end);
     result.exited = true;
     result.exit_code = 127;
+    result.err = "CreateProcess failed with error " + std::to_string(::GetLastError());
     return result;
   }
   char buffer[4096];
@@ -78,7 +79,8 @@ inline child_result run_child_test(const std::string& test_name, std::initialize
   ::CloseHandle(read_end);
   ::WaitForSingleObject(process.hProcess, INFINITE);
   DWORD code = 0;
-  ::GetExitCodeProcess(process.hProcess, &code);
+  if (!::GetExitCodeProcess(process.hProcess, &code))
+    result.err += "\nGetExitCodeProcess failed with error " + std::to_string(::GetLastError());
   ::CloseHandle(process.hProcess);
   ::CloseHandle(process.hThread);
   if (code == 3) {
