@@ -118,6 +118,34 @@ TEST_CASE("a range the snapshot does not cover is asked of the kernel", "[reside
   }
   os::release(base, 8 * page);
 }
+
+TEST_CASE("held_floor_known answers from a pass's snapshot only: where the held pages below the top begin", "[residency][pass]") {
+  if (os::pagemap_fd() < 0) {
+    WARN("no PAGEMAP_SCAN on this kernel (or under Valgrind)");
+    return;
+  }
+  const std::size_t page = os::page_size();
+  char* base = static_cast<char*>(os::reserve(0, 16 * page));
+  REQUIRE(base != nullptr);
+  char* top = base + 16 * page;
+  for (std::size_t i = 11; i < 16; ++i) base[i * page] = 1;  // the top five pages, as a stack's
+  base[3 * page] = 1;                                          // and one below a hole
+  CHECK(os::held_floor_known(base, top) == nullptr);  // no snapshot: unknown, and no system call
+  {
+    active_snapshot snapshot(reinterpret_cast<std::uintptr_t>(base), reinterpret_cast<std::uintptr_t>(top));
+    CHECK(os::held_floor_known(base, top) == base + 11 * page);
+    CHECK(os::held_floor_known(base + 12 * page + 100, top) == base + 12 * page);  // bounds round out
+    CHECK(os::held_floor_known(base, base + 10 * page) == base + 10 * page);       // top page empty: none
+    CHECK(os::held_floor_known(base + 3 * page, base + 4 * page) == base + 3 * page);
+    CHECK(os::held_floor_known(base, base + 20 * page) == nullptr);  // beyond the snapshot: unknown
+  }
+  for (std::size_t i = 4; i < 11; ++i) base[i * page] = 1;  // fill the hole
+  {
+    active_snapshot snapshot(reinterpret_cast<std::uintptr_t>(base), reinterpret_cast<std::uintptr_t>(top));
+    CHECK(os::held_floor_known(base, top) == base + 3 * page);
+  }
+  os::release(base, 16 * page);
+}
 #endif
 
 TEST_CASE("a pass releases each group's ranges in one call, and counts exactly what went back", "[registry][pass]") {
@@ -226,4 +254,90 @@ TEST_CASE("a pass skips settled fibers without touching them, and looks again on
   ebb::stack_registry::shrink_all();
   CHECK(visits_of_s9 == 1);
   registry.visit_hook = nullptr;
+}
+
+namespace {
+// Uses about `bytes` of stack in frames that touch only their lowest page: the pages between stay
+// untouched, so the stack holds memory with holes in it.
+TEST_REAL_STACK __attribute__((noinline)) int go_deep_sparsely(std::size_t bytes) {
+  char frame[3 * 4096 + 512];
+  frame[0] = static_cast<char>(bytes);
+  test_support::keep(frame);
+  const int result = bytes <= sizeof frame ? frame[0] : go_deep_sparsely(bytes - sizeof frame) + frame[0];
+  test_support::keep(frame);
+  return result;
+}
+
+// Passes until one releases nothing, each checked for exact accounting; returns the residency scans
+// they made.
+template <class Fibers>
+std::uint64_t passes_to_fixed_point(Fibers& fibers) {
+  const auto scans_before = ebb::runtime_v1::process_registry().memory.counters.residency_scans;
+  for (int pass = 2; pass < 20; ++pass) {
+    std::size_t before = 0, after = 0;
+    for (auto& f : fibers) before += f.stack_stats().committed;
+    const ebb::shrink_report report = ebb::stack_registry::shrink_all();
+    for (auto& f : fibers) after += f.stack_stats().committed;
+    INFO("pass " << pass);
+    CHECK(report.released_bytes == before - after);
+    if (report.released_bytes == 0) break;
+  }
+  return ebb::runtime_v1::process_registry().memory.counters.residency_scans - scans_before;
+}
+}  // namespace
+
+TEST_CASE("after the pass that measured them, passes release fibers' known-held bands without scanning, exactly",
+          "[registry][pass]") {
+  constexpr int count = 100;
+  static constexpr std::size_t deep = test_support::scaled_to_default_max(256 * 1024);
+  // What other tests left is brought to its fixed point first, so the scans counted below are ours.
+  for (int pass = 0; pass < 20 && ebb::stack_registry::shrink_all().released_bytes != 0; ++pass) {
+  }
+  SECTION("stacks whose pages were all touched: one pass measures, the next ones ask nothing") {
+    std::vector<ebb::fiber> fibers;
+    for (int i = 0; i < count; ++i) {
+      fibers.emplace_back([] {
+        test_support::go_deep(deep, 0);
+        for (;;) ebb::this_fiber::yield();
+      });
+      fibers.back().resume();  // went deep, parked shallow
+    }
+    std::size_t before = 0, after = 0;
+    for (auto& f : fibers) before += f.stack_stats().committed;
+    const ebb::shrink_report first = ebb::stack_registry::shrink_all();  // they ran: measured
+    for (auto& f : fibers) after += f.stack_stats().committed;
+    CHECK(first.released_bytes == before - after);
+    const std::uint64_t later_scans = passes_to_fixed_point(fibers);
+#if defined(__linux__)
+    if (os::pagemap_fd() >= 0) CHECK(later_scans == 0);  // before: one or more per pass
+#endif
+    (void)later_scans;
+    // Run once more: the fiber touched pages again, so the next pass measures it again.
+    for (auto& f : fibers) f.resume();
+    const auto scans_before = ebb::runtime_v1::process_registry().memory.counters.residency_scans;
+    ebb::stack_registry::shrink_all();
+#if defined(__linux__)
+    if (os::pagemap_fd() >= 0) CHECK(ebb::runtime_v1::process_registry().memory.counters.residency_scans > scans_before);
+#endif
+    (void)scans_before;
+  }
+  SECTION("stacks with untouched pages among their frames: the bands with holes are measured again") {
+    std::vector<ebb::fiber> fibers;
+    for (int i = 0; i < count; ++i) {
+      fibers.emplace_back([] {
+        go_deep_sparsely(deep);
+        for (;;) ebb::this_fiber::yield();
+      });
+      fibers.back().resume();
+    }
+    const ebb::stack_stats stats = fibers.front().stack_stats();
+    INFO("committed " << stats.committed << " of a peak of " << stats.peak);
+    if (stats.committed >= stats.peak) WARN("every page was touched (stack probes?): no hole to measure");
+    std::size_t before = 0, after = 0;
+    for (auto& f : fibers) before += f.stack_stats().committed;
+    const ebb::shrink_report first = ebb::stack_registry::shrink_all();
+    for (auto& f : fibers) after += f.stack_stats().committed;
+    CHECK(first.released_bytes == before - after);
+    (void)passes_to_fixed_point(fibers);  // each checked for exact accounting
+  }
 }

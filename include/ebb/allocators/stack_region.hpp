@@ -11,6 +11,12 @@
 //     std::size_t decommit(const ebb::stack_region&, void* lo, void* hi) noexcept;  // bytes released
 //     std::size_t committed(const ebb::stack_region&) const noexcept;              // bytes resident
 //
+// and, to let a registry pass release a band it already knows holds memory without asking again
+// (both or neither; allocators/virtual_stack_allocator.hpp says when the answer can be trusted):
+//
+//     void* held_floor(const ebb::stack_region&, void* from) const noexcept;  // nullptr: unknown
+//     std::size_t decommit_held(const ebb::stack_region&, void* lo, void* hi) noexcept;
+//
 // allocate() fails by throwing or, built without exceptions, by returning an empty region with errno
 // set. Stacks grow down: frames live in [limit, top), the guard (if any) in [base, limit).
 #pragma once

@@ -81,6 +81,23 @@ struct virtual_memory_stack_ops {
     if (!held.worth_releasing()) return 0;
     return runtime_v1::os::decommit_accounted(lo, hi, held.bytes());
   }
+  // A shrink point in a registry pass measures the fiber's stack anyway (the group's residency scan):
+  // from that, the lowest address from which every page up to the top holds memory. nullptr when it
+  // was not measured; pages that hold memory keep holding it until ebb releases them (swapping out
+  // does not end it, and the fiber's own pages are touched by no one else while it is suspended).
+  void* held_floor(const stack_region& region, void* from) const noexcept {
+    return runtime_v1::os::held_floor_known(from, region.top);
+  }
+  // decommit for a range the caller knows holds memory in every page: no residency query.
+  std::size_t decommit_held(const stack_region& region, void* lo, void* hi) const noexcept {
+    if (lo < region.limit) lo = region.limit;
+    if (hi > region.top) hi = region.top;
+    const std::size_t page = runtime_v1::os::page_size();
+    const std::size_t first = runtime_v1::os::round_up(reinterpret_cast<std::uintptr_t>(lo), page);
+    const std::size_t last = runtime_v1::os::round_down(reinterpret_cast<std::uintptr_t>(hi), page);
+    if (last <= first) return 0;
+    return runtime_v1::os::decommit_accounted(lo, hi, last - first);
+  }
   std::size_t committed(const stack_region& region) const noexcept {
     return runtime_v1::os::resident_bytes(region.limit, region.top);
   }

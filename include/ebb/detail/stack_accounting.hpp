@@ -22,6 +22,7 @@
 #include "ebb/detail/tripwire_window.hpp"
 #include "ebb/error.hpp"
 #include "ebb/mappers/mapped_stack.hpp"
+#include "ebb/policies/mapper_requirements.hpp"
 #include "ebb/policies/detection.hpp"
 #include "ebb/policies/shrink.hpp"
 #include "ebb/stack_stats.hpp"
@@ -142,11 +143,10 @@ struct stack_accounting {
     return released;
   }
 
-  // Whether a shrink point of the suspended fiber at sp may ask the kernel about its pages: when it
-  // ran since the last one (how deep did it go?), or when the policy would lower its size (what does
-  // the band given up hold?). A fiber that did neither keeps what it has, and a registry pass leaves
-  // its stack out of the group's residency scan (detail/registry_shards.hpp).
-  static bool shrink_may_ask(control& c, void* sp) noexcept {
+  // Whether a shrink point of the suspended fiber at sp would do anything: when it ran since the last
+  // one (how deep did it go?), or when the policy would lower its size. A fiber that did neither keeps
+  // what it has, and a registry pass may pass it over until it runs (detail/registry_slots.hpp).
+  static bool shrink_has_work(control& c, void* sp) noexcept {
     if (c.ran_since_shrink) return true;
     const std::size_t used = c.used_at(sp);
     const std::size_t peak = used > c.peak ? used : c.peak;
@@ -154,6 +154,21 @@ struct stack_accounting {
     std::size_t next = c.shrink.next_size(shrink_sample{c.size, used, peak, growth_policy::min_size});
     if (next < floor) next = floor;
     return next < c.size;
+  }
+
+  // Whether that shrink point may ask the kernel about the fiber's pages; if not, a registry pass
+  // leaves its stack out of the group's residency scan (detail/registry_shards.hpp). It may when it
+  // has work, unless the mapper already knows what the band given up holds (in_place: measured by an
+  // earlier pass, and the fiber has not run since).
+  static bool shrink_may_ask(control& c, void* sp) noexcept {
+    if (!shrink_has_work(c, sp)) return false;
+    if constexpr (has_shrink_needs_query<decltype(c.mapper), mapped_stack<stack_allocator>>::value) {
+      if (!c.ran_since_shrink) {
+        auto stack = mapper_access::view(c);
+        return c.mapper.shrink_needs_query(stack);
+      }
+    }
+    return true;
   }
 
   // Hand the stack back. First the fiber's fiber_local values (their destructors run here, on the

@@ -242,7 +242,7 @@ struct switch_protocol {
       std::is_same<decltype(Control::mapper), in_place>::value && !has_tripwire<typename Control::stack_allocator>::value;
   static bool settles(context& ctx) noexcept {
     control& c = static_cast<control&>(ctx);
-    return !accounting::shrink_may_ask(c, c.sp);
+    return !accounting::shrink_has_work(c, c.sp);
   }
 
   // switch_to calls the mapper's on_resume through the table only if the mapper has its own: one that

@@ -63,6 +63,7 @@ class in_place {
     char* frame_page = detail::page_floor(s.saved_stack_pointer());
     kept_floor_ = region.clean_below ? detail::page_floor(region.clean_below) : static_cast<char*>(region.limit);
     if (kept_floor_ > frame_page) kept_floor_ = frame_page;
+    held_floor_ = static_cast<char*>(region.top);  // nothing measured yet
     if constexpr (detail::has_tripwire<A>::value)
       return detail::tripwire_window<A>::open_initial(context(s), s.allocator(), region, kept_floor_);
     return mapper_refusal::none;
@@ -117,15 +118,28 @@ class in_place {
       if (boundary > sp_page) boundary = sp_page;
       // If the fiber has not run since the last point, nothing below kept_floor can be resident: only
       // the band between it and the new boundary needs a system call (none if the boundary did not rise).
+      // And if a pass measured, at an earlier point, that every page from held_floor up holds memory,
+      // that band needs no question either: pages keep holding memory until ebb releases them.
       std::size_t released = 0;
-      if (c.ran_since_shrink)
+      if (c.ran_since_shrink) {
         released = decommit_below(s, static_cast<char*>(s.region().limit), boundary, step.inside);
-      else if (boundary > kept_floor_)
-        released = decommit_below(s, kept_floor_, boundary, step.inside);
+        held_floor_ = measured_held_floor(s, boundary);
+      } else if (boundary > kept_floor_) {
+        released = band_known_held(s) ? decommit_held_band(s, kept_floor_, boundary)
+                                      : decommit_below(s, kept_floor_, boundary, step.inside);
+      }
       kept_floor_ = boundary;
       c.ran_since_shrink = step.inside;  // the running fiber keeps touching pages after this point
       return released;
     }
+  }
+
+  // Whether the next shrink point of the suspended fiber, if its size goes down, must ask the system
+  // which pages hold memory. Not when it has not run since the last one and the band it would give up
+  // is known to hold memory throughout: a registry pass then leaves its stack out of the group's scan.
+  template <class A>
+  bool shrink_needs_query(mapped_stack<A>& s) noexcept {
+    return !band_known_held(s);
   }
 
   // A fiber seen deeper than its top page releases everything below that page now, so the pooled
@@ -151,6 +165,40 @@ class in_place {
 
  private:
   char* kept_floor_ = nullptr;  // lowest page kept at the last shrink point (or creation)
+  // Every page from here to the top held memory when a pass last measured (the top: not measured).
+  // Only pages above kept_floor matter, and those stay held until a shrink point releases them.
+  char* held_floor_ = nullptr;
+
+  template <class A>
+  bool band_known_held(mapped_stack<A>& s) noexcept {
+    if constexpr (detail::has_held_floor<A>::value && detail::has_decommit_held<A>::value &&
+                  !detail::has_tripwire<A>::value)
+      return !context(s).ran_since_shrink && held_floor_ <= kept_floor_;
+    else
+      return (void)s, false;
+  }
+
+  // What the pass holding the fiber measured above the new boundary (answered from its snapshot, no
+  // system call); the top when nothing was measured.
+  template <class A>
+  static char* measured_held_floor(mapped_stack<A>& s, char* boundary) noexcept {
+    if constexpr (detail::has_held_floor<A>::value) {
+      if (void* floor = s.allocator().held_floor(s.region(), boundary)) return static_cast<char*>(floor);
+    }
+    return static_cast<char*>(s.region().top);
+  }
+
+  // A suspended fiber's band known to hold memory: released without asking (never from inside).
+  template <class A>
+  static std::size_t decommit_held_band(mapped_stack<A>& s, char* from, char* boundary) noexcept {
+    if constexpr (detail::has_decommit_held<A>::value) {
+      runtime_v1::hooks::stack_released(from, boundary);
+      return s.allocator().decommit_held(s.region(), from, boundary);
+    } else {
+      (void)s, (void)from, (void)boundary;
+      return 0;
+    }
+  }
 
   // The pages of [from, boundary) go back to the OS. From inside the running fiber the boundary is
   // clamped here, in a frame that is not inlined, below this function's own stack pointer.

@@ -48,6 +48,10 @@
 //   std::size_t resident_bytes(lo, hi)                bytes of committed pages in RAM
 //   held_memory memory_held(lo, hi)                   in RAM and in swap (or "swap unknown")
 //   void* lowest_resident(lo, hi)                     the lowest committed page, hi if none
+//   void* held_floor_known(lo, hi)                    from a pass's snapshot only: the lowest address
+//                                                     from which every page up to hi holds memory;
+//                                                     nullptr if unknown (linux/pass_memory.hpp;
+//                                                     Windows: always unknown)
 //   void prepare_residency_queries()                  acquire what the queries need now, outside
 //                                                     fork()'s locks (detail/fork_safety.hpp)
 //

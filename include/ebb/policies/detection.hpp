@@ -44,12 +44,18 @@ EBB_DETECT(has_lowest_committed,
            static_cast<void*>(std::declval<const P&>().lowest_committed(std::declval<const stack_region&>())));
 EBB_DETECT(has_open_range, static_cast<bool>(std::declval<P&>().open_range(
                                std::declval<const stack_region&>(), std::declval<void*>(), std::declval<void*>())));
+EBB_DETECT(has_held_floor, static_cast<void*>(std::declval<const P&>().held_floor(
+                               std::declval<const stack_region&>(), std::declval<void*>())));
+EBB_DETECT(has_decommit_held, static_cast<std::size_t>(std::declval<P&>().decommit_held(
+                                  std::declval<const stack_region&>(), std::declval<void*>(), std::declval<void*>())));
 EBB_DETECT(has_discard, std::declval<P&>().discard(std::declval<const stack_region&>()));
 // A member of that name under any one signature: an optional member whose signature is slightly off
 // would otherwise just go undetected and silently turn its feature off.
 EBB_DETECT(names_decommit, &P::decommit);
 EBB_DETECT(names_committed, &P::committed);
 EBB_DETECT(names_lowest_committed, &P::lowest_committed);
+EBB_DETECT(names_held_floor, &P::held_floor);
+EBB_DETECT(names_decommit_held, &P::decommit_held);
 
 #undef EBB_DETECT
 

@@ -46,6 +46,8 @@ EBB_DETECT_MAPPER(has_mapper_shrink,
                   static_cast<std::size_t>(EBB_MAPPER_CALL_ARGS(shrink, std::declval<const shrink_step&>())));
 EBB_DETECT_MAPPER(has_mapper_release, static_cast<bool>(EBB_MAPPER_CALL_ARGS(
                                           release, std::declval<stack_region&>(), bool{})));
+// Optional: false when the next shrink point needs no residency query (detail/stack_accounting.hpp).
+EBB_DETECT_MAPPER(has_shrink_needs_query, static_cast<bool>(EBB_MAPPER_CALL(shrink_needs_query)));
 // The contract before hooks took a mapped_stack: say what replaced it rather than what is missing.
 EBB_DETECT_MAPPER(has_moves_frames, bool{M::moves_frames});
 #undef EBB_DETECT_MAPPER

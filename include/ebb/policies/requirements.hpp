@@ -41,7 +41,10 @@ template <class P>
 constexpr bool optional_allocator_members_ok() {
   return (has_decommit<P>::value || !names_decommit<P>::value) &&
          (has_committed<P>::value || !names_committed<P>::value) &&
-         (has_lowest_committed<P>::value || !names_lowest_committed<P>::value);
+         (has_lowest_committed<P>::value || !names_lowest_committed<P>::value) &&
+         (has_held_floor<P>::value || !names_held_floor<P>::value) &&
+         (has_decommit_held<P>::value || !names_decommit_held<P>::value) &&
+         has_held_floor<P>::value == has_decommit_held<P>::value;
 }
 template <class P>
 constexpr bool stack_allocator_ok() {
@@ -119,6 +122,16 @@ constexpr bool check_stack_allocator() {
     static_assert(has_lowest_committed<P>::value || !names_lowest_committed<P>::value,
                   "ebb: the StackAllocator's lowest_committed does not have the signature `void* "
                   "lowest_committed(const ebb::stack_region&) const noexcept`");
+    static_assert(has_held_floor<P>::value || !names_held_floor<P>::value,
+                  "ebb: the StackAllocator's held_floor does not have the signature `void* "
+                  "held_floor(const ebb::stack_region&, void* from) const noexcept`");
+    static_assert(has_decommit_held<P>::value || !names_decommit_held<P>::value,
+                  "ebb: the StackAllocator's decommit_held does not have the signature `std::size_t "
+                  "decommit_held(const ebb::stack_region&, void* lo, void* hi) noexcept`");
+    static_assert(has_held_floor<P>::value == has_decommit_held<P>::value,
+                  "ebb: the StackAllocator has only one of held_floor and decommit_held; a pass uses "
+                  "them together (what held_floor measured, decommit_held releases), so give both or "
+                  "neither");
     return true;
   }
 }

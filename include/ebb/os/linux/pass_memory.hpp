@@ -203,5 +203,24 @@ class pass_memory {
   }
 };
 
+// The lowest address from which every page up to hi (rounded to pages) holds memory, in RAM or swap,
+// as the snapshot of the registry pass that holds the fiber says; nullptr when no snapshot on this
+// thread covers [lo, hi). Never a system call of its own: a shrink point outside a pass does not pay
+// for what only a later pass can use (mappers/in_place.hpp keeps the answer, to release the band below
+// its kept pages at the next pass without scanning it again).
+inline void* held_floor_known(void* lo, void* hi) noexcept {
+  const residency_snapshot* snapshot = this_thread_residency_snapshot();
+  const auto first = page_floor_of(lo), last = page_ceil_of(hi);
+  if (snapshot == nullptr || first >= last || !snapshot->covers(first, last)) return nullptr;
+  std::uintptr_t run_lo = last, run_hi = 0;  // the run of held pages seen last, adjacent runs joined
+  auto extend = [&](std::uintptr_t start, std::uintptr_t end, std::uint64_t) {
+    if (start != run_hi) run_lo = start;
+    run_hi = end;
+    return true;
+  };
+  snapshot->replay(first, last, /*with_swap=*/true, extend);
+  return reinterpret_cast<void*>(run_hi == last ? run_lo : last);
+}
+
 }  // namespace os
 EBB_RUNTIME_END

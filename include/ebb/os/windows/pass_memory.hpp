@@ -28,5 +28,8 @@ class pass_memory {
   pass_memory_counters counters;
 };
 
+// A pass learns nothing here that a later shrink point could reuse (os/linux/pass_memory.hpp).
+inline void* held_floor_known(void*, void*) noexcept { return nullptr; }
+
 }  // namespace os
 EBB_RUNTIME_END
