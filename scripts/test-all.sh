@@ -11,7 +11,8 @@
 #                        for gcc CET's branch tracking and shadow stacks compiled in (Ubuntu's default):
 #                        the unit tests (checked, and with switch hooks), the examples, the multi-TU
 #                        and shared-library tests
-#   install              cmake --install, then consumers using find_package(ebb) and pkg-config ebb
+#   install              cmake --install, then consumers (tests/package/): find_package(ebb), pkg-config,
+#                        add_subdirectory, FetchContent, meson dependency('ebb') and subproject
 #   cmake/{gcc,clang}-{asan,ubsan,tsan}   the same suite under each sanitizer (-O1)
 #   valgrind             memcheck over the unit tests of cmake/gcc-debug
 #   cmake/gcc-catch2-v3  the unit tests against Catch2 v3 (from the distribution's backports, fetched
@@ -218,52 +219,14 @@ run_valgrind_stage() {
 
 run_install_stage() {
   wanted install || return 0
-  local start dir=$build_root/install status=0
+  local start dir=$build_root/install status=0 log
   start=$(date +%s)
-  banner "install: cmake --install, then find_package(ebb) from a separate project"
-  rm -rf "$dir"
-  mkdir -p "$dir/consumer"
-  cat >"$dir/consumer/CMakeLists.txt" <<'CMAKE'
-cmake_minimum_required(VERSION 3.14)
-project(ebb_consumer CXX)
-find_package(ebb 0.1 REQUIRED)  # the version from include/ebb/version.hpp
-add_executable(consumer main.cpp)
-target_link_libraries(consumer PRIVATE ebb::ebb)
-CMAKE
-  cat >"$dir/consumer/main.cpp" <<'CPP'
-#include <ebb/ebb.hpp>
-int main() {
-  int n = 0;
-  ebb::fiber f([&] { ++n; ebb::this_fiber::yield(); ++n; });
-  while (f.resume()) {}
-  return n == 2 ? 0 : 1;
-}
-CPP
-  {
-    cmake -S "$root" -B "$dir/build" "${generator[@]}" -DEBB_BUILD_TESTS=OFF -DEBB_BUILD_EXAMPLES=OFF \
-      -DCMAKE_INSTALL_PREFIX="$dir/prefix" >/dev/null &&
-    cmake --install "$dir/build" >/dev/null &&
-    cmake -S "$dir/consumer" -B "$dir/consumer-build" "${generator[@]}" -DCMAKE_PREFIX_PATH="$dir/prefix" \
-      -DCMAKE_BUILD_TYPE=Release >/dev/null &&
-    cmake --build "$dir/consumer-build" &&
-    "$dir/consumer-build/consumer"
-  } || status=1
-  # Where a packager expects things: the CMake package and ebb.pc in share/ (architecture-independent),
-  # the licence beside them; and the same consumer through pkg-config.
-  local file
-  for file in share/cmake/ebb/ebbConfig.cmake share/cmake/ebb/ebbConfigVersion.cmake \
-              share/pkgconfig/ebb.pc share/licenses/ebb/LICENSE include/ebb/version.hpp; do
-    [ -f "$dir/prefix/$file" ] || { echo "install: $file is missing"; status=1; }
-  done
-  if [ $status -eq 0 ] && command -v pkg-config >/dev/null 2>&1; then
-    local flags
-    flags=$(PKG_CONFIG_PATH="$dir/prefix/share/pkgconfig" pkg-config --cflags --libs ebb) &&
-      echo "pkg-config ebb: $flags" &&
-      # shellcheck disable=SC2086 # the flags are words
-      g++ -std=c++17 $flags "$dir/consumer/main.cpp" -o "$dir/pc-consumer" && "$dir/pc-consumer" ||
-      { echo "install: the pkg-config consumer failed"; status=1; }
-  fi
-  record install "$status" "$start" "$( [ $status -eq 0 ] && echo "find_package(ebb) and pkg-config consumers built and ran" || echo "install or consumer failed")"
+  banner "install: cmake --install, then consumers through find_package, pkg-config, add_subdirectory, FetchContent and meson"
+  log=$dir.log
+  mkdir -p "$(dirname "$log")"
+  bash "$root/tests/package/run_package_consumers.sh" "$root" "$dir" 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  record install "$status" "$start" "$(grep '^package consumers:' "$log" | tail -n 1 | sed 's/^package consumers: //')"
 }
 
 # Catch2 v3 beside the system's v2: Debian 12 ships v3 only in bookworm-backports. Its package is
