@@ -10,6 +10,7 @@
 #   FetchContent from a local tarball                 (what FetchContent_Declare(URL ...) does)
 #   meson dependency('ebb') through pkg-config        (the installed ebb.pc)
 #   meson subproject('ebb')                           (a vendored copy in subprojects/)
+#   single_include/ebb/ebb.hpp                        (current with include/, and enough on its own)
 # A meson or pkg-config consumer is skipped, and said so, when that tool is missing. Exit 0 = all
 # the consumers tried built and ran.
 set -u
@@ -101,6 +102,18 @@ fetchcontent_consumer() {
     cmake --build "$dir/build" && "$dir/build/consumer"
 }
 step fetchcontent fetchcontent_consumer
+
+# ---- the single header --------------------------------------------------------------------------
+# single_include/ebb/ebb.hpp must be what scripts/make-single-header.py makes of include/ now, and a
+# consumer with only single_include/ on its path must build and run (the unit suite runs against it in
+# scripts/test-all.sh's cmake/gcc-catch2-v3 stage).
+single_header_current() { python3 "$src/scripts/make-single-header.py" --check; }
+single_header_consumer() {
+  g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -I "$src/single_include" "$here/consumer/main.cpp" -pthread \
+      -o "$work/single-header-consumer" && "$work/single-header-consumer"
+}
+if command -v python3 >/dev/null 2>&1; then step single-header-current single_header_current; else skipped+=(single-header-current); fi
+step single-header single_header_consumer
 
 # ---- meson ------------------------------------------------------------------------------------------
 meson_pkg_config_consumer() {

@@ -3,6 +3,12 @@
 #include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
+// Built against the generated single header (CMake's EBB_TEST_SINGLE_HEADER): make sure it was that
+// file, not include/ebb/ebb.hpp, that the suite just compiled.
+#if defined(EBB_TEST_EXPECT_SINGLE_HEADER) && !defined(EBB_SINGLE_HEADER_EBB_HPP)
+#error "the tests were to be built against single_include/ebb/ebb.hpp, but <ebb/ebb.hpp> came from elsewhere"
+#endif
+
 #include <string>
 #include <utility>
 #include <vector>
