@@ -6,7 +6,8 @@
 #   bench/run.sh --update-docs    ... and rewrite the "Latest run" section of docs/benchmarks.md with
 #                                 these figures (the hand-written text above it is kept). With --only
 #                                 it rewrites just those benchmarks' subsections of it (between their
-#                                 "latest-run NAME" markers), each stamped with this run's date
+#                                 "latest-run NAME" markers), each stamped with this run's date; then
+#                                 bench/plot.py redraws README's pictures, docs/img/*.svg, from them
 #   bench/run.sh --quick          a smaller, faster run of every benchmark (fewer repetitions)
 #   bench/run.sh --emulated       only the switch benchmark, cross-compiled for each emulated target
 #                                 whose compiler is installed and run under qemu-user (not performance
@@ -372,6 +373,15 @@ section() {
   echo "</details>"
 }
 
+# README's pictures (docs/img/*.svg) are drawn from the figures just written (bench/plot.py).
+redraw_plots() {
+  if command -v python3 >/dev/null 2>&1; then
+    python3 "$root/bench/plot.py" "$doc" "$root/docs/img"
+  else
+    echo "bench/run.sh: no python3: docs/img/*.svg not redrawn (run bench/plot.py)" >&2
+  fi
+}
+
 if [[ -n $only ]]; then
   for name in "${only_names[@]}"; do
     if ! grep -qxF "<!-- latest-run $name: begin -->" "$doc" || ! grep -qxF "<!-- latest-run $name: end -->" "$doc"; then
@@ -400,6 +410,7 @@ if [[ -n $only ]]; then
   done
   echo
   echo "updated the subsections $only of $doc"
+  redraw_plots
   exit 0
 fi
 
@@ -429,3 +440,4 @@ fi
 mv "$doc.tmp" "$doc"
 echo
 echo "updated $doc"
+redraw_plots
