@@ -209,11 +209,11 @@ total=0
 while IFS='|' read -r kind scope name where; do
   [[ -z "$name" ]] && continue
   total=$((total + 1))
-  if [[ -z "$scope" || "$scope" == this_fiber ]]; then
-    grep -q -- " $name " <<<"$sections" && continue
-  else
-    grep -- " $scope " <<<"$sections" | grep -q -- " $name " && continue
-  fi
+  need_scope=" $scope "
+  [[ -z "$scope" || "$scope" == this_fiber ]] && need_scope=" "
+  # (one awk, not grep | grep -q: under pipefail an early exit of grep -q fails the pipeline)
+  awk -v s="$need_scope" -v n=" $name " 'index($0, s) && index($0, n) { found = 1; exit } END { exit !found }' \
+    <<<"$sections" && continue
   label="ebb::$name"
   [[ -n "$scope" ]] && label="ebb::$scope::$name"
   [[ "$kind" == macro ]] && label="$name"
