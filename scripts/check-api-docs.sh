@@ -32,10 +32,13 @@
 # function-like EBB_* macros of the top-level headers other than config.hpp (EBB_THREAD_LOCAL_ACCESSOR).
 #
 # When is a name documented (docs/api.md's code: `backtick spans` and ``` blocks; a name must
-# appear there as a whole word, not merely in prose):
+# appear there as a whole word, not merely in prose; a function or member function as `name(`, so
+# that a field or a prose word of the same name does not stand in for it):
 #   namespace-level names and macros: anywhere in that code;
 #   members: in the code of one `## ` section of api.md that also names their class (for a nested
 #   class, the innermost one: `iterator`, `postfix_proxy`).
+# The `## Index` section is not counted: it points at entries, it does not document them, so deleting
+# an entry fails the check even though the index still lists the name.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -188,18 +191,24 @@ fi
 # blocks), space-separated.
 sections=$(awk '
   BEGIN { sec = 0 }
-  /^## / { sec++ }
+  /^## / { sec++; skip = ($0 ~ /^## Index/); carry = "" }
+  skip { next }
   /^```/ { fence = !fence; next }
   {
     if (fence) { code[sec] = code[sec] " " $0; next }
-    s = $0
+    if ($0 ~ /^[ \t]*$/) { carry = ""; next }
+    # a code span may run over a line break (Markdown joins the lines of a paragraph): an unmatched
+    # backtick carries the rest of its line into the next one
+    s = carry $0 " "; carry = ""
     while (match(s, /`[^`]+`/)) { code[sec] = code[sec] " " substr(s, RSTART + 1, RLENGTH - 2); s = substr(s, RSTART + RLENGTH) }
+    if (index(s, "`")) carry = substr(s, index(s, "`"))
     if (/^## /) { h = $0; while (match(h, /`[^`]+`/)) { code[sec] = code[sec] " " substr(h, RSTART + 1, RLENGTH - 2); h = substr(h, RSTART + RLENGTH) } }
   }
   END {
     for (i = 0; i <= sec; i++) {
       w = code[i]; gsub(/[^A-Za-z0-9_]+/, " ", w)
-      print i " " w " "
+      f = code[i]; gsub(/[^A-Za-z0-9_(]+/, " ", f); gsub(/\(/, "( ", f)
+      print i " " w " " f " "
     }
   }
 ' "$doc")
@@ -209,10 +218,12 @@ total=0
 while IFS='|' read -r kind scope name where; do
   [[ -z "$name" ]] && continue
   total=$((total + 1))
+  word=" $name "
+  [[ "$kind" == *function ]] && word=" $name( "
   need_scope=" $scope "
   [[ -z "$scope" || "$scope" == this_fiber ]] && need_scope=" "
   # (one awk, not grep | grep -q: under pipefail an early exit of grep -q fails the pipeline)
-  awk -v s="$need_scope" -v n=" $name " 'index($0, s) && index($0, n) { found = 1; exit } END { exit !found }' \
+  awk -v s="$need_scope" -v n="$word" 'index($0, s) && index($0, n) { found = 1; exit } END { exit !found }' \
     <<<"$sections" && continue
   label="ebb::$name"
   [[ -n "$scope" ]] && label="ebb::$scope::$name"
