@@ -49,9 +49,8 @@ EBB_PROCESS_WIDE(unwind_report_state, process_unwind_report, {});
 // Called by every destruction that unwinds a fiber, with no lock of the runtime held (fork()'s prepare
 // handler takes this install's lock first); after the first, one atomic load.
 inline void prepare_unwind_report() noexcept {
-  auto& state = process_unwind_report;
-  state.install.run([&state]() noexcept {
-    state.previous = std::get_terminate();
+  process_unwind_report.install.run([]() noexcept {
+    process_unwind_report.previous = std::get_terminate();
     std::set_terminate(&terminate_with_unwind_report);
   });
 }
