@@ -162,12 +162,15 @@ TEST_CASE("fork: a child forked while another thread installs once finds it inst
   REQUIRE(registered);
   ebb::runtime_v1::install_once install;
   install_held_by_fork = &install;
-  std::atomic<bool> installing{false};
+  std::atomic<bool> installing{false}, forked{false};
   std::thread installer([&] {
     install.run([&]() noexcept {
       installing.store(true);
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     });
+    // Alive until the fork is done: TSan reports a thread that finished unjoined before a fork as
+    // leaked, in the child.
+    while (!forked.load()) std::this_thread::yield();
   });
   while (!installing.load()) std::this_thread::yield();
   const pid_t pid = ::fork();
@@ -178,8 +181,9 @@ TEST_CASE("fork: a child forked while another thread installs once finds it inst
     install.run([&]() noexcept { installed_again = true; });
     ::_exit(installed_again ? 4 : 0);
   }
-  REQUIRE(pid > 0);
   const bool done_when_forked = install.installed.load();  // the fork waited for the install
+  forked.store(true);
+  REQUIRE(pid > 0);
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);
   installer.join();
