@@ -6,6 +6,8 @@
 // every fiber creation and destruction, so a pre-forking server whose other threads run fibers would
 // fork children that hang at their first fiber. Handlers run around fork() (os/fork.hpp) take them
 // all before the fork (in the order every other path takes them) and release them on both sides.
+// They also hold the once-per-process installs (detail/install_once.hpp), so that no child inherits
+// an install another thread had begun and not finished.
 #pragma once
 
 #include "ebb/allocators/thread_stack_cache.hpp"
@@ -15,15 +17,20 @@
 #include "ebb/os/process_wide.hpp"
 #include "ebb/os/stack_fault.hpp"
 #include "ebb/detail/registry_shards.hpp"
+#include "ebb/detail/unwind_report.hpp"
 
 #include <atomic>
 
 EBB_RUNTIME_BEGIN
 
 inline void lock_for_fork() noexcept {
+  // The installs first. Installing takes no other lock of ours, and neither install is reached with
+  // one held: the fault handler's at a thread's first resume, the unwind report's at a destruction
+  // of a suspended fiber, after unregister_fiber has let its shard lock go (fiber.hpp, destroy).
 #if !defined(_WIN32)
-  os::lock_fault_handler_for_fork();  // first: installing it takes no other lock of ours
+  os::process_fault_handler.install.hold_for_fork();
 #endif
+  process_unwind_report.install.hold_for_fork();
   registry_state& registry = process_registry();
   registry.pass_mutex.lock();
   for (auto& shard : registry.shards) shard.lock();
@@ -35,8 +42,9 @@ inline void unlock_after_fork(bool in_child) noexcept {
   registry_state& registry = process_registry();
   for (auto& shard : registry.shards) shard.unlock();
   registry.pass_mutex.unlock();
+  process_unwind_report.install.release_after_fork();
 #if !defined(_WIN32)
-  os::unlock_fault_handler_after_fork();
+  os::process_fault_handler.install.release_after_fork();
 #endif
 }
 

@@ -12,8 +12,8 @@
 #include "ebb/config.hpp"
 #include "ebb/os/process_wide.hpp"
 #include "ebb/detail/context.hpp"
+#include "ebb/detail/install_once.hpp"
 
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -21,7 +21,9 @@
 EBB_RUNTIME_BEGIN
 
 struct unwind_report_state {
-  std::atomic<int> installed{0};  // 0: not yet, 1: being installed, 2: installed
+  // Held by fork()'s prepare handler too (detail/fork_safety.hpp): a child forked while another
+  // thread installed the handler would otherwise spin at its first destruction of a suspended fiber.
+  install_once install;
   std::terminate_handler previous = nullptr;
 };
 // One per process (default visibility merges every library's copy), so the handler is installed once
@@ -44,19 +46,13 @@ EBB_PROCESS_WIDE(unwind_report_state, process_unwind_report, {});
   std::abort();
 }
 
-// Called by every destruction that unwinds a fiber; after the first, one atomic load.
+// Called by every destruction that unwinds a fiber, with no lock of the runtime held (fork()'s prepare
+// handler takes this install's lock first); after the first, one atomic load.
 inline void prepare_unwind_report() noexcept {
-  auto& state = process_unwind_report;
-  if (EBB_LIKELY(state.installed.load(std::memory_order_acquire) == 2)) return;
-  int expected = 0;
-  if (!state.installed.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
-    while (state.installed.load(std::memory_order_acquire) != 2) {
-    }
-    return;
-  }
-  state.previous = std::get_terminate();
-  std::set_terminate(&terminate_with_unwind_report);
-  state.installed.store(2, std::memory_order_release);
+  process_unwind_report.install.run([]() noexcept {
+    process_unwind_report.previous = std::get_terminate();
+    std::set_terminate(&terminate_with_unwind_report);
+  });
 }
 
 EBB_RUNTIME_END

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "ebb/config.hpp"
+#include "ebb/detail/integer_cast.hpp"
 #include "ebb/os/posix/memory.hpp"
 #include "ebb/os/per_thread.hpp"
 #include "ebb/os/process_wide.hpp"
@@ -107,13 +108,6 @@ inline int pagemap_fd() noexcept {
   return process_pagemap.fd.load(std::memory_order_acquire);
 }
 
-// The kernel reports addresses as u64. A template keeps the conversion explicit for 32-bit targets
-// without g++'s -Wuseless-cast firing on 64-bit ones, where the two types are the same.
-template <class To, class From>
-constexpr To kernel_address(From value) noexcept {
-  return static_cast<To>(value);
-}
-
 // What a registry pass learned of the stacks it holds, in one scan per group of nearby stacks rather
 // than two per fiber (os/linux/pass_memory.hpp takes it). While a snapshot is active on a thread, the
 // queries below answer from it for any range it covers. That is exact: it was taken after the fibers
@@ -146,7 +140,7 @@ struct residency_snapshot {
       if (!with_swap && (runs[i].categories & page_is_present) == 0) continue;
       const std::uint64_t start = runs[i].start < first ? first : runs[i].start;
       const std::uint64_t end = runs[i].end > last ? last : runs[i].end;
-      if (!run(kernel_address<std::uintptr_t>(start), kernel_address<std::uintptr_t>(end), runs[i].categories)) return;
+      if (!run(integer_cast<std::uintptr_t>(start), integer_cast<std::uintptr_t>(end), runs[i].categories)) return;
     }
   }
 };
@@ -177,7 +171,7 @@ bool scan_pages(std::uintptr_t first, std::uintptr_t last, bool with_swap, Run&&
     long n = ::ioctl(fd, pagemap_scan_request, &arg);
     if (n < 0) return false;
     for (long i = 0; i < n; ++i)
-      if (!run(kernel_address<std::uintptr_t>(regions[i].start), kernel_address<std::uintptr_t>(regions[i].end),
+      if (!run(integer_cast<std::uintptr_t>(regions[i].start), integer_cast<std::uintptr_t>(regions[i].end),
                regions[i].categories))
         return true;
     if (arg.walk_end <= at) break;

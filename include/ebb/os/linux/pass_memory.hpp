@@ -23,6 +23,7 @@
 #pragma once
 
 #include "ebb/config.hpp"
+#include "ebb/detail/integer_cast.hpp"
 #include "ebb/os/linux/pagemap_scan.hpp"
 #include "ebb/os/per_thread.hpp"
 #include "ebb/os/posix/memory.hpp"
@@ -176,7 +177,7 @@ class pass_memory {
     if (n < 0) return false;
     snap.run_count += static_cast<std::size_t>(n);
     // A full vector ends the walk early: the snapshot then answers only below where it stopped.
-    const std::uintptr_t covered = arg.walk_end >= s.hi ? s.hi : kernel_address<std::uintptr_t>(arg.walk_end);
+    const std::uintptr_t covered = arg.walk_end >= s.hi ? s.hi : integer_cast<std::uintptr_t>(arg.walk_end);
     if (covered > s.lo) snap.spans[snap.span_count++] = {s.lo, covered};
     return covered == s.hi;
   }

@@ -18,13 +18,13 @@
 #include "ebb/arch/switch.hpp"
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
+#include "ebb/detail/install_once.hpp"
 #include "ebb/os/fault_classification.hpp"
 #include "ebb/os/memory.hpp"
 #include "ebb/os/process_wide.hpp"
 #include "ebb/os/signal_frame.hpp"
 #include "ebb/os/thread_exit.hpp"
 
-#include <atomic>
 #include <csignal>
 #include <cstddef>
 
@@ -36,11 +36,10 @@ EBB_RUNTIME_BEGIN
 namespace os {
 
 struct fault_handler_state {
-  std::atomic<int> installed{0};  // 0: not yet, 1: being installed, 2: installed
-  // Held while installing, and by fork()'s prepare handler (detail/fork_safety.hpp): a child forked
-  // while another thread was between "being installed" and "installed" inherited 1 for ever and spun
-  // at its first resume (the fork test, 4 children in 100 runs under TSan).
-  pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
+  // Held by fork()'s prepare handler too (detail/fork_safety.hpp): a child forked while another thread
+  // installed the handler inherited "being installed" for ever and spun at its first resume (the fork
+  // test, 4 children in 100 runs under TSan, when the install was a bare compare-exchange).
+  install_once install;
   struct sigaction previous_segv {};  // value-initialised: constant initialisation, no global constructor
   struct sigaction previous_bus {};
 };
@@ -103,26 +102,17 @@ inline void fault_handler(int signal_number, siginfo_t* info, void* ucontext) no
   forward_fault(signal_number, info, ucontext);
 }
 
-inline void lock_fault_handler_for_fork() noexcept { ::pthread_mutex_lock(&process_fault_handler.install_lock); }
-inline void unlock_fault_handler_after_fork() noexcept { ::pthread_mutex_unlock(&process_fault_handler.install_lock); }
-
 inline void install_fault_handler() noexcept {
-  auto& state = process_fault_handler;
-  if (state.installed.load(std::memory_order_acquire) == 2) return;
-  ::pthread_mutex_lock(&state.install_lock);
-  if (state.installed.load(std::memory_order_acquire) == 2) {
-    ::pthread_mutex_unlock(&state.install_lock);
-    return;
-  }
-  state.installed.store(1, std::memory_order_relaxed);
-  struct sigaction action {};
-  action.sa_sigaction = &fault_handler;
-  action.sa_flags = SA_SIGINFO | SA_ONSTACK;
-  sigemptyset(&action.sa_mask);
-  ::sigaction(SIGSEGV, &action, &state.previous_segv);
-  ::sigaction(SIGBUS, &action, &state.previous_bus);
-  state.installed.store(2, std::memory_order_release);
-  ::pthread_mutex_unlock(&state.install_lock);
+  // (No capture: on ELF the state is a global, and clang's -Wunused-lambda-capture says so.)
+  process_fault_handler.install.run([]() noexcept {
+    fault_handler_state& state = process_fault_handler;
+    struct sigaction action {};
+    action.sa_sigaction = &fault_handler;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGSEGV, &action, &state.previous_segv);
+    ::sigaction(SIGBUS, &action, &state.previous_bus);
+  });
 }
 
 // The alternate signal stack ebb installed on this thread, if it had to. Freed at thread exit after
