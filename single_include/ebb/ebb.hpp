@@ -344,10 +344,11 @@
 // ebb/detail/integer_cast.hpp — a conversion between integer types whose widths depend on the target.
 //
 // std::size_t is unsigned int on 32-bit targets and unsigned long on 64-bit ones, and std::uint64_t is
-// unsigned long long on Windows and unsigned long on Linux. A static_cast to std::uint32_t from a
-// std::size_t is then useless on 32-bit targets, and g++'s -Wuseless-cast (which a strict consumer
-// may build with, tests/consumer/) fires there only. In a template the cast depends on a parameter,
-// and the warning does not fire for any target.
+// unsigned long long on Windows and unsigned long on Linux, as is std::uintptr_t on 64-bit Linux (the
+// u64 addresses Linux's PAGEMAP_SCAN reports become std::uintptr_t, os/linux/pagemap_scan.hpp). A
+// static_cast to std::uint32_t from a std::size_t is then useless on 32-bit targets, and g++'s
+// -Wuseless-cast (which a strict consumer may build with, tests/consumer/) fires there only. In a
+// template the cast depends on a parameter, and the warning does not fire for any target.
 
 
 #include <type_traits>
@@ -6417,13 +6418,6 @@ inline int pagemap_fd() noexcept {
   return process_pagemap.fd.load(std::memory_order_acquire);
 }
 
-// The kernel reports addresses as u64. A template keeps the conversion explicit for 32-bit targets
-// without g++'s -Wuseless-cast firing on 64-bit ones, where the two types are the same.
-template <class To, class From>
-constexpr To kernel_address(From value) noexcept {
-  return static_cast<To>(value);
-}
-
 // What a registry pass learned of the stacks it holds, in one scan per group of nearby stacks rather
 // than two per fiber (os/linux/pass_memory.hpp takes it). While a snapshot is active on a thread, the
 // queries below answer from it for any range it covers. That is exact: it was taken after the fibers
@@ -6456,7 +6450,7 @@ struct residency_snapshot {
       if (!with_swap && (runs[i].categories & page_is_present) == 0) continue;
       const std::uint64_t start = runs[i].start < first ? first : runs[i].start;
       const std::uint64_t end = runs[i].end > last ? last : runs[i].end;
-      if (!run(kernel_address<std::uintptr_t>(start), kernel_address<std::uintptr_t>(end), runs[i].categories)) return;
+      if (!run(integer_cast<std::uintptr_t>(start), integer_cast<std::uintptr_t>(end), runs[i].categories)) return;
     }
   }
 };
@@ -6487,7 +6481,7 @@ bool scan_pages(std::uintptr_t first, std::uintptr_t last, bool with_swap, Run&&
     long n = ::ioctl(fd, pagemap_scan_request, &arg);
     if (n < 0) return false;
     for (long i = 0; i < n; ++i)
-      if (!run(kernel_address<std::uintptr_t>(regions[i].start), kernel_address<std::uintptr_t>(regions[i].end),
+      if (!run(integer_cast<std::uintptr_t>(regions[i].start), integer_cast<std::uintptr_t>(regions[i].end),
                regions[i].categories))
         return true;
     if (arg.walk_end <= at) break;
@@ -8097,13 +8091,6 @@ inline int pagemap_fd() noexcept {
   return process_pagemap.fd.load(std::memory_order_acquire);
 }
 
-// The kernel reports addresses as u64. A template keeps the conversion explicit for 32-bit targets
-// without g++'s -Wuseless-cast firing on 64-bit ones, where the two types are the same.
-template <class To, class From>
-constexpr To kernel_address(From value) noexcept {
-  return static_cast<To>(value);
-}
-
 // What a registry pass learned of the stacks it holds, in one scan per group of nearby stacks rather
 // than two per fiber (os/linux/pass_memory.hpp takes it). While a snapshot is active on a thread, the
 // queries below answer from it for any range it covers. That is exact: it was taken after the fibers
@@ -8136,7 +8123,7 @@ struct residency_snapshot {
       if (!with_swap && (runs[i].categories & page_is_present) == 0) continue;
       const std::uint64_t start = runs[i].start < first ? first : runs[i].start;
       const std::uint64_t end = runs[i].end > last ? last : runs[i].end;
-      if (!run(kernel_address<std::uintptr_t>(start), kernel_address<std::uintptr_t>(end), runs[i].categories)) return;
+      if (!run(integer_cast<std::uintptr_t>(start), integer_cast<std::uintptr_t>(end), runs[i].categories)) return;
     }
   }
 };
@@ -8167,7 +8154,7 @@ bool scan_pages(std::uintptr_t first, std::uintptr_t last, bool with_swap, Run&&
     long n = ::ioctl(fd, pagemap_scan_request, &arg);
     if (n < 0) return false;
     for (long i = 0; i < n; ++i)
-      if (!run(kernel_address<std::uintptr_t>(regions[i].start), kernel_address<std::uintptr_t>(regions[i].end),
+      if (!run(integer_cast<std::uintptr_t>(regions[i].start), integer_cast<std::uintptr_t>(regions[i].end),
                regions[i].categories))
         return true;
     if (arg.walk_end <= at) break;
@@ -9793,7 +9780,7 @@ class pass_memory {
     if (n < 0) return false;
     snap.run_count += static_cast<std::size_t>(n);
     // A full vector ends the walk early: the snapshot then answers only below where it stopped.
-    const std::uintptr_t covered = arg.walk_end >= s.hi ? s.hi : kernel_address<std::uintptr_t>(arg.walk_end);
+    const std::uintptr_t covered = arg.walk_end >= s.hi ? s.hi : integer_cast<std::uintptr_t>(arg.walk_end);
     if (covered > s.lo) snap.spans[snap.span_count++] = {s.lo, covered};
     return covered == s.hi;
   }
@@ -16142,6 +16129,8 @@ EBB_RUNTIME_END
 // every fiber creation and destruction, so a pre-forking server whose other threads run fibers would
 // fork children that hang at their first fiber. Handlers run around fork() (os/fork.hpp) take them
 // all before the fork (in the order every other path takes them) and release them on both sides.
+// They also hold the once-per-process installs (detail/install_once.hpp), so that no child inherits
+// an install another thread had begun and not finished.
 
 // ---- ebb/os/fork.hpp -----------------------------------------------------------------------------
 #ifndef EBB_SINGLE_HEADER_OS_FORK_HPP
@@ -16668,8 +16657,70 @@ EBB_RUNTIME_END
 // Only async-signal-safe calls happen in the handler: write, sigaction, sigprocmask, raise, abort, and
 // what the classification does.
 
+// ---- ebb/detail/install_once.hpp -----------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
+#define EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/detail/install_once.hpp — a process-wide install (a signal handler, a terminate handler) done
+// once, that a fork() cannot catch half done.
+//
+// The obvious install-once is a compare-exchange from "not yet" to "being installed", the install,
+// then a store of "installed", with losers spinning until they see it. fork() copies only the thread
+// that calls it: a child forked while another thread was between the two states inherits "being
+// installed" with nobody left to finish, and spins for ever at its first install. That hung children
+// of the fork test at their first resume (the fault handler, docs/reliability.md), and did the same
+// to a child whose first destruction of a suspended fiber installed the unwind report (1 hung child
+// in about 600 trials of a throwaway program, natively).
+//
+// So the install runs under a lock, and fork()'s prepare handler takes that lock too
+// (detail/fork_safety.hpp) and releases it on both sides: the fork then happens before an install
+// starts or after it ended, never inside one, and the child finds either "not yet" (it installs by
+// itself) or "installed". There is no "being installed" for a child to inherit.
+//
+// The lock is a spin lock (detail/spin_wait.hpp): an install is a system call or two and happens once
+// per process, it needs no system type (the Windows build has no fork but compiles this), and the
+// object stays constant-initialised, which EBB_PROCESS_WIDE state objects must be.
+
 
 #include <atomic>
+
+EBB_RUNTIME_BEGIN
+
+struct install_once {
+  std::atomic<bool> installed{false};
+  spin_lock lock;  // held while installing, and by fork()'s prepare handler
+
+  // Runs install() unless it ran already in this process (or in the parent before a fork); returns
+  // once it has run, whichever thread ran it. After the first, one atomic load.
+  template <class Install>
+  EBB_ALWAYS_INLINE void run(Install&& install) noexcept {
+    if (EBB_LIKELY(installed.load(std::memory_order_acquire))) return;
+    lock.lock();
+    if (!installed.load(std::memory_order_relaxed)) {
+      install();
+      installed.store(true, std::memory_order_release);
+    }
+    lock.unlock();
+  }
+
+  // fork()'s prepare handler takes the lock; its parent and child handlers release it.
+  void hold_for_fork() noexcept { lock.lock(); }
+  void release_after_fork() noexcept { lock.unlock(); }
+};
+
+// EBB_PROCESS_WIDE objects are constant-initialised: no module's constructor runs to make one.
+namespace install_once_check {
+constexpr bool constant_initialisable() {
+  install_once probe{};
+  (void)probe;
+  return true;
+}
+static_assert(constant_initialisable(), "ebb: install_once must stay constant-initialisable");
+}  // namespace install_once_check
+
+EBB_RUNTIME_END
+#endif  // EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
+
 #include <csignal>
 #include <cstddef>
 
@@ -16681,11 +16732,10 @@ EBB_RUNTIME_BEGIN
 namespace os {
 
 struct fault_handler_state {
-  std::atomic<int> installed{0};  // 0: not yet, 1: being installed, 2: installed
-  // Held while installing, and by fork()'s prepare handler (detail/fork_safety.hpp): a child forked
-  // while another thread was between "being installed" and "installed" inherited 1 for ever and spun
-  // at its first resume (the fork test, 4 children in 100 runs under TSan).
-  pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
+  // Held by fork()'s prepare handler too (detail/fork_safety.hpp): a child forked while another thread
+  // installed the handler inherited "being installed" for ever and spun at its first resume (the fork
+  // test, 4 children in 100 runs under TSan, when the install was a bare compare-exchange).
+  install_once install;
   struct sigaction previous_segv {};  // value-initialised: constant initialisation, no global constructor
   struct sigaction previous_bus {};
 };
@@ -16748,26 +16798,17 @@ inline void fault_handler(int signal_number, siginfo_t* info, void* ucontext) no
   forward_fault(signal_number, info, ucontext);
 }
 
-inline void lock_fault_handler_for_fork() noexcept { ::pthread_mutex_lock(&process_fault_handler.install_lock); }
-inline void unlock_fault_handler_after_fork() noexcept { ::pthread_mutex_unlock(&process_fault_handler.install_lock); }
-
 inline void install_fault_handler() noexcept {
-  auto& state = process_fault_handler;
-  if (state.installed.load(std::memory_order_acquire) == 2) return;
-  ::pthread_mutex_lock(&state.install_lock);
-  if (state.installed.load(std::memory_order_acquire) == 2) {
-    ::pthread_mutex_unlock(&state.install_lock);
-    return;
-  }
-  state.installed.store(1, std::memory_order_relaxed);
-  struct sigaction action {};
-  action.sa_sigaction = &fault_handler;
-  action.sa_flags = SA_SIGINFO | SA_ONSTACK;
-  sigemptyset(&action.sa_mask);
-  ::sigaction(SIGSEGV, &action, &state.previous_segv);
-  ::sigaction(SIGBUS, &action, &state.previous_bus);
-  state.installed.store(2, std::memory_order_release);
-  ::pthread_mutex_unlock(&state.install_lock);
+  // (No capture: on ELF the state is a global, and clang's -Wunused-lambda-capture says so.)
+  process_fault_handler.install.run([]() noexcept {
+    fault_handler_state& state = process_fault_handler;
+    struct sigaction action {};
+    action.sa_sigaction = &fault_handler;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGSEGV, &action, &state.previous_segv);
+    ::sigaction(SIGBUS, &action, &state.previous_bus);
+  });
 }
 
 // The alternate signal stack ebb installed on this thread, if it had to. Freed at thread exit after
@@ -16961,15 +17002,139 @@ EBB_NAMESPACE_END
 #error "ebb: no stack fault delivery for this system (see ebb/os/stack_fault.hpp)"
 #endif
 #endif  // EBB_SINGLE_HEADER_OS_STACK_FAULT_HPP
+// ---- ebb/detail/unwind_report.hpp ----------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_DETAIL_UNWIND_REPORT_HPP
+#define EBB_SINGLE_HEADER_DETAIL_UNWIND_REPORT_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/detail/unwind_report.hpp — saying why a destroyed fiber's forced unwind ended the process.
+//
+// Destroying a suspended fiber throws forced_unwind from its suspension point. The C++ runtime calls
+// std::terminate if that exception meets a frame it may not leave: a noexcept function, a C frame
+// without unwind information, a destructor that throws. Its own message names only the exception's
+// type, which says nothing about which fiber or why. So the first destruction that unwinds installs a
+// terminate handler that, when the terminating thread is unwinding a destroyed fiber, first says so
+// with the fiber's name, then hands over to the handler that was installed before.
+
+// ---- ebb/detail/install_once.hpp -----------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
+#define EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/detail/install_once.hpp — a process-wide install (a signal handler, a terminate handler) done
+// once, that a fork() cannot catch half done.
+//
+// The obvious install-once is a compare-exchange from "not yet" to "being installed", the install,
+// then a store of "installed", with losers spinning until they see it. fork() copies only the thread
+// that calls it: a child forked while another thread was between the two states inherits "being
+// installed" with nobody left to finish, and spins for ever at its first install. That hung children
+// of the fork test at their first resume (the fault handler, docs/reliability.md), and did the same
+// to a child whose first destruction of a suspended fiber installed the unwind report (1 hung child
+// in about 600 trials of a throwaway program, natively).
+//
+// So the install runs under a lock, and fork()'s prepare handler takes that lock too
+// (detail/fork_safety.hpp) and releases it on both sides: the fork then happens before an install
+// starts or after it ended, never inside one, and the child finds either "not yet" (it installs by
+// itself) or "installed". There is no "being installed" for a child to inherit.
+//
+// The lock is a spin lock (detail/spin_wait.hpp): an install is a system call or two and happens once
+// per process, it needs no system type (the Windows build has no fork but compiles this), and the
+// object stays constant-initialised, which EBB_PROCESS_WIDE state objects must be.
+
+
+#include <atomic>
+
+EBB_RUNTIME_BEGIN
+
+struct install_once {
+  std::atomic<bool> installed{false};
+  spin_lock lock;  // held while installing, and by fork()'s prepare handler
+
+  // Runs install() unless it ran already in this process (or in the parent before a fork); returns
+  // once it has run, whichever thread ran it. After the first, one atomic load.
+  template <class Install>
+  EBB_ALWAYS_INLINE void run(Install&& install) noexcept {
+    if (EBB_LIKELY(installed.load(std::memory_order_acquire))) return;
+    lock.lock();
+    if (!installed.load(std::memory_order_relaxed)) {
+      install();
+      installed.store(true, std::memory_order_release);
+    }
+    lock.unlock();
+  }
+
+  // fork()'s prepare handler takes the lock; its parent and child handlers release it.
+  void hold_for_fork() noexcept { lock.lock(); }
+  void release_after_fork() noexcept { lock.unlock(); }
+};
+
+// EBB_PROCESS_WIDE objects are constant-initialised: no module's constructor runs to make one.
+namespace install_once_check {
+constexpr bool constant_initialisable() {
+  install_once probe{};
+  (void)probe;
+  return true;
+}
+static_assert(constant_initialisable(), "ebb: install_once must stay constant-initialisable");
+}  // namespace install_once_check
+
+EBB_RUNTIME_END
+#endif  // EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+
+EBB_RUNTIME_BEGIN
+
+struct unwind_report_state {
+  // Held by fork()'s prepare handler too (detail/fork_safety.hpp): a child forked while another
+  // thread installed the handler would otherwise spin at its first destruction of a suspended fiber.
+  install_once install;
+  std::terminate_handler previous = nullptr;
+};
+// One per process (default visibility merges every library's copy), so the handler is installed once
+// and never chains to another library's copy of itself.
+EBB_PROCESS_WIDE(unwind_report_state, process_unwind_report, {});
+
+[[noreturn]] inline void terminate_with_unwind_report() noexcept {
+  fiber_context* fiber = this_thread()->current;
+  if (fiber != nullptr && fiber->unwind_requested) {
+    std::fprintf(stderr,
+                 "ebb: fiber '%s' was destroyed while suspended, and the forced unwind that runs its "
+                 "destructors met a frame it cannot pass (a noexcept function, a frame without unwind "
+                 "information, or a destructor that threw), so std::terminate follows; let the fiber "
+                 "finish before destroying it, or create it with "
+                 "fiber_options().on_destroy(ebb::destroy_action::abandon_and_report)\n",
+                 fiber->name && fiber->name[0] ? fiber->name : "(unnamed)");
+    std::fflush(stderr);
+  }
+  if (std::terminate_handler previous = process_unwind_report.previous) previous();
+  std::abort();
+}
+
+// Called by every destruction that unwinds a fiber, with no lock of the runtime held (fork()'s prepare
+// handler takes this install's lock first); after the first, one atomic load.
+inline void prepare_unwind_report() noexcept {
+  process_unwind_report.install.run([]() noexcept {
+    process_unwind_report.previous = std::get_terminate();
+    std::set_terminate(&terminate_with_unwind_report);
+  });
+}
+
+EBB_RUNTIME_END
+#endif  // EBB_SINGLE_HEADER_DETAIL_UNWIND_REPORT_HPP
 
 #include <atomic>
 
 EBB_RUNTIME_BEGIN
 
 inline void lock_for_fork() noexcept {
+  // The installs first. Installing takes no other lock of ours, and neither install is reached with
+  // one held: the fault handler's at a thread's first resume, the unwind report's at a destruction
+  // of a suspended fiber, after unregister_fiber has let its shard lock go (fiber.hpp, destroy).
 #if !defined(_WIN32)
-  os::lock_fault_handler_for_fork();  // first: installing it takes no other lock of ours
+  os::process_fault_handler.install.hold_for_fork();
 #endif
+  process_unwind_report.install.hold_for_fork();
   registry_state& registry = process_registry();
   registry.pass_mutex.lock();
   for (auto& shard : registry.shards) shard.lock();
@@ -16981,8 +17146,9 @@ inline void unlock_after_fork(bool in_child) noexcept {
   registry_state& registry = process_registry();
   for (auto& shard : registry.shards) shard.unlock();
   registry.pass_mutex.unlock();
+  process_unwind_report.install.release_after_fork();
 #if !defined(_WIN32)
-  os::unlock_fault_handler_after_fork();
+  os::process_fault_handler.install.release_after_fork();
 #endif
 }
 
@@ -18023,68 +18189,6 @@ struct stack_accounting {
 }  // namespace detail
 EBB_NAMESPACE_END
 #endif  // EBB_SINGLE_HEADER_DETAIL_STACK_ACCOUNTING_HPP
-// ---- ebb/detail/unwind_report.hpp ----------------------------------------------------------------
-#ifndef EBB_SINGLE_HEADER_DETAIL_UNWIND_REPORT_HPP
-#define EBB_SINGLE_HEADER_DETAIL_UNWIND_REPORT_HPP
-// SPDX-License-Identifier: BSL-1.0
-// ebb/detail/unwind_report.hpp — saying why a destroyed fiber's forced unwind ended the process.
-//
-// Destroying a suspended fiber throws forced_unwind from its suspension point. The C++ runtime calls
-// std::terminate if that exception meets a frame it may not leave: a noexcept function, a C frame
-// without unwind information, a destructor that throws. Its own message names only the exception's
-// type, which says nothing about which fiber or why. So the first destruction that unwinds installs a
-// terminate handler that, when the terminating thread is unwinding a destroyed fiber, first says so
-// with the fiber's name, then hands over to the handler that was installed before.
-
-
-#include <atomic>
-#include <cstdio>
-#include <cstdlib>
-#include <exception>
-
-EBB_RUNTIME_BEGIN
-
-struct unwind_report_state {
-  std::atomic<int> installed{0};  // 0: not yet, 1: being installed, 2: installed
-  std::terminate_handler previous = nullptr;
-};
-// One per process (default visibility merges every library's copy), so the handler is installed once
-// and never chains to another library's copy of itself.
-EBB_PROCESS_WIDE(unwind_report_state, process_unwind_report, {});
-
-[[noreturn]] inline void terminate_with_unwind_report() noexcept {
-  fiber_context* fiber = this_thread()->current;
-  if (fiber != nullptr && fiber->unwind_requested) {
-    std::fprintf(stderr,
-                 "ebb: fiber '%s' was destroyed while suspended, and the forced unwind that runs its "
-                 "destructors met a frame it cannot pass (a noexcept function, a frame without unwind "
-                 "information, or a destructor that threw), so std::terminate follows; let the fiber "
-                 "finish before destroying it, or create it with "
-                 "fiber_options().on_destroy(ebb::destroy_action::abandon_and_report)\n",
-                 fiber->name && fiber->name[0] ? fiber->name : "(unnamed)");
-    std::fflush(stderr);
-  }
-  if (std::terminate_handler previous = process_unwind_report.previous) previous();
-  std::abort();
-}
-
-// Called by every destruction that unwinds a fiber; after the first, one atomic load.
-inline void prepare_unwind_report() noexcept {
-  auto& state = process_unwind_report;
-  if (EBB_LIKELY(state.installed.load(std::memory_order_acquire) == 2)) return;
-  int expected = 0;
-  if (!state.installed.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
-    while (state.installed.load(std::memory_order_acquire) != 2) {
-    }
-    return;
-  }
-  state.previous = std::get_terminate();
-  std::set_terminate(&terminate_with_unwind_report);
-  state.installed.store(2, std::memory_order_release);
-}
-
-EBB_RUNTIME_END
-#endif  // EBB_SINGLE_HEADER_DETAIL_UNWIND_REPORT_HPP
 // ---- ebb/mappers/in_place.hpp --------------------------------------------------------------------
 #ifndef EBB_SINGLE_HEADER_MAPPERS_IN_PLACE_HPP
 #define EBB_SINGLE_HEADER_MAPPERS_IN_PLACE_HPP
