@@ -62,17 +62,34 @@ residency_answers ask(char* lo, char* hi) {
       3);
   return a;
 }
+
+// Pages of the test's own, reserved for one test case and given back at its end.
+struct scratch_pages {
+  std::size_t bytes;
+  char* base;
+  explicit scratch_pages(std::size_t pages)
+      : bytes(pages * os::page_size()), base(static_cast<char*>(os::reserve(0, bytes))) {
+    REQUIRE(base != nullptr);
+  }
+  ~scratch_pages() { os::release(base, bytes); }
+  scratch_pages(const scratch_pages&) = delete;
+  scratch_pages& operator=(const scratch_pages&) = delete;
+};
+
+// Snapshots need PAGEMAP_SCAN; without it (an older kernel, Valgrind) passes ask per fiber.
+bool without_pagemap_scan() {
+  if (os::pagemap_fd() >= 0) return false;
+  WARN("no PAGEMAP_SCAN on this kernel (or under Valgrind): passes ask per fiber, nothing to compare");
+  return true;
+}
 }  // namespace
 
 TEST_CASE("a residency snapshot answers every query as the kernel does", "[residency][pass]") {
-  if (os::pagemap_fd() < 0) {
-    WARN("no PAGEMAP_SCAN on this kernel (or under Valgrind): passes ask per fiber, nothing to compare");
-    return;
-  }
+  if (without_pagemap_scan()) return;
   const std::size_t page = os::page_size();
   const std::size_t pages = 256;
-  char* base = static_cast<char*>(os::reserve(0, pages * page));
-  REQUIRE(base != nullptr);
+  scratch_pages scratch(pages);
+  char* base = scratch.base;
   std::mt19937 random(20261205);
   for (int round = 0; round < 20; ++round) {
     os::decommit(base, base + pages * page);
@@ -98,17 +115,13 @@ TEST_CASE("a residency snapshot answers every query as the kernel does", "[resid
       CHECK(kernel.present == replayed.present);
     }
   }
-  os::release(base, pages * page);
 }
 
 TEST_CASE("a range the snapshot does not cover is asked of the kernel", "[residency][pass]") {
-  if (os::pagemap_fd() < 0) {
-    WARN("no PAGEMAP_SCAN on this kernel (or under Valgrind)");
-    return;
-  }
+  if (without_pagemap_scan()) return;
   const std::size_t page = os::page_size();
-  char* base = static_cast<char*>(os::reserve(0, 8 * page));
-  REQUIRE(base != nullptr);
+  scratch_pages scratch(8);
+  char* base = scratch.base;
   base[0] = 1;
   {
     active_snapshot snapshot(reinterpret_cast<std::uintptr_t>(base), reinterpret_cast<std::uintptr_t>(base + 4 * page));
@@ -116,17 +129,13 @@ TEST_CASE("a range the snapshot does not cover is asked of the kernel", "[reside
     CHECK(os::resident_bytes(base, base + 8 * page) == 2 * page);
     CHECK(os::resident_bytes(base + 4 * page, base + 8 * page) == page);
   }
-  os::release(base, 8 * page);
 }
 
 TEST_CASE("held_floor_known answers from a pass's snapshot only: where the held pages below the top begin", "[residency][pass]") {
-  if (os::pagemap_fd() < 0) {
-    WARN("no PAGEMAP_SCAN on this kernel (or under Valgrind)");
-    return;
-  }
+  if (without_pagemap_scan()) return;
   const std::size_t page = os::page_size();
-  char* base = static_cast<char*>(os::reserve(0, 16 * page));
-  REQUIRE(base != nullptr);
+  scratch_pages scratch(16);
+  char* base = scratch.base;
   char* top = base + 16 * page;
   for (std::size_t i = 11; i < 16; ++i) base[i * page] = 1;  // the top five pages, as a stack's
   base[3 * page] = 1;                                          // and one below a hole
@@ -144,7 +153,6 @@ TEST_CASE("held_floor_known answers from a pass's snapshot only: where the held 
     active_snapshot snapshot(reinterpret_cast<std::uintptr_t>(base), reinterpret_cast<std::uintptr_t>(top));
     CHECK(os::held_floor_known(base, top) == base + 3 * page);
   }
-  os::release(base, 16 * page);
 }
 #endif
 
