@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cinttypes>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -153,7 +154,7 @@ struct frame_counts {
 // A pooled fiber: runs one job, goes back to the pool, runs the next when it is handed one.
 class job_fiber final : public waiter {
  public:
-  job_fiber(job_system& owner, unsigned number);
+  job_fiber(job_system& owner, std::size_t number);
   void wake() noexcept override;  // the counter it waits for reached zero: back on the ready queue
 
   job_system& owner;
@@ -303,7 +304,7 @@ class job_system {
 
   job_fiber* new_fiber() {
     std::lock_guard<std::mutex> lock(mutex_);
-    all_fibers_.push_back(std::make_unique<job_fiber>(*this, static_cast<unsigned>(all_fibers_.size())));
+    all_fibers_.push_back(std::make_unique<job_fiber>(*this, all_fibers_.size()));
     return all_fibers_.back().get();
   }
 
@@ -317,7 +318,7 @@ class job_system {
   std::vector<std::thread> workers_;  // last: the threads start once everything above exists
 };
 
-job_fiber::job_fiber(job_system& jobs, unsigned number)
+job_fiber::job_fiber(job_system& jobs, std::size_t number)
     : owner(jobs),
       fiber(ebb::fiber_options().name("job-fiber-" + std::to_string(number)), [this] { owner.run_jobs(*this); }) {}
 
@@ -446,9 +447,8 @@ int main() {
                 after.fibers, kib(before.committed), kib(after.committed), kib(shrink.released_bytes));
 
     if (result != expected_frame_result(frame) || counts.jobs_run.load() != jobs_per_frame) {
-      std::printf("frame %u: result %llu (expected %llu), %u jobs run (expected %u)\n", frame,
-                  static_cast<unsigned long long>(result), static_cast<unsigned long long>(expected_frame_result(frame)),
-                  counts.jobs_run.load(), jobs_per_frame);
+      std::printf("frame %u: result %" PRIu64 " (expected %" PRIu64 "), %u jobs run (expected %u)\n", frame, result,
+                  expected_frame_result(frame), counts.jobs_run.load(), jobs_per_frame);
       ok = false;
     }
     peak_committed = std::max(peak_committed, before.committed);
