@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 // fork(): a pre-forking server whose other threads use fibers forks children that can use fibers.
 #include "ebb_catch.hpp"
-#include <ebb/ebb.hpp>
-#include <ebb/detail/install_once.hpp>  // the fork-safe install, tested directly below
+#include <ebb/ebb.hpp>  // also brings detail/install_once.hpp, tested directly below: the unit tests
+                       // include nothing else of ebb, so they build against the single header too
 
 #include <atomic>
 #include <chrono>
