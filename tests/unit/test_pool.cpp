@@ -55,7 +55,7 @@ TEST_CASE("pool: a registry pass cleans the stacks dead fibers left deep", "[poo
   leave_deep_stacks_in_pool();
   const std::size_t dirty = pooled_dirty_bytes();
   CHECK(dirty >= deep_fibers * (depth - test_support::scaled_to_default_max(64 * 1024)));  // the scenario: they were pooled dirty
-  const long rss_before = test_support::status_kib("RssAnon:");
+  const long rss_before = test_support::resident_anon_kib();
 
   SECTION("shrink_all") {
     const ebb::shrink_report report = ebb::stack_registry::shrink_all();
@@ -69,7 +69,7 @@ TEST_CASE("pool: a registry pass cleans the stacks dead fibers left deep", "[poo
 
   CHECK(pooled_dirty_bytes() == 0);  // no pooled reservation holds more than its top page
   if (!skip_rss_checks())
-    CHECK(test_support::status_kib("RssAnon:") <= rss_before - static_cast<long>(dirty / 1024) + 8 * 1024);
+    CHECK(test_support::resident_anon_kib() <= rss_before - static_cast<long>(dirty / 1024) + 8 * 1024);
 }
 
 TEST_CASE("pool: a pass on one thread cleans the stacks in another thread's cache", "[pool][threads]") {

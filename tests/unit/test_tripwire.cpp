@@ -202,7 +202,7 @@ TEST_CASE("child: tripwire shrink with mprotect guards", "[.child]") {
   });
   f.resume();  // at the bottom
   f.resume();  // back at the top
-  const long rss_deep = test_support::status_kib("RssAnon:");
+  const long rss_deep = test_support::resident_anon_kib();
   const std::size_t committed_deep = f.stack_stats().committed;
   REQUIRE(committed_deep >= 390 * 1024);
   std::size_t released = 0;
@@ -215,7 +215,7 @@ TEST_CASE("child: tripwire shrink with mprotect guards", "[.child]") {
   CHECK(granted <= 4 * test_support::page());
   // The kernel's own count goes down by what left the stack (less 100 KiB for the rest of the process):
   // 300 KiB with 4 KiB pages; with 64 KiB pages the smallest window keeps up to four of the 400 KiB.
-  const long rss_shrunk = test_support::status_kib("RssAnon:");
+  const long rss_shrunk = test_support::resident_anon_kib();
   const long dropped_kib = static_cast<long>((committed_deep - shrunk.committed) / 1024);
   // Under emulation the RSS is qemu's, its own allocations included (docs/reliability.md); under ASan
   // it is ASan's too: the shadow of every stack byte touched (never given back), and frames that
