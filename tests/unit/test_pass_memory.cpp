@@ -82,6 +82,13 @@ bool without_pagemap_scan() {
   WARN("no PAGEMAP_SCAN on this kernel (or under Valgrind): passes ask per fiber, nothing to compare");
   return true;
 }
+
+template <class Fibers>
+std::size_t committed_sum(Fibers& fibers) {
+  std::size_t sum = 0;
+  for (auto& f : fibers) sum += f.stack_stats().committed;
+  return sum;
+}
 }  // namespace
 
 TEST_CASE("a residency snapshot answers every query as the kernel does", "[residency][pass]") {
@@ -178,13 +185,11 @@ TEST_CASE("a pass releases each group's ranges in one call, and counts exactly w
       });
       fibers.back().resume();  // went deep, parked shallow
     }
-    std::size_t before = 0;
-    for (auto& f : fibers) before += f.stack_stats().committed;
+    const std::size_t before = committed_sum(fibers);
     const auto counters_before = ebb::runtime_v1::process_registry().memory.counters;
     const ebb::shrink_report report = ebb::stack_registry::shrink_all();
     const auto counters_after = ebb::runtime_v1::process_registry().memory.counters;
-    std::size_t after = 0;
-    for (auto& f : fibers) after += f.stack_stats().committed;
+    const std::size_t after = committed_sum(fibers);
     REQUIRE(before > after);
     CHECK(report.released_bytes == before - after);
 #if defined(__linux__)
@@ -276,19 +281,23 @@ TEST_REAL_STACK __attribute__((noinline)) int go_deep_sparsely(std::size_t bytes
   return result;
 }
 
+// One registry pass, checked for exact accounting: what it says it released left these fibers.
+template <class Fibers>
+ebb::shrink_report checked_pass(Fibers& fibers) {
+  const std::size_t before = committed_sum(fibers);
+  const ebb::shrink_report report = ebb::stack_registry::shrink_all();
+  CHECK(report.released_bytes == before - committed_sum(fibers));
+  return report;
+}
+
 // Passes until one releases nothing, each checked for exact accounting; returns the residency scans
 // they made.
 template <class Fibers>
 std::uint64_t passes_to_fixed_point(Fibers& fibers) {
   const auto scans_before = ebb::runtime_v1::process_registry().memory.counters.residency_scans;
   for (int pass = 2; pass < 20; ++pass) {
-    std::size_t before = 0, after = 0;
-    for (auto& f : fibers) before += f.stack_stats().committed;
-    const ebb::shrink_report report = ebb::stack_registry::shrink_all();
-    for (auto& f : fibers) after += f.stack_stats().committed;
     INFO("pass " << pass);
-    CHECK(report.released_bytes == before - after);
-    if (report.released_bytes == 0) break;
+    if (checked_pass(fibers).released_bytes == 0) break;
   }
   return ebb::runtime_v1::process_registry().memory.counters.residency_scans - scans_before;
 }
@@ -310,11 +319,7 @@ TEST_CASE("after the pass that measured them, passes release fibers' known-held 
       });
       fibers.back().resume();  // went deep, parked shallow
     }
-    std::size_t before = 0, after = 0;
-    for (auto& f : fibers) before += f.stack_stats().committed;
-    const ebb::shrink_report first = ebb::stack_registry::shrink_all();  // they ran: measured
-    for (auto& f : fibers) after += f.stack_stats().committed;
-    CHECK(first.released_bytes == before - after);
+    (void)checked_pass(fibers);  // they ran: measured
     const std::uint64_t later_scans = passes_to_fixed_point(fibers);
 #if defined(__linux__)
     if (os::pagemap_fd() >= 0) CHECK(later_scans == 0);  // before: one or more per pass
@@ -341,11 +346,7 @@ TEST_CASE("after the pass that measured them, passes release fibers' known-held 
     const ebb::stack_stats stats = fibers.front().stack_stats();
     INFO("committed " << stats.committed << " of a peak of " << stats.peak);
     if (stats.committed >= stats.peak) WARN("every page was touched (stack probes?): no hole to measure");
-    std::size_t before = 0, after = 0;
-    for (auto& f : fibers) before += f.stack_stats().committed;
-    const ebb::shrink_report first = ebb::stack_registry::shrink_all();
-    for (auto& f : fibers) after += f.stack_stats().committed;
-    CHECK(first.released_bytes == before - after);
+    (void)checked_pass(fibers);
     (void)passes_to_fixed_point(fibers);  // each checked for exact accounting
   }
 }
