@@ -82,13 +82,6 @@ bool without_pagemap_scan() {
   WARN("no PAGEMAP_SCAN on this kernel (or under Valgrind): passes ask per fiber, nothing to compare");
   return true;
 }
-
-template <class Fibers>
-std::size_t committed_sum(Fibers& fibers) {
-  std::size_t sum = 0;
-  for (auto& f : fibers) sum += f.stack_stats().committed;
-  return sum;
-}
 }  // namespace
 
 TEST_CASE("a residency snapshot answers every query as the kernel does", "[residency][pass]") {
@@ -162,6 +155,15 @@ TEST_CASE("held_floor_known answers from a pass's snapshot only: where the held 
   }
 }
 #endif
+
+namespace {
+template <class Fibers>
+std::size_t committed_sum(Fibers& fibers) {
+  std::size_t sum = 0;
+  for (auto& f : fibers) sum += f.stack_stats().committed;
+  return sum;
+}
+}  // namespace
 
 TEST_CASE("a pass releases each group's ranges in one call, and counts exactly what went back", "[registry][pass]") {
   constexpr int count = 200;  // four groups of at most 64
