@@ -21,7 +21,8 @@
 # Benchmarks, in the order they run: ebb_switch_bench, ebb_create_bench (speed), ebb_growth_bench,
 # ebb_worker_pool_bench (with the Go comparison when `go` is installed), ebb_idle_memory_bench (with
 # goroutines when `go` is installed), ebb_compact_switch_bench, ebb_entity_scripts_bench,
-# ebb_many_switch_bench, ebb_resume_latency_bench.
+# ebb_many_switch_bench, ebb_resume_latency_bench, ebb_job_system_bench (with Boost.Context when it is
+# found, as switch, create, entity and many_switch).
 #
 # Options:
 #   --build-dir DIR   where to build (default: $TMPDIR/ebb-bench-build, outside the work tree)
@@ -30,7 +31,7 @@
 #   --quick           fewer repetitions everywhere, shorter switch loops, 20,000 idle fibers
 #   --only LIST       run only these, comma-separated:
 #                     switch,create,growth,worker_pool,idle,compact_switch,entity,many_switch,
-#                     resume_latency
+#                     resume_latency,job_system
 #   --million         the idle-memory benchmark also measures 1,000,000 fibers (about 6 GB), compact
 #                     fibers and goroutines (about 2.7 GB each)
 #   --cxx COMPILER    C++ compiler for a fresh build dir (default: CMake's choice, usually c++)
@@ -92,7 +93,7 @@ if [[ $emulated == 0 && ( $targets != aarch64,armhf,riscv64,i386 || $runs != 5 |
   echo "bench/run.sh: --targets, --runs and --iterations go with --emulated" >&2
   exit 2
 fi
-all_benchmarks=switch,create,growth,worker_pool,idle,compact_switch,entity,many_switch,resume_latency
+all_benchmarks=switch,create,growth,worker_pool,idle,compact_switch,entity,many_switch,resume_latency,job_system
 if [[ -n $only ]]; then
   IFS=, read -r -a only_names <<<"$only"
   for name in "${only_names[@]}"; do
@@ -277,12 +278,12 @@ if wanted idle; then
 fi
 
 switch_args=(); create_args=(); growth_args=(); pool_args=(); idle_args=(); compact_switch_args=(); entity_args=()
-many_switch_args=(); resume_latency_args=()
+many_switch_args=(); resume_latency_args=(); job_system_args=()
 if [[ $quick == 1 ]]; then
   switch_args=(--reps 5 --iterations 500000); create_args=(--reps 5)
   growth_args=(--quick); pool_args=(--quick); idle_args=(--quick)
   compact_switch_args=(--reps 5 --iterations 200000); entity_args=(--quick)
-  many_switch_args=(--quick); resume_latency_args=(--quick)
+  many_switch_args=(--quick); resume_latency_args=(--quick); job_system_args=(--quick)
 fi
 if [[ -n $reps ]]; then
   switch_args+=(--reps "$reps"); create_args+=(--reps "$reps"); growth_args+=(--reps "$reps")
@@ -313,6 +314,7 @@ wanted compact_switch && run compact_switch ebb_compact_switch_bench "${compact_
 wanted entity && run entity ebb_entity_scripts_bench "${entity_args[@]}"
 wanted many_switch && run many_switch ebb_many_switch_bench "${many_switch_args[@]}"
 wanted resume_latency && run resume_latency ebb_resume_latency_bench "${resume_latency_args[@]}"
+wanted job_system && run job_system ebb_job_system_bench "${job_system_args[@]}"
 
 [[ $update_docs == 1 ]] || exit 0
 
@@ -349,6 +351,7 @@ title_of() {
     entity) echo "Compact fibers: 50,000 entity scripts" ;;
     many_switch) echo "Many-fiber switch: 50,000 fibers round-robin" ;;
     resume_latency) echo "Resume latency during a shrink pass" ;;
+    job_system) echo "Job system: ebb fibers beside Boost fibers on fixed-size stacks" ;;
   esac
 }
 
@@ -430,7 +433,7 @@ fi
   echo "- compiler: $compiler, \`-O2\` (CMake Release, bench/CMakeLists.txt pins -O2)"
   echo "- ${boost_version:-Boost not built in}"
   echo "- Go: ${go_version:-not run}"
-  for name in switch create growth worker_pool idle compact_switch entity many_switch resume_latency; do
+  for name in switch create growth worker_pool idle compact_switch entity many_switch resume_latency job_system; do
     echo
     echo "<!-- latest-run $name: begin -->"
     section "$name"
