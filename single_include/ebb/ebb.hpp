@@ -16913,6 +16913,69 @@ EBB_NAMESPACE_END
 
 
 #if defined(_WIN32)
+// ---- ebb/detail/install_once.hpp -----------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
+#define EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/detail/install_once.hpp — a process-wide install (a signal handler, a terminate handler) done
+// once, that a fork() cannot catch half done.
+//
+// The obvious install-once is a compare-exchange from "not yet" to "being installed", the install,
+// then a store of "installed", with losers spinning until they see it. fork() copies only the thread
+// that calls it: a child forked while another thread was between the two states inherits "being
+// installed" with nobody left to finish, and spins for ever at its first install. That hung children
+// of the fork test at their first resume (the fault handler, docs/reliability.md), and did the same
+// to a child whose first destruction of a suspended fiber installed the unwind report (1 hung child
+// in about 600 trials of a throwaway program, natively).
+//
+// So the install runs under a lock, and fork()'s prepare handler takes that lock too
+// (detail/fork_safety.hpp) and releases it on both sides: the fork then happens before an install
+// starts or after it ended, never inside one, and the child finds either "not yet" (it installs by
+// itself) or "installed". There is no "being installed" for a child to inherit.
+//
+// The lock is a spin lock (detail/spin_wait.hpp): an install is a system call or two and happens once
+// per process, it needs no system type (the Windows build has no fork but compiles this), and the
+// object stays constant-initialised, which EBB_PROCESS_WIDE state objects must be.
+
+
+#include <atomic>
+
+EBB_RUNTIME_BEGIN
+
+struct install_once {
+  std::atomic<bool> installed{false};
+  spin_lock lock;  // held while installing, and by fork()'s prepare handler
+
+  // Runs install() unless it ran already in this process (or in the parent before a fork); returns
+  // once it has run, whichever thread ran it. After the first, one atomic load.
+  template <class Install>
+  EBB_ALWAYS_INLINE void run(Install&& install) noexcept {
+    if (EBB_LIKELY(installed.load(std::memory_order_acquire))) return;
+    lock.lock();
+    if (!installed.load(std::memory_order_relaxed)) {
+      install();
+      installed.store(true, std::memory_order_release);
+    }
+    lock.unlock();
+  }
+
+  // fork()'s prepare handler takes the lock; its parent and child handlers release it.
+  void hold_for_fork() noexcept { lock.lock(); }
+  void release_after_fork() noexcept { lock.unlock(); }
+};
+
+// EBB_PROCESS_WIDE objects are constant-initialised: no module's constructor runs to make one.
+namespace install_once_check {
+constexpr bool constant_initialisable() {
+  install_once probe{};
+  (void)probe;
+  return true;
+}
+static_assert(constant_initialisable(), "ebb: install_once must stay constant-initialisable");
+}  // namespace install_once_check
+
+EBB_RUNTIME_END
+#endif  // EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
 // ---- ebb/os/windows/windows_h.hpp ----------------------------------------------------------------
 #ifndef EBB_SINGLE_HEADER_OS_WINDOWS_WINDOWS_H_HPP
 #define EBB_SINGLE_HEADER_OS_WINDOWS_WINDOWS_H_HPP
@@ -16942,13 +17005,11 @@ EBB_NAMESPACE_END
 #endif  // defined(_WIN32)
 #endif  // EBB_SINGLE_HEADER_OS_WINDOWS_WINDOWS_H_HPP
 
-#include <atomic>
-
 EBB_RUNTIME_BEGIN
 namespace os {
 
 struct fault_handler_state {
-  std::atomic<int> installed{0};  // 0: not yet, 1: being installed, 2: installed (never removed)
+  install_once install;  // the vectored handler, added once and never removed
 };
 EBB_PROCESS_WIDE(fault_handler_state, process_fault_handler, {});
 
@@ -16972,16 +17033,14 @@ inline LONG WINAPI vectored_fault_handler(EXCEPTION_POINTERS* pointers) noexcept
 }
 
 // Called once per thread, the first time it resumes a fiber: the handler is process-wide, so only the
-// first call of the process installs it. SetThreadStackGuarantee is the thread's own business: the
-// switch carries each stack's GuaranteedStackBytes with it, so a guarantee the host set for its
-// thread stays with the thread's stack.
+// first call of the process installs it, and a thread that comes while another installs waits for
+// it (a thread that went on would run a fiber with no handler to grow its stack or report its
+// overflow). SetThreadStackGuarantee is the thread's own business: the switch carries each stack's
+// GuaranteedStackBytes with it, so a guarantee the host set for its thread stays with the thread's
+// stack.
 inline void prepare_thread_for_faults(thread_state* ts) noexcept {
   ts->faults_ready = 1;
-  auto& state = process_fault_handler;
-  int expected = 0;
-  if (!state.installed.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return;
-  ::AddVectoredExceptionHandler(1, &vectored_fault_handler);
-  state.installed.store(2, std::memory_order_release);
+  process_fault_handler.install.run([]() noexcept { ::AddVectoredExceptionHandler(1, &vectored_fault_handler); });
 }
 
 }  // namespace os

@@ -6,9 +6,12 @@
 #include "ebb_catch.hpp"
 #include <ebb/ebb.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "child_process.hpp"
 #include "tool_support.hpp"
@@ -113,4 +116,35 @@ TEST_CASE("fault chain: a fiber overflowing while it resumes another is reported
   INFO(child.err);
   CHECK_FALSE(child.exited);
   CHECK(child.err.find("ebb: stack overflow in fiber 'edge-parent'") != std::string::npos);
+}
+
+// ---- the handler's install, once per process -------------------------------------------------------
+// A thread's first resume installs the process's fault handler unless another thread did. On Windows
+// a thread arriving while another installed it went on at once (a compare-exchange it lost), and
+// could run a fiber before any handler was there to grow its stack or report its overflow. Here the
+// child holds the install's lock, as a thread in the middle of the install does, and a thread's first
+// resume must wait for it. (With the old Windows state there was no install to hold: this test did
+// not compile there, which is how it differs.)
+TEST_CASE("child: a first resume waits while another thread installs the fault handler", "[.child]") {
+  auto& install = ebb::runtime_v1::os::process_fault_handler.install;
+  if (install.installed.load()) std::_Exit(4);  // something resumed a fiber before this test
+  install.lock.lock();
+  std::atomic<bool> ran{false};
+  std::thread first_resume([&ran] {
+    ebb::fiber f([&ran] { ran.store(true); });
+    f.resume();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const bool ran_before_install = ran.load();
+  install.lock.unlock();
+  first_resume.join();
+  if (ran_before_install) std::_Exit(3);  // a fiber ran while the handler was not yet installed
+  std::_Exit(ran.load() && install.installed.load() ? 0 : 5);
+}
+
+TEST_CASE("fault chain: no fiber runs before the process's fault handler is installed", "[signals][threads]") {
+  auto child = run_child_test("child: a first resume waits while another thread installs the fault handler");
+  INFO(child.err);
+  CHECK(child.exited);
+  CHECK(child.exit_code == 0);  // 3: a fiber ran first; 4: the handler was installed already; 5: never
 }

@@ -25,17 +25,16 @@
 
 #if defined(_WIN32)
 #include "ebb/detail/context.hpp"
+#include "ebb/detail/install_once.hpp"
 #include "ebb/os/fault_classification.hpp"
 #include "ebb/os/process_wide.hpp"
 #include "ebb/os/windows/windows_h.hpp"
-
-#include <atomic>
 
 EBB_RUNTIME_BEGIN
 namespace os {
 
 struct fault_handler_state {
-  std::atomic<int> installed{0};  // 0: not yet, 1: being installed, 2: installed (never removed)
+  install_once install;  // the vectored handler, added once and never removed
 };
 EBB_PROCESS_WIDE(fault_handler_state, process_fault_handler, {});
 
@@ -59,16 +58,14 @@ inline LONG WINAPI vectored_fault_handler(EXCEPTION_POINTERS* pointers) noexcept
 }
 
 // Called once per thread, the first time it resumes a fiber: the handler is process-wide, so only the
-// first call of the process installs it. SetThreadStackGuarantee is the thread's own business: the
-// switch carries each stack's GuaranteedStackBytes with it, so a guarantee the host set for its
-// thread stays with the thread's stack.
+// first call of the process installs it, and a thread that comes while another installs waits for
+// it (a thread that went on would run a fiber with no handler to grow its stack or report its
+// overflow). SetThreadStackGuarantee is the thread's own business: the switch carries each stack's
+// GuaranteedStackBytes with it, so a guarantee the host set for its thread stays with the thread's
+// stack.
 inline void prepare_thread_for_faults(thread_state* ts) noexcept {
   ts->faults_ready = 1;
-  auto& state = process_fault_handler;
-  int expected = 0;
-  if (!state.installed.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return;
-  ::AddVectoredExceptionHandler(1, &vectored_fault_handler);
-  state.installed.store(2, std::memory_order_release);
+  process_fault_handler.install.run([]() noexcept { ::AddVectoredExceptionHandler(1, &vectored_fault_handler); });
 }
 
 }  // namespace os
