@@ -17047,9 +17047,10 @@ inline void prepare_thread_for_faults(thread_state* ts) noexcept {
 EBB_RUNTIME_END
 
 EBB_NAMESPACE_BEGIN
-// For hosts with their own vectored handler installed before ebb's: call this first with what the
-// handler received. True: a fiber's stack fault was handled (return EXCEPTION_CONTINUE_EXECUTION);
-// an overflow is reported and aborts instead of returning. False: not ebb's.
+// For hosts whose own vectored handler runs before ebb's (added at the front of the list after ebb
+// added its own at the process's first resume): call this first with what the handler received.
+// True: a fiber's stack fault was handled (return EXCEPTION_CONTINUE_EXECUTION); an overflow is
+// reported and aborts instead of returning. False: not ebb's.
 inline bool try_handle_stack_fault(EXCEPTION_POINTERS* pointers) noexcept {
   return runtime_v1::os::handle_stack_exception(pointers);
 }
