@@ -247,6 +247,13 @@ class arguments {
   std::vector<bool> used_;
 };
 
+// One figure printed with a printf format, for the tables.
+inline std::string fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
 // ---- the machine --------------------------------------------------------------------------------
 inline std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");

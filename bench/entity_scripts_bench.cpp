@@ -226,12 +226,6 @@ struct variant {
   std::vector<std::vector<double>> scaled;  // per scaling count: ns per fiber per frame, one per run
 };
 
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -94,12 +94,6 @@ double bare_first_touch(std::size_t bytes, std::size_t pages) {
   return ns;
 }
 
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -675,12 +675,6 @@ double median_peak(const side_runs& s, std::size_t frames, double (*pick)(const 
   return summarize(v).median;
 }
 
-std::string cell(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -763,10 +757,10 @@ int main(int argc, char** argv) {
     const double migrated = static_cast<double>(s.runs.front().migrated);
     std::printf("  %-*s  %12.0f  %12.0f  %12.0f  %9.0f  %9.3f ms  %7.2f ms  %13.0f  %9.0f\n", static_cast<int>(width),
                 s.name.c_str(), jps.median, jps.min, jps.max, ns, frame, shrink, frames_only, migrated);
-    md << "| " << s.name << " | " << cell("%.0f", jps.median) << " | " << cell("%.0f", jps.min) << " | "
-       << cell("%.0f", jps.max) << " | " << cell("%.0f ns", ns) << " | " << cell("%.3f ms", frame) << " | "
-       << cell("%.2f ms", shrink) << " | "
-       << cell("%.0f", frames_only) << " | " << cell("%.0f", migrated) << " |\n";
+    md << "| " << s.name << " | " << fmt("%.0f", jps.median) << " | " << fmt("%.0f", jps.min) << " | "
+       << fmt("%.0f", jps.max) << " | " << fmt("%.0f ns", ns) << " | " << fmt("%.3f ms", frame) << " | "
+       << fmt("%.2f ms", shrink) << " | "
+       << fmt("%.0f", frames_only) << " | " << fmt("%.0f", migrated) << " |\n";
   }
 
   // Memory, frame by frame, from each side's first successful run. The pattern repeats every eight

@@ -151,12 +151,6 @@ struct library {
   std::vector<run_result> runs[2];  // [0]: the many fibers, [1]: the few
 };
 
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
 summary over_runs(const std::vector<run_result>& runs, double run_result::*field) {
   std::vector<double> x;
   for (const run_result& r : runs) x.push_back(r.*field);

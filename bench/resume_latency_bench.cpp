@@ -283,12 +283,6 @@ matching match(const phase_samples& s, const std::vector<visit_stamp>& visits, s
   return m;
 }
 
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
 std::string us(double ns) { return fmt("%.2f us", ns / 1000.0); }
 
 }  // namespace

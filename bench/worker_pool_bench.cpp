@@ -481,12 +481,6 @@ struct policy_summary {
   }
 };
 
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
 void print_policy(const policy_summary& p, const config& cfg, std::ostringstream& md) {
   const std::size_t page = page_bytes();
   auto med = [&](auto get) { return median_of(p.runs, get); };
