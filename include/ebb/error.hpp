@@ -30,6 +30,7 @@ enum class fiber_errc {
   wrong_thread,       // a fiber pinned to one thread (fiber_options().pin_to_thread) resumed on another
   switch_to_self,     // this_fiber::switch_to() naming the running fiber itself
   execution_stack_busy,  // a compact fiber resumed while a running fiber uses its execution stack
+  unsupported_here,   // the fiber's mode cannot run in this process: tripwire mode under Valgrind
 };
 
 class fiber_error : public std::logic_error {

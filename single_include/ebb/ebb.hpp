@@ -13861,6 +13861,7 @@ enum class fiber_errc {
   wrong_thread,       // a fiber pinned to one thread (fiber_options().pin_to_thread) resumed on another
   switch_to_self,     // this_fiber::switch_to() naming the running fiber itself
   execution_stack_busy,  // a compact fiber resumed while a running fiber uses its execution stack
+  unsupported_here,   // the fiber's mode cannot run in this process: tripwire mode under Valgrind
 };
 
 class fiber_error : public std::logic_error {
@@ -15074,6 +15075,18 @@ inline void fiber_created(fiber_context& c, char* lo, char* hi) noexcept {
 
 // The tripwire window or the kernel-visible part changed, or a compact fiber was bound to an execution
 // stack: tell Valgrind what is stack now.
+// Tripwire mode grows a stack from its fault handler, which unguards pages and retries the faulting
+// instruction. Valgrind does not carry that out: a tripwire fiber under it crashed when it resumed
+// after its first growth (the unit tests), or went on with its frames changed (examples/
+// budget_growth.cpp, Valgrind 3.19). So a build that knows Valgrind refuses such fibers there.
+inline bool tripwire_unsupported() noexcept {
+#if EBB_VALGRIND
+  return RUNNING_ON_VALGRIND != 0;
+#else
+  return false;
+#endif
+}
+
 inline void stack_bounds_changed(fiber_context& c, char* lo) noexcept {
 #if EBB_VALGRIND
   if (c.valgrind_stack_id != 0)
@@ -17543,8 +17556,9 @@ struct shrink_step {
 };
 
 // Why a mapper refused to prepare a new fiber (the fiber is then not created; errno says more for
-// `system`).
-enum class mapper_refusal { none, stack_budget, system };
+// `system`; `unsupported_here`: the mapper's mode cannot run in this process, as tripwire mode under
+// Valgrind).
+enum class mapper_refusal { none, stack_budget, system, unsupported_here };
 
 namespace detail {
 struct mapper_access;
@@ -17624,6 +17638,7 @@ struct tripwire_window {
   // `floor`.
   static mapper_refusal open_initial(context& c, StackAllocator& allocator, const stack_region& region,
                                      char*& floor) noexcept {
+    if (runtime_v1::hooks::tripwire_unsupported()) return mapper_refusal::unsupported_here;
     c.signal_margin = runtime_v1::os::signal_frame_margin();
     char* lo = lowest_for(c, region, c.size);
     if (char* frame_page = page_floor(c.sp); lo > frame_page) lo = frame_page;
@@ -18927,6 +18942,13 @@ struct fiber_creation {
       report(fiber_errc::out_of_memory, [&options](char* out, std::size_t size) noexcept {
         return std::snprintf(out, size, "cannot create fiber '%s': the stack budget (%zu bytes) is exhausted",
                              display_name(options.name()), stack_budget());
+      });
+    } else if (why == mapper_refusal::unsupported_here) {
+      report(fiber_errc::unsupported_here, [&options](char* out, std::size_t size) noexcept {
+        return std::snprintf(out, size,
+                             "cannot create fiber '%s': tripwire mode cannot run under Valgrind, which does not "
+                             "carry out the fault handler's stack growth; use the default allocator there",
+                             display_name(options.name()));
       });
     } else {
       report(fiber_errc::out_of_memory, [&options, error](char* out, std::size_t size) noexcept {

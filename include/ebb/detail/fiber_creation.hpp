@@ -144,6 +144,13 @@ struct fiber_creation {
         return std::snprintf(out, size, "cannot create fiber '%s': the stack budget (%zu bytes) is exhausted",
                              display_name(options.name()), stack_budget());
       });
+    } else if (why == mapper_refusal::unsupported_here) {
+      report(fiber_errc::unsupported_here, [&options](char* out, std::size_t size) noexcept {
+        return std::snprintf(out, size,
+                             "cannot create fiber '%s': tripwire mode cannot run under Valgrind, which does not "
+                             "carry out the fault handler's stack growth; use the default allocator there",
+                             display_name(options.name()));
+      });
     } else {
       report(fiber_errc::out_of_memory, [&options, error](char* out, std::size_t size) noexcept {
         return std::snprintf(out, size, "cannot create fiber '%s': cannot guard its stack: %s",

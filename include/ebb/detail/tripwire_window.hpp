@@ -39,6 +39,7 @@ struct tripwire_window {
   // `floor`.
   static mapper_refusal open_initial(context& c, StackAllocator& allocator, const stack_region& region,
                                      char*& floor) noexcept {
+    if (runtime_v1::hooks::tripwire_unsupported()) return mapper_refusal::unsupported_here;
     c.signal_margin = runtime_v1::os::signal_frame_margin();
     char* lo = lowest_for(c, region, c.size);
     if (char* frame_page = page_floor(c.sp); lo > frame_page) lo = frame_page;

@@ -50,8 +50,9 @@ struct shrink_step {
 };
 
 // Why a mapper refused to prepare a new fiber (the fiber is then not created; errno says more for
-// `system`).
-enum class mapper_refusal { none, stack_budget, system };
+// `system`; `unsupported_here`: the mapper's mode cannot run in this process, as tripwire mode under
+// Valgrind).
+enum class mapper_refusal { none, stack_budget, system, unsupported_here };
 
 namespace detail {
 struct mapper_access;
