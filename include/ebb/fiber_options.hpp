@@ -9,9 +9,10 @@
 #pragma once
 
 #include "ebb/config.hpp"
-#include "ebb/detail/never_destroyed.hpp"
+#include "ebb/detail/install_once.hpp"
 
 #include <cstddef>
+#include <new>
 #include <string>
 #include <utility>
 
@@ -76,9 +77,19 @@ namespace detail {
 // fiber does not build and destroy an 80-byte fiber_options, a std::string among it, on the way in.
 // GCC zeroes that temporary with `rep stos` in some callers, which cost 6 ns of a 44 ns create + run
 // + destroy where it did. Never destroyed: a fiber made during static destruction still finds it.
+// Not a function-local static, whose guard a thread holds while it constructs the object: a child
+// forked then inherits the guard held and waits for ever at its first such fiber (test_fork's race of
+// forks against first fibers hung 1 trial in about 1,500 on it). Built under a registration_once
+// instead, which a child forked in the middle starts over.
+struct default_options_storage {
+  alignas(fiber_options) unsigned char bytes[sizeof(fiber_options)]{};
+  runtime_v1::registration_once built;
+};
+
 inline const fiber_options& default_fiber_options() noexcept {
-  static const runtime_v1::never_destroyed<fiber_options> options;
-  return options.value;
+  static default_options_storage storage;  // constant-initialised: no guard
+  storage.built.run([]() noexcept { ::new (static_cast<void*>(storage.bytes)) fiber_options(); });
+  return *std::launder(reinterpret_cast<const fiber_options*>(storage.bytes));
 }
 }  // namespace detail
 

@@ -4344,6 +4344,7 @@ EBB_RUNTIME_END
 // what a system has that is better) is decided by that system's own header, e.g. os/linux/memory.hpp.
 
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -4355,9 +4356,17 @@ EBB_RUNTIME_END
 EBB_RUNTIME_BEGIN
 namespace os {
 
+// Cached in an atomic rather than a function-local static: a static's guard, held by a thread that
+// initialises it while another forks, stays held in the child, which would wait for ever at its
+// first use. Two threads that both find it unset both ask, and store the same answer.
 inline std::size_t page_size() noexcept {
-  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  return size;
+  static std::atomic<std::size_t> size{0};  // constant-initialised: no guard
+  std::size_t bytes = size.load(std::memory_order_relaxed);
+  if (EBB_UNLIKELY(bytes == 0)) {
+    bytes = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    size.store(bytes, std::memory_order_relaxed);
+  }
+  return bytes;
 }
 
 inline std::uintptr_t page_floor_of(void* p) noexcept { return round_down(reinterpret_cast<std::uintptr_t>(p), page_size()); }
@@ -4425,7 +4434,10 @@ inline bool discard_pages(void* lo, std::size_t bytes) noexcept { return ::madvi
 // are written: a 4 KiB host page inside a guest page up to 256 KiB; more would not fit our vectors,
 // and then mincore serves as if it answered for whole pages, overflow-free: see the probe).
 inline std::size_t mincore_entries_per_page() noexcept {
-  static const std::size_t entries = [] {
+  static std::atomic<std::size_t> measured{0};  // as page_size(): no static's guard for a fork to catch
+  std::size_t known = measured.load(std::memory_order_relaxed);
+  if (EBB_LIKELY(known != 0)) return known;
+  const std::size_t entries = [] {
     const std::size_t page = page_size();
     void* p = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return std::size_t{1};
@@ -4440,6 +4452,7 @@ inline std::size_t mincore_entries_per_page() noexcept {
     ::munmap(p, page);
     return written;
   }();
+  measured.store(entries, std::memory_order_relaxed);
   return entries;
 }
 
@@ -4867,6 +4880,166 @@ EBB_RUNTIME_END
 // (os/linux/memory.hpp). Pages mapped to the shared zero page (read but never written) are not
 // counted: they cost no memory.
 
+// ---- ebb/detail/install_once.hpp -----------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
+#define EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/detail/install_once.hpp — work done once per process (installing a signal or terminate handler,
+// registering fork()'s handlers, building a shared object) that a fork() cannot catch half done.
+//
+// The obvious install-once is a compare-exchange from "not yet" to "being installed", the install,
+// then a store of "installed", with losers spinning until they see it. fork() copies only the thread
+// that calls it: a child forked while another thread was between the two states inherits "being
+// installed" with nobody left to finish, and spins for ever at its first install. That hung children
+// of the fork test at their first resume (the fault handler, docs/reliability.md), and did the same
+// to a child whose first destruction of a suspended fiber installed the unwind report (1 hung child
+// in about 600 trials of a throwaway program, natively).
+//
+// So the install runs under a lock, and fork()'s prepare handler takes that lock too
+// (detail/fork_safety.hpp) and releases it on both sides: the fork then happens before an install
+// starts or after it ended, never inside one, and the child finds either "not yet" (it installs by
+// itself) or "installed". There is no "being installed" for a child to inherit.
+//
+// The lock is a spin lock (detail/spin_wait.hpp): an install is a system call or two and happens once
+// per process, it needs no system type (the Windows build has no fork but compiles this), and the
+// object stays constant-initialised, which EBB_PROCESS_WIDE state objects must be. For the same
+// reason ebb has no function-local static that needs a guard on a path a child may take: the guard,
+// held by a thread initialising it when another forks, stays held in the child.
+
+// ---- ebb/os/fork.hpp -----------------------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_OS_FORK_HPP
+#define EBB_SINGLE_HEADER_OS_FORK_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/os/fork.hpp — handlers the system runs around fork(), where it has fork().
+//
+// detail/fork_safety.hpp takes every lock of the runtime before a fork and releases them on both
+// sides, so that a child forked while other threads held them can still create fibers. Each system
+// provides, in namespace ebb::runtime_v1::os:
+//   void run_around_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)())
+//                            register the three, once per process
+//   long current_process_id()  what tells a process from the parent it was forked from
+// POSIX: pthread_atfork and getpid (posix/fork.hpp). Windows: no fork(), so nothing to register, and
+// one process id serves.
+
+#if defined(__unix__) || defined(__APPLE__)
+// ---- ebb/os/posix/fork.hpp -----------------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_OS_POSIX_FORK_HPP
+#define EBB_SINGLE_HEADER_OS_POSIX_FORK_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/os/posix/fork.hpp — run_around_fork with pthread_atfork (os/fork.hpp says what for).
+
+
+#include <pthread.h>
+#include <unistd.h>
+
+EBB_RUNTIME_BEGIN
+namespace os {
+
+// pthread_atfork fails only for lack of memory; the runtime then stays usable in the parent and a
+// child forked while another thread held a lock would hang, as it would have without ebb's handlers.
+inline void run_around_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)()) noexcept {
+  ::pthread_atfork(prepare, in_parent, in_child);
+}
+
+// A system call each time (glibc stopped caching it): it is asked only while a registration is in
+// progress (detail/install_once.hpp, registration_once).
+inline long current_process_id() noexcept { return static_cast<long>(::getpid()); }
+
+}  // namespace os
+EBB_RUNTIME_END
+#endif  // EBB_SINGLE_HEADER_OS_POSIX_FORK_HPP
+#elif defined(_WIN32)
+EBB_RUNTIME_BEGIN
+namespace os {
+// Windows has no fork(): a new process starts with no copy of another's threads or locks.
+inline void run_around_fork(void (*)(), void (*)(), void (*)()) noexcept {}
+inline long current_process_id() noexcept { return 1; }
+}  // namespace os
+EBB_RUNTIME_END
+#else
+#error "ebb: no fork handling for this system (see ebb/os/fork.hpp)"
+#endif
+#endif  // EBB_SINGLE_HEADER_OS_FORK_HPP
+
+#include <atomic>
+
+EBB_RUNTIME_BEGIN
+
+struct install_once {
+  std::atomic<bool> installed{false};
+  spin_lock lock;  // held while installing, and by fork()'s prepare handler
+
+  // Runs install() unless it ran already in this process (or in the parent before a fork); returns
+  // once it has run, whichever thread ran it. After the first, one atomic load.
+  template <class Install>
+  EBB_ALWAYS_INLINE void run(Install&& install) noexcept {
+    if (EBB_LIKELY(installed.load(std::memory_order_acquire))) return;
+    lock.lock();
+    if (!installed.load(std::memory_order_relaxed)) {
+      install();
+      installed.store(true, std::memory_order_release);
+    }
+    lock.unlock();
+  }
+
+  // fork()'s prepare handler takes the lock; its parent and child handlers release it.
+  void hold_for_fork() noexcept { lock.lock(); }
+  void release_after_fork() noexcept { lock.unlock(); }
+};
+
+// The registrations of fork()'s own handlers (pthread_atfork) cannot be made safe that way: until
+// they are registered, no handler of ours runs around a fork to hold them. A child forked in the
+// middle of one inherits it begun and not finished, and its own first call must then do it again,
+// or its forks go unprotected (a throwaway program: 16 of 3,000 children forked while another thread
+// registered never registered themselves), while in the process that began it every other thread
+// must wait for it (they went on at once, unprotected). So the registration is marked with the id
+// of the process whose thread makes it: a child sees its parent's id, not its own, and starts over;
+// a thread of the same process waits. A child must not register twice either: the handlers are
+// copied with the process, so if the parent's registration of them ended before the fork, the
+// child's handler runs in the child and calls mark_done() before anything else can start over.
+// (A process id is reused only once its process is gone: a descendant that got a dead ancestor's id
+// and inherited that ancestor's unfinished registration would wait for ever. That takes two forks,
+// one of them inside a registration, and the child between them never creating a fiber.)
+struct registration_once {
+  static constexpr long done = -1;
+  std::atomic<long> owner{0};  // 0: not begun; `done`; or the id of the process registering
+
+  template <class Register>
+  void run(Register&& do_register) noexcept {
+    if (EBB_LIKELY(owner.load(std::memory_order_acquire) == done)) return;
+    spinner wait;
+    for (;;) {
+      long seen = owner.load(std::memory_order_acquire);
+      if (seen == done) return;
+      const long self = os::current_process_id();  // asked again each time: a fork may come between
+      if (seen != self) {  // not begun, or begun in a parent process that forked before it finished
+        if (!owner.compare_exchange_strong(seen, self, std::memory_order_acq_rel)) continue;
+        do_register();
+        owner.store(done, std::memory_order_release);
+        return;
+      }
+      wait.pause();  // another thread of this process is registering
+    }
+  }
+
+  // From the child handler of what was registered: that it runs proves the registration complete.
+  void mark_done() noexcept { owner.store(done, std::memory_order_release); }
+};
+
+// EBB_PROCESS_WIDE objects are constant-initialised: no module's constructor runs to make one.
+namespace install_once_check {
+constexpr bool constant_initialisable() {
+  install_once probe{};
+  registration_once registration{};
+  (void)probe;
+  (void)registration;
+  return true;
+}
+static_assert(constant_initialisable(), "ebb: install_once must stay constant-initialisable");
+}  // namespace install_once_check
+
+EBB_RUNTIME_END
+#endif  // EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
 // ---- ebb/os/posix/memory.hpp ---------------------------------------------------------------------
 #ifndef EBB_SINGLE_HEADER_OS_POSIX_MEMORY_HPP
 #define EBB_SINGLE_HEADER_OS_POSIX_MEMORY_HPP
@@ -4876,6 +5049,7 @@ EBB_RUNTIME_END
 // what a system has that is better) is decided by that system's own header, e.g. os/linux/memory.hpp.
 
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -4887,9 +5061,17 @@ EBB_RUNTIME_END
 EBB_RUNTIME_BEGIN
 namespace os {
 
+// Cached in an atomic rather than a function-local static: a static's guard, held by a thread that
+// initialises it while another forks, stays held in the child, which would wait for ever at its
+// first use. Two threads that both find it unset both ask, and store the same answer.
 inline std::size_t page_size() noexcept {
-  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  return size;
+  static std::atomic<std::size_t> size{0};  // constant-initialised: no guard
+  std::size_t bytes = size.load(std::memory_order_relaxed);
+  if (EBB_UNLIKELY(bytes == 0)) {
+    bytes = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    size.store(bytes, std::memory_order_relaxed);
+  }
+  return bytes;
 }
 
 inline std::uintptr_t page_floor_of(void* p) noexcept { return round_down(reinterpret_cast<std::uintptr_t>(p), page_size()); }
@@ -4957,7 +5139,10 @@ inline bool discard_pages(void* lo, std::size_t bytes) noexcept { return ::madvi
 // are written: a 4 KiB host page inside a guest page up to 256 KiB; more would not fit our vectors,
 // and then mincore serves as if it answered for whole pages, overflow-free: see the probe).
 inline std::size_t mincore_entries_per_page() noexcept {
-  static const std::size_t entries = [] {
+  static std::atomic<std::size_t> measured{0};  // as page_size(): no static's guard for a fork to catch
+  std::size_t known = measured.load(std::memory_order_relaxed);
+  if (EBB_LIKELY(known != 0)) return known;
+  const std::size_t entries = [] {
     const std::size_t page = page_size();
     void* p = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return std::size_t{1};
@@ -4972,6 +5157,7 @@ inline std::size_t mincore_entries_per_page() noexcept {
     ::munmap(p, page);
     return written;
   }();
+  measured.store(entries, std::memory_order_relaxed);
   return entries;
 }
 
@@ -6381,10 +6567,12 @@ inline bool running_on_valgrind() noexcept {
 
 struct pagemap_state {
   std::atomic<int> fd{-2};  // -2: not tried yet, -1: unavailable
+  registration_once forget_after_fork;  // the atfork handler below
 };
 EBB_PROCESS_WIDE(pagemap_state, process_pagemap, {});
 
 inline void forget_pagemap_after_fork() noexcept {
+  process_pagemap.forget_after_fork.mark_done();
   // The descriptor would describe the parent's address space in the child.
   int fd = process_pagemap.fd.exchange(-2);
   if (fd >= 0) ::close(fd);
@@ -6393,8 +6581,9 @@ inline void forget_pagemap_after_fork() noexcept {
 inline int pagemap_fd() noexcept {
   int fd = process_pagemap.fd.load(std::memory_order_acquire);
   if (fd != -2) return fd;
-  static const bool registered = (::pthread_atfork(nullptr, nullptr, &forget_pagemap_after_fork), true);
-  (void)registered;
+  // Not a function-local static: a child forked while another thread ran its initialiser would
+  // inherit the guard taken and wait for ever at its first query.
+  process_pagemap.forget_after_fork.run([]() noexcept { ::pthread_atfork(nullptr, nullptr, &forget_pagemap_after_fork); });
   // Valgrind does not know this ioctl and would call its results undefined: mincore there.
   int opened = running_on_valgrind() ? -1 : ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   if (opened >= 0) {
@@ -6540,6 +6729,166 @@ EBB_RUNTIME_END
 // (os/linux/memory.hpp). Pages mapped to the shared zero page (read but never written) are not
 // counted: they cost no memory.
 
+// ---- ebb/detail/install_once.hpp -----------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
+#define EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/detail/install_once.hpp — work done once per process (installing a signal or terminate handler,
+// registering fork()'s handlers, building a shared object) that a fork() cannot catch half done.
+//
+// The obvious install-once is a compare-exchange from "not yet" to "being installed", the install,
+// then a store of "installed", with losers spinning until they see it. fork() copies only the thread
+// that calls it: a child forked while another thread was between the two states inherits "being
+// installed" with nobody left to finish, and spins for ever at its first install. That hung children
+// of the fork test at their first resume (the fault handler, docs/reliability.md), and did the same
+// to a child whose first destruction of a suspended fiber installed the unwind report (1 hung child
+// in about 600 trials of a throwaway program, natively).
+//
+// So the install runs under a lock, and fork()'s prepare handler takes that lock too
+// (detail/fork_safety.hpp) and releases it on both sides: the fork then happens before an install
+// starts or after it ended, never inside one, and the child finds either "not yet" (it installs by
+// itself) or "installed". There is no "being installed" for a child to inherit.
+//
+// The lock is a spin lock (detail/spin_wait.hpp): an install is a system call or two and happens once
+// per process, it needs no system type (the Windows build has no fork but compiles this), and the
+// object stays constant-initialised, which EBB_PROCESS_WIDE state objects must be. For the same
+// reason ebb has no function-local static that needs a guard on a path a child may take: the guard,
+// held by a thread initialising it when another forks, stays held in the child.
+
+// ---- ebb/os/fork.hpp -----------------------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_OS_FORK_HPP
+#define EBB_SINGLE_HEADER_OS_FORK_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/os/fork.hpp — handlers the system runs around fork(), where it has fork().
+//
+// detail/fork_safety.hpp takes every lock of the runtime before a fork and releases them on both
+// sides, so that a child forked while other threads held them can still create fibers. Each system
+// provides, in namespace ebb::runtime_v1::os:
+//   void run_around_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)())
+//                            register the three, once per process
+//   long current_process_id()  what tells a process from the parent it was forked from
+// POSIX: pthread_atfork and getpid (posix/fork.hpp). Windows: no fork(), so nothing to register, and
+// one process id serves.
+
+#if defined(__unix__) || defined(__APPLE__)
+// ---- ebb/os/posix/fork.hpp -----------------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_OS_POSIX_FORK_HPP
+#define EBB_SINGLE_HEADER_OS_POSIX_FORK_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/os/posix/fork.hpp — run_around_fork with pthread_atfork (os/fork.hpp says what for).
+
+
+#include <pthread.h>
+#include <unistd.h>
+
+EBB_RUNTIME_BEGIN
+namespace os {
+
+// pthread_atfork fails only for lack of memory; the runtime then stays usable in the parent and a
+// child forked while another thread held a lock would hang, as it would have without ebb's handlers.
+inline void run_around_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)()) noexcept {
+  ::pthread_atfork(prepare, in_parent, in_child);
+}
+
+// A system call each time (glibc stopped caching it): it is asked only while a registration is in
+// progress (detail/install_once.hpp, registration_once).
+inline long current_process_id() noexcept { return static_cast<long>(::getpid()); }
+
+}  // namespace os
+EBB_RUNTIME_END
+#endif  // EBB_SINGLE_HEADER_OS_POSIX_FORK_HPP
+#elif defined(_WIN32)
+EBB_RUNTIME_BEGIN
+namespace os {
+// Windows has no fork(): a new process starts with no copy of another's threads or locks.
+inline void run_around_fork(void (*)(), void (*)(), void (*)()) noexcept {}
+inline long current_process_id() noexcept { return 1; }
+}  // namespace os
+EBB_RUNTIME_END
+#else
+#error "ebb: no fork handling for this system (see ebb/os/fork.hpp)"
+#endif
+#endif  // EBB_SINGLE_HEADER_OS_FORK_HPP
+
+#include <atomic>
+
+EBB_RUNTIME_BEGIN
+
+struct install_once {
+  std::atomic<bool> installed{false};
+  spin_lock lock;  // held while installing, and by fork()'s prepare handler
+
+  // Runs install() unless it ran already in this process (or in the parent before a fork); returns
+  // once it has run, whichever thread ran it. After the first, one atomic load.
+  template <class Install>
+  EBB_ALWAYS_INLINE void run(Install&& install) noexcept {
+    if (EBB_LIKELY(installed.load(std::memory_order_acquire))) return;
+    lock.lock();
+    if (!installed.load(std::memory_order_relaxed)) {
+      install();
+      installed.store(true, std::memory_order_release);
+    }
+    lock.unlock();
+  }
+
+  // fork()'s prepare handler takes the lock; its parent and child handlers release it.
+  void hold_for_fork() noexcept { lock.lock(); }
+  void release_after_fork() noexcept { lock.unlock(); }
+};
+
+// The registrations of fork()'s own handlers (pthread_atfork) cannot be made safe that way: until
+// they are registered, no handler of ours runs around a fork to hold them. A child forked in the
+// middle of one inherits it begun and not finished, and its own first call must then do it again,
+// or its forks go unprotected (a throwaway program: 16 of 3,000 children forked while another thread
+// registered never registered themselves), while in the process that began it every other thread
+// must wait for it (they went on at once, unprotected). So the registration is marked with the id
+// of the process whose thread makes it: a child sees its parent's id, not its own, and starts over;
+// a thread of the same process waits. A child must not register twice either: the handlers are
+// copied with the process, so if the parent's registration of them ended before the fork, the
+// child's handler runs in the child and calls mark_done() before anything else can start over.
+// (A process id is reused only once its process is gone: a descendant that got a dead ancestor's id
+// and inherited that ancestor's unfinished registration would wait for ever. That takes two forks,
+// one of them inside a registration, and the child between them never creating a fiber.)
+struct registration_once {
+  static constexpr long done = -1;
+  std::atomic<long> owner{0};  // 0: not begun; `done`; or the id of the process registering
+
+  template <class Register>
+  void run(Register&& do_register) noexcept {
+    if (EBB_LIKELY(owner.load(std::memory_order_acquire) == done)) return;
+    spinner wait;
+    for (;;) {
+      long seen = owner.load(std::memory_order_acquire);
+      if (seen == done) return;
+      const long self = os::current_process_id();  // asked again each time: a fork may come between
+      if (seen != self) {  // not begun, or begun in a parent process that forked before it finished
+        if (!owner.compare_exchange_strong(seen, self, std::memory_order_acq_rel)) continue;
+        do_register();
+        owner.store(done, std::memory_order_release);
+        return;
+      }
+      wait.pause();  // another thread of this process is registering
+    }
+  }
+
+  // From the child handler of what was registered: that it runs proves the registration complete.
+  void mark_done() noexcept { owner.store(done, std::memory_order_release); }
+};
+
+// EBB_PROCESS_WIDE objects are constant-initialised: no module's constructor runs to make one.
+namespace install_once_check {
+constexpr bool constant_initialisable() {
+  install_once probe{};
+  registration_once registration{};
+  (void)probe;
+  (void)registration;
+  return true;
+}
+static_assert(constant_initialisable(), "ebb: install_once must stay constant-initialisable");
+}  // namespace install_once_check
+
+EBB_RUNTIME_END
+#endif  // EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
 // ---- ebb/os/posix/memory.hpp ---------------------------------------------------------------------
 #ifndef EBB_SINGLE_HEADER_OS_POSIX_MEMORY_HPP
 #define EBB_SINGLE_HEADER_OS_POSIX_MEMORY_HPP
@@ -6549,6 +6898,7 @@ EBB_RUNTIME_END
 // what a system has that is better) is decided by that system's own header, e.g. os/linux/memory.hpp.
 
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -6560,9 +6910,17 @@ EBB_RUNTIME_END
 EBB_RUNTIME_BEGIN
 namespace os {
 
+// Cached in an atomic rather than a function-local static: a static's guard, held by a thread that
+// initialises it while another forks, stays held in the child, which would wait for ever at its
+// first use. Two threads that both find it unset both ask, and store the same answer.
 inline std::size_t page_size() noexcept {
-  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  return size;
+  static std::atomic<std::size_t> size{0};  // constant-initialised: no guard
+  std::size_t bytes = size.load(std::memory_order_relaxed);
+  if (EBB_UNLIKELY(bytes == 0)) {
+    bytes = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    size.store(bytes, std::memory_order_relaxed);
+  }
+  return bytes;
 }
 
 inline std::uintptr_t page_floor_of(void* p) noexcept { return round_down(reinterpret_cast<std::uintptr_t>(p), page_size()); }
@@ -6630,7 +6988,10 @@ inline bool discard_pages(void* lo, std::size_t bytes) noexcept { return ::madvi
 // are written: a 4 KiB host page inside a guest page up to 256 KiB; more would not fit our vectors,
 // and then mincore serves as if it answered for whole pages, overflow-free: see the probe).
 inline std::size_t mincore_entries_per_page() noexcept {
-  static const std::size_t entries = [] {
+  static std::atomic<std::size_t> measured{0};  // as page_size(): no static's guard for a fork to catch
+  std::size_t known = measured.load(std::memory_order_relaxed);
+  if (EBB_LIKELY(known != 0)) return known;
+  const std::size_t entries = [] {
     const std::size_t page = page_size();
     void* p = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return std::size_t{1};
@@ -6645,6 +7006,7 @@ inline std::size_t mincore_entries_per_page() noexcept {
     ::munmap(p, page);
     return written;
   }();
+  measured.store(entries, std::memory_order_relaxed);
   return entries;
 }
 
@@ -8054,10 +8416,12 @@ inline bool running_on_valgrind() noexcept {
 
 struct pagemap_state {
   std::atomic<int> fd{-2};  // -2: not tried yet, -1: unavailable
+  registration_once forget_after_fork;  // the atfork handler below
 };
 EBB_PROCESS_WIDE(pagemap_state, process_pagemap, {});
 
 inline void forget_pagemap_after_fork() noexcept {
+  process_pagemap.forget_after_fork.mark_done();
   // The descriptor would describe the parent's address space in the child.
   int fd = process_pagemap.fd.exchange(-2);
   if (fd >= 0) ::close(fd);
@@ -8066,8 +8430,9 @@ inline void forget_pagemap_after_fork() noexcept {
 inline int pagemap_fd() noexcept {
   int fd = process_pagemap.fd.load(std::memory_order_acquire);
   if (fd != -2) return fd;
-  static const bool registered = (::pthread_atfork(nullptr, nullptr, &forget_pagemap_after_fork), true);
-  (void)registered;
+  // Not a function-local static: a child forked while another thread ran its initialiser would
+  // inherit the guard taken and wait for ever at its first query.
+  process_pagemap.forget_after_fork.run([]() noexcept { ::pthread_atfork(nullptr, nullptr, &forget_pagemap_after_fork); });
   // Valgrind does not know this ioctl and would call its results undefined: mincore there.
   int opened = running_on_valgrind() ? -1 : ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   if (opened >= 0) {
@@ -9250,6 +9615,7 @@ extern "C" __declspec(allocate(".CRT$XLY")) inline const PIMAGE_TLS_CALLBACK ebb
 // what a system has that is better) is decided by that system's own header, e.g. os/linux/memory.hpp.
 
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -9261,9 +9627,17 @@ extern "C" __declspec(allocate(".CRT$XLY")) inline const PIMAGE_TLS_CALLBACK ebb
 EBB_RUNTIME_BEGIN
 namespace os {
 
+// Cached in an atomic rather than a function-local static: a static's guard, held by a thread that
+// initialises it while another forks, stays held in the child, which would wait for ever at its
+// first use. Two threads that both find it unset both ask, and store the same answer.
 inline std::size_t page_size() noexcept {
-  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  return size;
+  static std::atomic<std::size_t> size{0};  // constant-initialised: no guard
+  std::size_t bytes = size.load(std::memory_order_relaxed);
+  if (EBB_UNLIKELY(bytes == 0)) {
+    bytes = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    size.store(bytes, std::memory_order_relaxed);
+  }
+  return bytes;
 }
 
 inline std::uintptr_t page_floor_of(void* p) noexcept { return round_down(reinterpret_cast<std::uintptr_t>(p), page_size()); }
@@ -9331,7 +9705,10 @@ inline bool discard_pages(void* lo, std::size_t bytes) noexcept { return ::madvi
 // are written: a 4 KiB host page inside a guest page up to 256 KiB; more would not fit our vectors,
 // and then mincore serves as if it answered for whole pages, overflow-free: see the probe).
 inline std::size_t mincore_entries_per_page() noexcept {
-  static const std::size_t entries = [] {
+  static std::atomic<std::size_t> measured{0};  // as page_size(): no static's guard for a fork to catch
+  std::size_t known = measured.load(std::memory_order_relaxed);
+  if (EBB_LIKELY(known != 0)) return known;
+  const std::size_t entries = [] {
     const std::size_t page = page_size();
     void* p = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return std::size_t{1};
@@ -9346,6 +9723,7 @@ inline std::size_t mincore_entries_per_page() noexcept {
     ::munmap(p, page);
     return written;
   }();
+  measured.store(entries, std::memory_order_relaxed);
   return entries;
 }
 
@@ -9838,6 +10216,7 @@ EBB_RUNTIME_END
 // what a system has that is better) is decided by that system's own header, e.g. os/linux/memory.hpp.
 
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -9849,9 +10228,17 @@ EBB_RUNTIME_END
 EBB_RUNTIME_BEGIN
 namespace os {
 
+// Cached in an atomic rather than a function-local static: a static's guard, held by a thread that
+// initialises it while another forks, stays held in the child, which would wait for ever at its
+// first use. Two threads that both find it unset both ask, and store the same answer.
 inline std::size_t page_size() noexcept {
-  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  return size;
+  static std::atomic<std::size_t> size{0};  // constant-initialised: no guard
+  std::size_t bytes = size.load(std::memory_order_relaxed);
+  if (EBB_UNLIKELY(bytes == 0)) {
+    bytes = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    size.store(bytes, std::memory_order_relaxed);
+  }
+  return bytes;
 }
 
 inline std::uintptr_t page_floor_of(void* p) noexcept { return round_down(reinterpret_cast<std::uintptr_t>(p), page_size()); }
@@ -9919,7 +10306,10 @@ inline bool discard_pages(void* lo, std::size_t bytes) noexcept { return ::madvi
 // are written: a 4 KiB host page inside a guest page up to 256 KiB; more would not fit our vectors,
 // and then mincore serves as if it answered for whole pages, overflow-free: see the probe).
 inline std::size_t mincore_entries_per_page() noexcept {
-  static const std::size_t entries = [] {
+  static std::atomic<std::size_t> measured{0};  // as page_size(): no static's guard for a fork to catch
+  std::size_t known = measured.load(std::memory_order_relaxed);
+  if (EBB_LIKELY(known != 0)) return known;
+  const std::size_t entries = [] {
     const std::size_t page = page_size();
     void* p = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return std::size_t{1};
@@ -9934,6 +10324,7 @@ inline std::size_t mincore_entries_per_page() noexcept {
     ::munmap(p, page);
     return written;
   }();
+  measured.store(entries, std::memory_order_relaxed);
   return entries;
 }
 
@@ -11976,6 +12367,7 @@ EBB_RUNTIME_END
 // what a system has that is better) is decided by that system's own header, e.g. os/linux/memory.hpp.
 
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -11987,9 +12379,17 @@ EBB_RUNTIME_END
 EBB_RUNTIME_BEGIN
 namespace os {
 
+// Cached in an atomic rather than a function-local static: a static's guard, held by a thread that
+// initialises it while another forks, stays held in the child, which would wait for ever at its
+// first use. Two threads that both find it unset both ask, and store the same answer.
 inline std::size_t page_size() noexcept {
-  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  return size;
+  static std::atomic<std::size_t> size{0};  // constant-initialised: no guard
+  std::size_t bytes = size.load(std::memory_order_relaxed);
+  if (EBB_UNLIKELY(bytes == 0)) {
+    bytes = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    size.store(bytes, std::memory_order_relaxed);
+  }
+  return bytes;
 }
 
 inline std::uintptr_t page_floor_of(void* p) noexcept { return round_down(reinterpret_cast<std::uintptr_t>(p), page_size()); }
@@ -12057,7 +12457,10 @@ inline bool discard_pages(void* lo, std::size_t bytes) noexcept { return ::madvi
 // are written: a 4 KiB host page inside a guest page up to 256 KiB; more would not fit our vectors,
 // and then mincore serves as if it answered for whole pages, overflow-free: see the probe).
 inline std::size_t mincore_entries_per_page() noexcept {
-  static const std::size_t entries = [] {
+  static std::atomic<std::size_t> measured{0};  // as page_size(): no static's guard for a fork to catch
+  std::size_t known = measured.load(std::memory_order_relaxed);
+  if (EBB_LIKELY(known != 0)) return known;
+  const std::size_t entries = [] {
     const std::size_t page = page_size();
     void* p = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return std::size_t{1};
@@ -12072,6 +12475,7 @@ inline std::size_t mincore_entries_per_page() noexcept {
     ::munmap(p, page);
     return written;
   }();
+  measured.store(entries, std::memory_order_relaxed);
   return entries;
 }
 
@@ -15932,8 +16336,169 @@ EBB_NAMESPACE_END
 //
 //     ebb::fiber parser(ebb::fiber_options().name("json-parser").initial_size(16 * 1024), parse);
 
+// ---- ebb/detail/install_once.hpp -----------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
+#define EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/detail/install_once.hpp — work done once per process (installing a signal or terminate handler,
+// registering fork()'s handlers, building a shared object) that a fork() cannot catch half done.
+//
+// The obvious install-once is a compare-exchange from "not yet" to "being installed", the install,
+// then a store of "installed", with losers spinning until they see it. fork() copies only the thread
+// that calls it: a child forked while another thread was between the two states inherits "being
+// installed" with nobody left to finish, and spins for ever at its first install. That hung children
+// of the fork test at their first resume (the fault handler, docs/reliability.md), and did the same
+// to a child whose first destruction of a suspended fiber installed the unwind report (1 hung child
+// in about 600 trials of a throwaway program, natively).
+//
+// So the install runs under a lock, and fork()'s prepare handler takes that lock too
+// (detail/fork_safety.hpp) and releases it on both sides: the fork then happens before an install
+// starts or after it ended, never inside one, and the child finds either "not yet" (it installs by
+// itself) or "installed". There is no "being installed" for a child to inherit.
+//
+// The lock is a spin lock (detail/spin_wait.hpp): an install is a system call or two and happens once
+// per process, it needs no system type (the Windows build has no fork but compiles this), and the
+// object stays constant-initialised, which EBB_PROCESS_WIDE state objects must be. For the same
+// reason ebb has no function-local static that needs a guard on a path a child may take: the guard,
+// held by a thread initialising it when another forks, stays held in the child.
+
+// ---- ebb/os/fork.hpp -----------------------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_OS_FORK_HPP
+#define EBB_SINGLE_HEADER_OS_FORK_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/os/fork.hpp — handlers the system runs around fork(), where it has fork().
+//
+// detail/fork_safety.hpp takes every lock of the runtime before a fork and releases them on both
+// sides, so that a child forked while other threads held them can still create fibers. Each system
+// provides, in namespace ebb::runtime_v1::os:
+//   void run_around_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)())
+//                            register the three, once per process
+//   long current_process_id()  what tells a process from the parent it was forked from
+// POSIX: pthread_atfork and getpid (posix/fork.hpp). Windows: no fork(), so nothing to register, and
+// one process id serves.
+
+#if defined(__unix__) || defined(__APPLE__)
+// ---- ebb/os/posix/fork.hpp -----------------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_OS_POSIX_FORK_HPP
+#define EBB_SINGLE_HEADER_OS_POSIX_FORK_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/os/posix/fork.hpp — run_around_fork with pthread_atfork (os/fork.hpp says what for).
+
+
+#include <pthread.h>
+#include <unistd.h>
+
+EBB_RUNTIME_BEGIN
+namespace os {
+
+// pthread_atfork fails only for lack of memory; the runtime then stays usable in the parent and a
+// child forked while another thread held a lock would hang, as it would have without ebb's handlers.
+inline void run_around_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)()) noexcept {
+  ::pthread_atfork(prepare, in_parent, in_child);
+}
+
+// A system call each time (glibc stopped caching it): it is asked only while a registration is in
+// progress (detail/install_once.hpp, registration_once).
+inline long current_process_id() noexcept { return static_cast<long>(::getpid()); }
+
+}  // namespace os
+EBB_RUNTIME_END
+#endif  // EBB_SINGLE_HEADER_OS_POSIX_FORK_HPP
+#elif defined(_WIN32)
+EBB_RUNTIME_BEGIN
+namespace os {
+// Windows has no fork(): a new process starts with no copy of another's threads or locks.
+inline void run_around_fork(void (*)(), void (*)(), void (*)()) noexcept {}
+inline long current_process_id() noexcept { return 1; }
+}  // namespace os
+EBB_RUNTIME_END
+#else
+#error "ebb: no fork handling for this system (see ebb/os/fork.hpp)"
+#endif
+#endif  // EBB_SINGLE_HEADER_OS_FORK_HPP
+
+#include <atomic>
+
+EBB_RUNTIME_BEGIN
+
+struct install_once {
+  std::atomic<bool> installed{false};
+  spin_lock lock;  // held while installing, and by fork()'s prepare handler
+
+  // Runs install() unless it ran already in this process (or in the parent before a fork); returns
+  // once it has run, whichever thread ran it. After the first, one atomic load.
+  template <class Install>
+  EBB_ALWAYS_INLINE void run(Install&& install) noexcept {
+    if (EBB_LIKELY(installed.load(std::memory_order_acquire))) return;
+    lock.lock();
+    if (!installed.load(std::memory_order_relaxed)) {
+      install();
+      installed.store(true, std::memory_order_release);
+    }
+    lock.unlock();
+  }
+
+  // fork()'s prepare handler takes the lock; its parent and child handlers release it.
+  void hold_for_fork() noexcept { lock.lock(); }
+  void release_after_fork() noexcept { lock.unlock(); }
+};
+
+// The registrations of fork()'s own handlers (pthread_atfork) cannot be made safe that way: until
+// they are registered, no handler of ours runs around a fork to hold them. A child forked in the
+// middle of one inherits it begun and not finished, and its own first call must then do it again,
+// or its forks go unprotected (a throwaway program: 16 of 3,000 children forked while another thread
+// registered never registered themselves), while in the process that began it every other thread
+// must wait for it (they went on at once, unprotected). So the registration is marked with the id
+// of the process whose thread makes it: a child sees its parent's id, not its own, and starts over;
+// a thread of the same process waits. A child must not register twice either: the handlers are
+// copied with the process, so if the parent's registration of them ended before the fork, the
+// child's handler runs in the child and calls mark_done() before anything else can start over.
+// (A process id is reused only once its process is gone: a descendant that got a dead ancestor's id
+// and inherited that ancestor's unfinished registration would wait for ever. That takes two forks,
+// one of them inside a registration, and the child between them never creating a fiber.)
+struct registration_once {
+  static constexpr long done = -1;
+  std::atomic<long> owner{0};  // 0: not begun; `done`; or the id of the process registering
+
+  template <class Register>
+  void run(Register&& do_register) noexcept {
+    if (EBB_LIKELY(owner.load(std::memory_order_acquire) == done)) return;
+    spinner wait;
+    for (;;) {
+      long seen = owner.load(std::memory_order_acquire);
+      if (seen == done) return;
+      const long self = os::current_process_id();  // asked again each time: a fork may come between
+      if (seen != self) {  // not begun, or begun in a parent process that forked before it finished
+        if (!owner.compare_exchange_strong(seen, self, std::memory_order_acq_rel)) continue;
+        do_register();
+        owner.store(done, std::memory_order_release);
+        return;
+      }
+      wait.pause();  // another thread of this process is registering
+    }
+  }
+
+  // From the child handler of what was registered: that it runs proves the registration complete.
+  void mark_done() noexcept { owner.store(done, std::memory_order_release); }
+};
+
+// EBB_PROCESS_WIDE objects are constant-initialised: no module's constructor runs to make one.
+namespace install_once_check {
+constexpr bool constant_initialisable() {
+  install_once probe{};
+  registration_once registration{};
+  (void)probe;
+  (void)registration;
+  return true;
+}
+static_assert(constant_initialisable(), "ebb: install_once must stay constant-initialisable");
+}  // namespace install_once_check
+
+EBB_RUNTIME_END
+#endif  // EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
 
 #include <cstddef>
+#include <new>
 #include <string>
 #include <utility>
 
@@ -15998,9 +16563,19 @@ namespace detail {
 // fiber does not build and destroy an 80-byte fiber_options, a std::string among it, on the way in.
 // GCC zeroes that temporary with `rep stos` in some callers, which cost 6 ns of a 44 ns create + run
 // + destroy where it did. Never destroyed: a fiber made during static destruction still finds it.
+// Not a function-local static, whose guard a thread holds while it constructs the object: a child
+// forked then inherits the guard held and waits for ever at its first such fiber (test_fork's race of
+// forks against first fibers hung 1 trial in about 1,500 on it). Built under a registration_once
+// instead, which a child forked in the middle starts over.
+struct default_options_storage {
+  alignas(fiber_options) unsigned char bytes[sizeof(fiber_options)]{};
+  runtime_v1::registration_once built;
+};
+
 inline const fiber_options& default_fiber_options() noexcept {
-  static const runtime_v1::never_destroyed<fiber_options> options;
-  return options.value;
+  static default_options_storage storage;  // constant-initialised: no guard
+  storage.built.run([]() noexcept { ::new (static_cast<void*>(storage.bytes)) fiber_options(); });
+  return *std::launder(reinterpret_cast<const fiber_options*>(storage.bytes));
 }
 }  // namespace detail
 
@@ -16145,52 +16720,6 @@ EBB_RUNTIME_END
 // They also hold the once-per-process installs (detail/install_once.hpp), so that no child inherits
 // an install another thread had begun and not finished.
 
-// ---- ebb/os/fork.hpp -----------------------------------------------------------------------------
-#ifndef EBB_SINGLE_HEADER_OS_FORK_HPP
-#define EBB_SINGLE_HEADER_OS_FORK_HPP
-// SPDX-License-Identifier: BSL-1.0
-// ebb/os/fork.hpp — handlers the system runs around fork(), where it has fork().
-//
-// detail/fork_safety.hpp takes every lock of the runtime before a fork and releases them on both
-// sides, so that a child forked while other threads held them can still create fibers. Each system
-// provides, in namespace ebb::runtime_v1::os:
-//   void run_around_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)())
-//                            register the three, once per process
-// POSIX: pthread_atfork (posix/fork.hpp). Windows: no fork(), so nothing to register.
-
-#if defined(__unix__) || defined(__APPLE__)
-// ---- ebb/os/posix/fork.hpp -----------------------------------------------------------------------
-#ifndef EBB_SINGLE_HEADER_OS_POSIX_FORK_HPP
-#define EBB_SINGLE_HEADER_OS_POSIX_FORK_HPP
-// SPDX-License-Identifier: BSL-1.0
-// ebb/os/posix/fork.hpp — run_around_fork with pthread_atfork (os/fork.hpp says what for).
-
-
-#include <pthread.h>
-
-EBB_RUNTIME_BEGIN
-namespace os {
-
-// pthread_atfork fails only for lack of memory; the runtime then stays usable in the parent and a
-// child forked while another thread held a lock would hang, as it would have without ebb's handlers.
-inline void run_around_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)()) noexcept {
-  ::pthread_atfork(prepare, in_parent, in_child);
-}
-
-}  // namespace os
-EBB_RUNTIME_END
-#endif  // EBB_SINGLE_HEADER_OS_POSIX_FORK_HPP
-#elif defined(_WIN32)
-EBB_RUNTIME_BEGIN
-namespace os {
-// Windows has no fork(): a new process starts with no copy of another's threads or locks.
-inline void run_around_fork(void (*)(), void (*)(), void (*)()) noexcept {}
-}  // namespace os
-EBB_RUNTIME_END
-#else
-#error "ebb: no fork handling for this system (see ebb/os/fork.hpp)"
-#endif
-#endif  // EBB_SINGLE_HEADER_OS_FORK_HPP
 // ---- ebb/os/stack_fault.hpp ----------------------------------------------------------------------
 #ifndef EBB_SINGLE_HEADER_OS_STACK_FAULT_HPP
 #define EBB_SINGLE_HEADER_OS_STACK_FAULT_HPP
@@ -16670,69 +17199,6 @@ EBB_RUNTIME_END
 // Only async-signal-safe calls happen in the handler: write, sigaction, sigprocmask, raise, abort, and
 // what the classification does.
 
-// ---- ebb/detail/install_once.hpp -----------------------------------------------------------------
-#ifndef EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
-#define EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
-// SPDX-License-Identifier: BSL-1.0
-// ebb/detail/install_once.hpp — a process-wide install (a signal handler, a terminate handler) done
-// once, that a fork() cannot catch half done.
-//
-// The obvious install-once is a compare-exchange from "not yet" to "being installed", the install,
-// then a store of "installed", with losers spinning until they see it. fork() copies only the thread
-// that calls it: a child forked while another thread was between the two states inherits "being
-// installed" with nobody left to finish, and spins for ever at its first install. That hung children
-// of the fork test at their first resume (the fault handler, docs/reliability.md), and did the same
-// to a child whose first destruction of a suspended fiber installed the unwind report (1 hung child
-// in about 600 trials of a throwaway program, natively).
-//
-// So the install runs under a lock, and fork()'s prepare handler takes that lock too
-// (detail/fork_safety.hpp) and releases it on both sides: the fork then happens before an install
-// starts or after it ended, never inside one, and the child finds either "not yet" (it installs by
-// itself) or "installed". There is no "being installed" for a child to inherit.
-//
-// The lock is a spin lock (detail/spin_wait.hpp): an install is a system call or two and happens once
-// per process, it needs no system type (the Windows build has no fork but compiles this), and the
-// object stays constant-initialised, which EBB_PROCESS_WIDE state objects must be.
-
-
-#include <atomic>
-
-EBB_RUNTIME_BEGIN
-
-struct install_once {
-  std::atomic<bool> installed{false};
-  spin_lock lock;  // held while installing, and by fork()'s prepare handler
-
-  // Runs install() unless it ran already in this process (or in the parent before a fork); returns
-  // once it has run, whichever thread ran it. After the first, one atomic load.
-  template <class Install>
-  EBB_ALWAYS_INLINE void run(Install&& install) noexcept {
-    if (EBB_LIKELY(installed.load(std::memory_order_acquire))) return;
-    lock.lock();
-    if (!installed.load(std::memory_order_relaxed)) {
-      install();
-      installed.store(true, std::memory_order_release);
-    }
-    lock.unlock();
-  }
-
-  // fork()'s prepare handler takes the lock; its parent and child handlers release it.
-  void hold_for_fork() noexcept { lock.lock(); }
-  void release_after_fork() noexcept { lock.unlock(); }
-};
-
-// EBB_PROCESS_WIDE objects are constant-initialised: no module's constructor runs to make one.
-namespace install_once_check {
-constexpr bool constant_initialisable() {
-  install_once probe{};
-  (void)probe;
-  return true;
-}
-static_assert(constant_initialisable(), "ebb: install_once must stay constant-initialisable");
-}  // namespace install_once_check
-
-EBB_RUNTIME_END
-#endif  // EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
 
 #include <csignal>
 #include <cstddef>
@@ -16926,69 +17392,6 @@ EBB_NAMESPACE_END
 
 
 #if defined(_WIN32)
-// ---- ebb/detail/install_once.hpp -----------------------------------------------------------------
-#ifndef EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
-#define EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
-// SPDX-License-Identifier: BSL-1.0
-// ebb/detail/install_once.hpp — a process-wide install (a signal handler, a terminate handler) done
-// once, that a fork() cannot catch half done.
-//
-// The obvious install-once is a compare-exchange from "not yet" to "being installed", the install,
-// then a store of "installed", with losers spinning until they see it. fork() copies only the thread
-// that calls it: a child forked while another thread was between the two states inherits "being
-// installed" with nobody left to finish, and spins for ever at its first install. That hung children
-// of the fork test at their first resume (the fault handler, docs/reliability.md), and did the same
-// to a child whose first destruction of a suspended fiber installed the unwind report (1 hung child
-// in about 600 trials of a throwaway program, natively).
-//
-// So the install runs under a lock, and fork()'s prepare handler takes that lock too
-// (detail/fork_safety.hpp) and releases it on both sides: the fork then happens before an install
-// starts or after it ended, never inside one, and the child finds either "not yet" (it installs by
-// itself) or "installed". There is no "being installed" for a child to inherit.
-//
-// The lock is a spin lock (detail/spin_wait.hpp): an install is a system call or two and happens once
-// per process, it needs no system type (the Windows build has no fork but compiles this), and the
-// object stays constant-initialised, which EBB_PROCESS_WIDE state objects must be.
-
-
-#include <atomic>
-
-EBB_RUNTIME_BEGIN
-
-struct install_once {
-  std::atomic<bool> installed{false};
-  spin_lock lock;  // held while installing, and by fork()'s prepare handler
-
-  // Runs install() unless it ran already in this process (or in the parent before a fork); returns
-  // once it has run, whichever thread ran it. After the first, one atomic load.
-  template <class Install>
-  EBB_ALWAYS_INLINE void run(Install&& install) noexcept {
-    if (EBB_LIKELY(installed.load(std::memory_order_acquire))) return;
-    lock.lock();
-    if (!installed.load(std::memory_order_relaxed)) {
-      install();
-      installed.store(true, std::memory_order_release);
-    }
-    lock.unlock();
-  }
-
-  // fork()'s prepare handler takes the lock; its parent and child handlers release it.
-  void hold_for_fork() noexcept { lock.lock(); }
-  void release_after_fork() noexcept { lock.unlock(); }
-};
-
-// EBB_PROCESS_WIDE objects are constant-initialised: no module's constructor runs to make one.
-namespace install_once_check {
-constexpr bool constant_initialisable() {
-  install_once probe{};
-  (void)probe;
-  return true;
-}
-static_assert(constant_initialisable(), "ebb: install_once must stay constant-initialisable");
-}  // namespace install_once_check
-
-EBB_RUNTIME_END
-#endif  // EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
 // ---- ebb/os/windows/windows_h.hpp ----------------------------------------------------------------
 #ifndef EBB_SINGLE_HEADER_OS_WINDOWS_WINDOWS_H_HPP
 #define EBB_SINGLE_HEADER_OS_WINDOWS_WINDOWS_H_HPP
@@ -17088,69 +17491,6 @@ EBB_NAMESPACE_END
 // terminate handler that, when the terminating thread is unwinding a destroyed fiber, first says so
 // with the fiber's name, then hands over to the handler that was installed before.
 
-// ---- ebb/detail/install_once.hpp -----------------------------------------------------------------
-#ifndef EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
-#define EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
-// SPDX-License-Identifier: BSL-1.0
-// ebb/detail/install_once.hpp — a process-wide install (a signal handler, a terminate handler) done
-// once, that a fork() cannot catch half done.
-//
-// The obvious install-once is a compare-exchange from "not yet" to "being installed", the install,
-// then a store of "installed", with losers spinning until they see it. fork() copies only the thread
-// that calls it: a child forked while another thread was between the two states inherits "being
-// installed" with nobody left to finish, and spins for ever at its first install. That hung children
-// of the fork test at their first resume (the fault handler, docs/reliability.md), and did the same
-// to a child whose first destruction of a suspended fiber installed the unwind report (1 hung child
-// in about 600 trials of a throwaway program, natively).
-//
-// So the install runs under a lock, and fork()'s prepare handler takes that lock too
-// (detail/fork_safety.hpp) and releases it on both sides: the fork then happens before an install
-// starts or after it ended, never inside one, and the child finds either "not yet" (it installs by
-// itself) or "installed". There is no "being installed" for a child to inherit.
-//
-// The lock is a spin lock (detail/spin_wait.hpp): an install is a system call or two and happens once
-// per process, it needs no system type (the Windows build has no fork but compiles this), and the
-// object stays constant-initialised, which EBB_PROCESS_WIDE state objects must be.
-
-
-#include <atomic>
-
-EBB_RUNTIME_BEGIN
-
-struct install_once {
-  std::atomic<bool> installed{false};
-  spin_lock lock;  // held while installing, and by fork()'s prepare handler
-
-  // Runs install() unless it ran already in this process (or in the parent before a fork); returns
-  // once it has run, whichever thread ran it. After the first, one atomic load.
-  template <class Install>
-  EBB_ALWAYS_INLINE void run(Install&& install) noexcept {
-    if (EBB_LIKELY(installed.load(std::memory_order_acquire))) return;
-    lock.lock();
-    if (!installed.load(std::memory_order_relaxed)) {
-      install();
-      installed.store(true, std::memory_order_release);
-    }
-    lock.unlock();
-  }
-
-  // fork()'s prepare handler takes the lock; its parent and child handlers release it.
-  void hold_for_fork() noexcept { lock.lock(); }
-  void release_after_fork() noexcept { lock.unlock(); }
-};
-
-// EBB_PROCESS_WIDE objects are constant-initialised: no module's constructor runs to make one.
-namespace install_once_check {
-constexpr bool constant_initialisable() {
-  install_once probe{};
-  (void)probe;
-  return true;
-}
-static_assert(constant_initialisable(), "ebb: install_once must stay constant-initialisable");
-}  // namespace install_once_check
-
-EBB_RUNTIME_END
-#endif  // EBB_SINGLE_HEADER_DETAIL_INSTALL_ONCE_HPP
 
 #include <cstdio>
 #include <cstdlib>
@@ -17200,6 +17540,11 @@ EBB_RUNTIME_END
 
 EBB_RUNTIME_BEGIN
 
+struct fork_handlers_state {
+  registration_once registration;
+};
+EBB_PROCESS_WIDE(fork_handlers_state, process_fork_handlers, {});
+
 inline void lock_for_fork() noexcept {
   // The installs first. Installing takes no other lock of ours, and neither install is reached with
   // one held: the fault handler's at a thread's first resume, the unwind report's at a destruction
@@ -17215,6 +17560,7 @@ inline void lock_for_fork() noexcept {
 }
 
 inline void unlock_after_fork(bool in_child) noexcept {
+  if (in_child) process_fork_handlers.registration.mark_done();  // these handlers came with the process
   unlock_pool_after_fork(in_child);
   registry_state& registry = process_registry();
   for (auto& shard : registry.shards) shard.unlock();
@@ -17225,23 +17571,18 @@ inline void unlock_after_fork(bool in_child) noexcept {
 #endif
 }
 
-struct fork_handlers_state {
-  std::atomic<int> registered{0};  // 0: no, 1: being registered, 2: yes
-};
-EBB_PROCESS_WIDE(fork_handlers_state, process_fork_handlers, {});
 
 // Once per process, before the first fiber: later forks leave the child usable.
+// Threads that come while another registers wait for it; a child forked in the middle registers
+// again (detail/install_once.hpp, registration_once).
 inline void ensure_fork_handlers() noexcept {
-  auto& state = process_fork_handlers;
-  if (EBB_LIKELY(state.registered.load(std::memory_order_acquire) == 2)) return;
-  int expected = 0;
-  if (!state.registered.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return;
-  // Now, not later under the pool's locks: on Linux what the residency queries open registers an
-  // atfork handler of its own, which waits for glibc's atfork lock, which a fork in progress holds
-  // while our prepare handler waits for the pool's locks.
-  os::prepare_residency_queries();
-  os::run_around_fork(&lock_for_fork, [] { unlock_after_fork(false); }, [] { unlock_after_fork(true); });
-  state.registered.store(2, std::memory_order_release);
+  process_fork_handlers.registration.run([]() noexcept {
+    // Now, not later under the pool's locks: on Linux what the residency queries open registers an
+    // atfork handler of its own, which waits for glibc's atfork lock, which a fork in progress holds
+    // while our prepare handler waits for the pool's locks.
+    os::prepare_residency_queries();
+    os::run_around_fork(&lock_for_fork, [] { unlock_after_fork(false); }, [] { unlock_after_fork(true); });
+  });
 }
 
 EBB_RUNTIME_END

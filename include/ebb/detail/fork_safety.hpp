@@ -16,12 +16,18 @@
 #include "ebb/os/memory.hpp"
 #include "ebb/os/process_wide.hpp"
 #include "ebb/os/stack_fault.hpp"
+#include "ebb/detail/install_once.hpp"
 #include "ebb/detail/registry_shards.hpp"
 #include "ebb/detail/unwind_report.hpp"
 
 #include <atomic>
 
 EBB_RUNTIME_BEGIN
+
+struct fork_handlers_state {
+  registration_once registration;
+};
+EBB_PROCESS_WIDE(fork_handlers_state, process_fork_handlers, {});
 
 inline void lock_for_fork() noexcept {
   // The installs first. Installing takes no other lock of ours, and neither install is reached with
@@ -38,6 +44,7 @@ inline void lock_for_fork() noexcept {
 }
 
 inline void unlock_after_fork(bool in_child) noexcept {
+  if (in_child) process_fork_handlers.registration.mark_done();  // these handlers came with the process
   unlock_pool_after_fork(in_child);
   registry_state& registry = process_registry();
   for (auto& shard : registry.shards) shard.unlock();
@@ -48,23 +55,18 @@ inline void unlock_after_fork(bool in_child) noexcept {
 #endif
 }
 
-struct fork_handlers_state {
-  std::atomic<int> registered{0};  // 0: no, 1: being registered, 2: yes
-};
-EBB_PROCESS_WIDE(fork_handlers_state, process_fork_handlers, {});
 
 // Once per process, before the first fiber: later forks leave the child usable.
+// Threads that come while another registers wait for it; a child forked in the middle registers
+// again (detail/install_once.hpp, registration_once).
 inline void ensure_fork_handlers() noexcept {
-  auto& state = process_fork_handlers;
-  if (EBB_LIKELY(state.registered.load(std::memory_order_acquire) == 2)) return;
-  int expected = 0;
-  if (!state.registered.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) return;
-  // Now, not later under the pool's locks: on Linux what the residency queries open registers an
-  // atfork handler of its own, which waits for glibc's atfork lock, which a fork in progress holds
-  // while our prepare handler waits for the pool's locks.
-  os::prepare_residency_queries();
-  os::run_around_fork(&lock_for_fork, [] { unlock_after_fork(false); }, [] { unlock_after_fork(true); });
-  state.registered.store(2, std::memory_order_release);
+  process_fork_handlers.registration.run([]() noexcept {
+    // Now, not later under the pool's locks: on Linux what the residency queries open registers an
+    // atfork handler of its own, which waits for glibc's atfork lock, which a fork in progress holds
+    // while our prepare handler waits for the pool's locks.
+    os::prepare_residency_queries();
+    os::run_around_fork(&lock_for_fork, [] { unlock_after_fork(false); }, [] { unlock_after_fork(true); });
+  });
 }
 
 EBB_RUNTIME_END

@@ -6,7 +6,9 @@
 // provides, in namespace ebb::runtime_v1::os:
 //   void run_around_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)())
 //                            register the three, once per process
-// POSIX: pthread_atfork (posix/fork.hpp). Windows: no fork(), so nothing to register.
+//   long current_process_id()  what tells a process from the parent it was forked from
+// POSIX: pthread_atfork and getpid (posix/fork.hpp). Windows: no fork(), so nothing to register, and
+// one process id serves.
 #pragma once
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -17,6 +19,7 @@ EBB_RUNTIME_BEGIN
 namespace os {
 // Windows has no fork(): a new process starts with no copy of another's threads or locks.
 inline void run_around_fork(void (*)(), void (*)(), void (*)()) noexcept {}
+inline long current_process_id() noexcept { return 1; }
 }  // namespace os
 EBB_RUNTIME_END
 #else

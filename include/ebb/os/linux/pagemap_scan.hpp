@@ -9,6 +9,7 @@
 #pragma once
 
 #include "ebb/config.hpp"
+#include "ebb/detail/install_once.hpp"
 #include "ebb/detail/integer_cast.hpp"
 #include "ebb/os/posix/memory.hpp"
 #include "ebb/os/per_thread.hpp"
@@ -71,10 +72,12 @@ inline bool running_on_valgrind() noexcept {
 
 struct pagemap_state {
   std::atomic<int> fd{-2};  // -2: not tried yet, -1: unavailable
+  registration_once forget_after_fork;  // the atfork handler below
 };
 EBB_PROCESS_WIDE(pagemap_state, process_pagemap, {});
 
 inline void forget_pagemap_after_fork() noexcept {
+  process_pagemap.forget_after_fork.mark_done();
   // The descriptor would describe the parent's address space in the child.
   int fd = process_pagemap.fd.exchange(-2);
   if (fd >= 0) ::close(fd);
@@ -83,8 +86,9 @@ inline void forget_pagemap_after_fork() noexcept {
 inline int pagemap_fd() noexcept {
   int fd = process_pagemap.fd.load(std::memory_order_acquire);
   if (fd != -2) return fd;
-  static const bool registered = (::pthread_atfork(nullptr, nullptr, &forget_pagemap_after_fork), true);
-  (void)registered;
+  // Not a function-local static: a child forked while another thread ran its initialiser would
+  // inherit the guard taken and wait for ever at its first query.
+  process_pagemap.forget_after_fork.run([]() noexcept { ::pthread_atfork(nullptr, nullptr, &forget_pagemap_after_fork); });
   // Valgrind does not know this ioctl and would call its results undefined: mincore there.
   int opened = running_on_valgrind() ? -1 : ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   if (opened >= 0) {

@@ -5,6 +5,7 @@
 #include "ebb/config.hpp"
 
 #include <pthread.h>
+#include <unistd.h>
 
 EBB_RUNTIME_BEGIN
 namespace os {
@@ -14,6 +15,10 @@ namespace os {
 inline void run_around_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)()) noexcept {
   ::pthread_atfork(prepare, in_parent, in_child);
 }
+
+// A system call each time (glibc stopped caching it): it is asked only while a registration is in
+// progress (detail/install_once.hpp, registration_once).
+inline long current_process_id() noexcept { return static_cast<long>(::getpid()); }
 
 }  // namespace os
 EBB_RUNTIME_END

@@ -7,6 +7,7 @@
 #include "ebb/config.hpp"
 #include "ebb/os/memory_units.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -18,9 +19,17 @@
 EBB_RUNTIME_BEGIN
 namespace os {
 
+// Cached in an atomic rather than a function-local static: a static's guard, held by a thread that
+// initialises it while another forks, stays held in the child, which would wait for ever at its
+// first use. Two threads that both find it unset both ask, and store the same answer.
 inline std::size_t page_size() noexcept {
-  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  return size;
+  static std::atomic<std::size_t> size{0};  // constant-initialised: no guard
+  std::size_t bytes = size.load(std::memory_order_relaxed);
+  if (EBB_UNLIKELY(bytes == 0)) {
+    bytes = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    size.store(bytes, std::memory_order_relaxed);
+  }
+  return bytes;
 }
 
 inline std::uintptr_t page_floor_of(void* p) noexcept { return round_down(reinterpret_cast<std::uintptr_t>(p), page_size()); }
@@ -88,7 +97,10 @@ inline bool discard_pages(void* lo, std::size_t bytes) noexcept { return ::madvi
 // are written: a 4 KiB host page inside a guest page up to 256 KiB; more would not fit our vectors,
 // and then mincore serves as if it answered for whole pages, overflow-free: see the probe).
 inline std::size_t mincore_entries_per_page() noexcept {
-  static const std::size_t entries = [] {
+  static std::atomic<std::size_t> measured{0};  // as page_size(): no static's guard for a fork to catch
+  std::size_t known = measured.load(std::memory_order_relaxed);
+  if (EBB_LIKELY(known != 0)) return known;
+  const std::size_t entries = [] {
     const std::size_t page = page_size();
     void* p = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return std::size_t{1};
@@ -103,6 +115,7 @@ inline std::size_t mincore_entries_per_page() noexcept {
     ::munmap(p, page);
     return written;
   }();
+  measured.store(entries, std::memory_order_relaxed);
   return entries;
 }
 
