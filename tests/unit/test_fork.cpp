@@ -286,12 +286,15 @@ namespace {
 // and exits 0 (inherited it registered or not begun), 1 (inherited it begun, and ended registered)
 // or 2 (inherited it begun, and ended unregistered: its forks would be unprotected).
 int fork_during_first_fiber(unsigned delay) {
-  std::atomic<bool> go{false};
-  std::thread first([&go] {
+  std::atomic<bool> go{false}, forked{false};
+  std::thread first([&go, &forked] {
     while (!go.load()) {
     }
     ebb::fiber f([] {});
     f.resume();
+    // Alive until the fork is done: TSan reports a thread that finished unjoined before a fork as
+    // leaked, in the child.
+    while (!forked.load()) std::this_thread::yield();
   });
   go.store(true);
   for (volatile unsigned i = 0; i < delay; i = i + 1) {
@@ -306,6 +309,7 @@ int fork_during_first_fiber(unsigned delay) {
     const bool begun = inherited != 0 && inherited != ebb::runtime_v1::registration_once::done;
     ::_exit(!begun ? 0 : owner.load() == ebb::runtime_v1::registration_once::done ? 1 : 2);
   }
+  forked.store(true);
   first.join();
   int status = 0;
   if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return 5;
@@ -316,6 +320,7 @@ int fork_during_first_fiber(unsigned delay) {
 TEST_CASE("child: forks race the first fibers of fresh processes", "[.child]") {
   const int trials = static_cast<int>(test_support::scaled(1500));
   int caught = 0;
+  std::fflush(stdout);  // or every forked process writes Catch2's buffered header again
   for (int t = 0; t < trials; ++t) {
     const pid_t pid = ::fork();  // a process with no fiber yet: this test's process runs none
     if (pid == 0) ::_exit(fork_during_first_fiber(static_cast<unsigned>((t * 7919) % 40000)));
@@ -336,6 +341,13 @@ TEST_CASE("child: forks race the first fibers of fresh processes", "[.child]") {
 }
 
 TEST_CASE("fork: a child forked while the first fibers register fork()'s handlers registers its own", "[fork][threads]") {
+  if (EBB_TSAN) {
+    // Seen with clang 14: a child forked while another thread was inside ThreadSanitizer's allocator
+    // waited for ever on the allocator's lock, and TSan, deferring signals inside its runtime, never
+    // let the child's alarm end it. The deterministic test above covers the protocol under TSan too.
+    WARN("skipped under ThreadSanitizer: its allocator's lock can be inherited held by a forked child");
+    return;
+  }
   auto child = test_support::run_child_test("child: forks race the first fibers of fresh processes");
   INFO(child.err);
   CHECK((child.exited && child.exit_code == 0));
