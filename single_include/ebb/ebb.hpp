@@ -6509,6 +6509,37 @@ EBB_RUNTIME_END
 #error "ebb: no process-wide object scheme for this binary format (see ebb/os/process_wide.hpp)"
 #endif
 #endif  // EBB_SINGLE_HEADER_OS_PROCESS_WIDE_HPP
+// ---- ebb/os/valgrind_presence.hpp ----------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_OS_VALGRIND_PRESENCE_HPP
+#define EBB_SINGLE_HEADER_OS_VALGRIND_PRESENCE_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/os/valgrind_presence.hpp — whether the program runs under Valgrind.
+//
+// Only a build that asked for Valgrind's client requests (EBB_VALGRIND=1, config.hpp) can tell; every
+// other build answers no. ebb asks where Valgrind does not carry out what the code relies on:
+// PAGEMAP_SCAN and process_madvise, which it does not know (os/linux/pagemap_scan.hpp,
+// os/linux/pass_memory.hpp), and tripwire growth, which retries a faulting instruction after the
+// fault handler changed the page's protection (detail/tool_hooks.hpp).
+
+
+#if EBB_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
+
+EBB_RUNTIME_BEGIN
+namespace os {
+
+inline bool running_on_valgrind() noexcept {
+#if EBB_VALGRIND
+  return RUNNING_ON_VALGRIND != 0;
+#else
+  return false;
+#endif
+}
+
+}  // namespace os
+EBB_RUNTIME_END
+#endif  // EBB_SINGLE_HEADER_OS_VALGRIND_PRESENCE_HPP
 
 #include <atomic>
 #include <cstddef>
@@ -6518,10 +6549,6 @@ EBB_RUNTIME_END
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-
-#if EBB_VALGRIND
-#include <valgrind/valgrind.h>
-#endif
 
 EBB_RUNTIME_BEGIN
 namespace os {
@@ -6555,14 +6582,6 @@ constexpr bool scan_selects(const pagemap_scan_arg& arg, std::uint64_t categorie
   categories ^= arg.category_inverted;
   if ((categories & arg.category_mask) != arg.category_mask) return false;
   return arg.category_anyof_mask == 0 || (categories & arg.category_anyof_mask) != 0;
-}
-
-inline bool running_on_valgrind() noexcept {
-#if EBB_VALGRIND
-  return RUNNING_ON_VALGRIND != 0;
-#else
-  return false;
-#endif
 }
 
 struct pagemap_state {
@@ -8358,6 +8377,37 @@ EBB_RUNTIME_END
 #error "ebb: no process-wide object scheme for this binary format (see ebb/os/process_wide.hpp)"
 #endif
 #endif  // EBB_SINGLE_HEADER_OS_PROCESS_WIDE_HPP
+// ---- ebb/os/valgrind_presence.hpp ----------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_OS_VALGRIND_PRESENCE_HPP
+#define EBB_SINGLE_HEADER_OS_VALGRIND_PRESENCE_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/os/valgrind_presence.hpp — whether the program runs under Valgrind.
+//
+// Only a build that asked for Valgrind's client requests (EBB_VALGRIND=1, config.hpp) can tell; every
+// other build answers no. ebb asks where Valgrind does not carry out what the code relies on:
+// PAGEMAP_SCAN and process_madvise, which it does not know (os/linux/pagemap_scan.hpp,
+// os/linux/pass_memory.hpp), and tripwire growth, which retries a faulting instruction after the
+// fault handler changed the page's protection (detail/tool_hooks.hpp).
+
+
+#if EBB_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
+
+EBB_RUNTIME_BEGIN
+namespace os {
+
+inline bool running_on_valgrind() noexcept {
+#if EBB_VALGRIND
+  return RUNNING_ON_VALGRIND != 0;
+#else
+  return false;
+#endif
+}
+
+}  // namespace os
+EBB_RUNTIME_END
+#endif  // EBB_SINGLE_HEADER_OS_VALGRIND_PRESENCE_HPP
 
 #include <atomic>
 #include <cstddef>
@@ -8367,10 +8417,6 @@ EBB_RUNTIME_END
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-
-#if EBB_VALGRIND
-#include <valgrind/valgrind.h>
-#endif
 
 EBB_RUNTIME_BEGIN
 namespace os {
@@ -8404,14 +8450,6 @@ constexpr bool scan_selects(const pagemap_scan_arg& arg, std::uint64_t categorie
   categories ^= arg.category_inverted;
   if ((categories & arg.category_mask) != arg.category_mask) return false;
   return arg.category_anyof_mask == 0 || (categories & arg.category_anyof_mask) != 0;
-}
-
-inline bool running_on_valgrind() noexcept {
-#if EBB_VALGRIND
-  return RUNNING_ON_VALGRIND != 0;
-#else
-  return false;
-#endif
 }
 
 struct pagemap_state {
@@ -15415,6 +15453,37 @@ EBB_NAMESPACE_END
 // hide the switches from it. fiber_destroyed frees it in every configuration, since a fiber made with
 // sanitizers may be destroyed by code built without them.
 
+// ---- ebb/os/valgrind_presence.hpp ----------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_OS_VALGRIND_PRESENCE_HPP
+#define EBB_SINGLE_HEADER_OS_VALGRIND_PRESENCE_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/os/valgrind_presence.hpp — whether the program runs under Valgrind.
+//
+// Only a build that asked for Valgrind's client requests (EBB_VALGRIND=1, config.hpp) can tell; every
+// other build answers no. ebb asks where Valgrind does not carry out what the code relies on:
+// PAGEMAP_SCAN and process_madvise, which it does not know (os/linux/pagemap_scan.hpp,
+// os/linux/pass_memory.hpp), and tripwire growth, which retries a faulting instruction after the
+// fault handler changed the page's protection (detail/tool_hooks.hpp).
+
+
+#if EBB_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
+
+EBB_RUNTIME_BEGIN
+namespace os {
+
+inline bool running_on_valgrind() noexcept {
+#if EBB_VALGRIND
+  return RUNNING_ON_VALGRIND != 0;
+#else
+  return false;
+#endif
+}
+
+}  // namespace os
+EBB_RUNTIME_END
+#endif  // EBB_SINGLE_HEADER_OS_VALGRIND_PRESENCE_HPP
 
 #include <cstddef>
 #include <cstdio>
@@ -15483,13 +15552,7 @@ inline void fiber_created(fiber_context& c, char* lo, char* hi) noexcept {
 // instruction. Valgrind does not carry that out: a tripwire fiber under it crashed when it resumed
 // after its first growth (the unit tests), or went on with its frames changed (examples/
 // budget_growth.cpp, Valgrind 3.19). So a build that knows Valgrind refuses such fibers there.
-inline bool tripwire_unsupported() noexcept {
-#if EBB_VALGRIND
-  return RUNNING_ON_VALGRIND != 0;
-#else
-  return false;
-#endif
-}
+inline bool tripwire_unsupported() noexcept { return os::running_on_valgrind(); }
 
 inline void stack_bounds_changed(fiber_context& c, char* lo) noexcept {
 #if EBB_VALGRIND

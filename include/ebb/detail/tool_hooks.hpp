@@ -30,6 +30,7 @@
 
 #include "ebb/config.hpp"
 #include "ebb/detail/context.hpp"
+#include "ebb/os/valgrind_presence.hpp"
 
 #include <cstddef>
 #include <cstdio>
@@ -98,13 +99,7 @@ inline void fiber_created(fiber_context& c, char* lo, char* hi) noexcept {
 // instruction. Valgrind does not carry that out: a tripwire fiber under it crashed when it resumed
 // after its first growth (the unit tests), or went on with its frames changed (examples/
 // budget_growth.cpp, Valgrind 3.19). So a build that knows Valgrind refuses such fibers there.
-inline bool tripwire_unsupported() noexcept {
-#if EBB_VALGRIND
-  return RUNNING_ON_VALGRIND != 0;
-#else
-  return false;
-#endif
-}
+inline bool tripwire_unsupported() noexcept { return os::running_on_valgrind(); }
 
 inline void stack_bounds_changed(fiber_context& c, char* lo) noexcept {
 #if EBB_VALGRIND

@@ -14,6 +14,7 @@
 #include "ebb/os/posix/memory.hpp"
 #include "ebb/os/per_thread.hpp"
 #include "ebb/os/process_wide.hpp"
+#include "ebb/os/valgrind_presence.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -23,10 +24,6 @@
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-
-#if EBB_VALGRIND
-#include <valgrind/valgrind.h>
-#endif
 
 EBB_RUNTIME_BEGIN
 namespace os {
@@ -60,14 +57,6 @@ constexpr bool scan_selects(const pagemap_scan_arg& arg, std::uint64_t categorie
   categories ^= arg.category_inverted;
   if ((categories & arg.category_mask) != arg.category_mask) return false;
   return arg.category_anyof_mask == 0 || (categories & arg.category_anyof_mask) != 0;
-}
-
-inline bool running_on_valgrind() noexcept {
-#if EBB_VALGRIND
-  return RUNNING_ON_VALGRIND != 0;
-#else
-  return false;
-#endif
 }
 
 struct pagemap_state {
