@@ -37,6 +37,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef EBB_BATCHED_RELEASE
@@ -83,12 +84,22 @@ inline bool batched_release_available() noexcept {
   return works;
 }
 
-// Counters for tests and benchmarks: what passes asked of the kernel.
+// Counters for tests and benchmarks: what passes asked of the kernel, and how long the kernel took.
+// The times let a benchmark split a pass into the system calls and ebb's own work around them (two
+// clock reads per call: noise beside a call that walks page tables).
 struct pass_memory_counters {
   std::uint64_t residency_scans = 0;  // PAGEMAP_SCAN snapshots taken (one per run of nearby stacks)
   std::uint64_t release_calls = 0;    // process_madvise calls, or madvise calls where those are refused
   std::uint64_t released_ranges = 0;  // ranges released through them
+  std::uint64_t scan_ns = 0;          // spent inside the PAGEMAP_SCAN calls
+  std::uint64_t release_ns = 0;       // spent inside the release calls
 };
+
+inline std::uint64_t monotonic_ns() noexcept {
+  timespec now;
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<std::uint64_t>(now.tv_sec) * 1000000000u + static_cast<std::uint64_t>(now.tv_nsec);
+}
 
 class pass_memory;
 EBB_PER_THREAD(pass_memory*, thread_pass_memory, this_thread_pass_memory_slot)
@@ -173,7 +184,9 @@ class pass_memory {
     arg.vec_len = residency_snapshot::max_runs - snap.run_count;
     set_scan_filter(arg, /*with_swap=*/true);
     ++counters.residency_scans;
+    const std::uint64_t started = monotonic_ns();
     const long n = ::ioctl(pagemap_fd(), pagemap_scan_request, &arg);
+    counters.scan_ns += monotonic_ns() - started;
     if (n < 0) return false;
     snap.run_count += static_cast<std::size_t>(n);
     // A full vector ends the walk early: the snapshot then answers only below where it stopped.
@@ -184,6 +197,7 @@ class pass_memory {
 
   std::size_t flush() noexcept {
     if (range_count_ == 0) return std::exchange(pending_unreleased_, 0);
+    const std::uint64_t started = monotonic_ns();
     std::size_t done = 0;
     if (batched_release_available()) {
       ++counters.release_calls;
@@ -199,6 +213,7 @@ class pass_memory {
       if (!discard_pages(ranges_[i].iov_base, ranges_[i].iov_len)) unreleased += accounted_[i];
     }
     counters.released_ranges += range_count_;
+    counters.release_ns += monotonic_ns() - started;
     range_count_ = 0;
     return unreleased;
   }

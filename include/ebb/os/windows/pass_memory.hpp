@@ -14,8 +14,8 @@
 EBB_RUNTIME_BEGIN
 namespace os {
 
-struct pass_memory_counters {
-  std::uint64_t residency_scans = 0, release_calls = 0, released_ranges = 0;
+struct pass_memory_counters {  // the same fields as Linux's; no pass here makes these calls
+  std::uint64_t residency_scans = 0, release_calls = 0, released_ranges = 0, scan_ns = 0, release_ns = 0;
 };
 
 class pass_memory {
