@@ -449,31 +449,25 @@ struct policy_summary {
   // ns per page released by pass k (ebb), and by the bare madvise made right after it.
   double ebb_ns_per_page(std::size_t k) const {
     const std::size_t page = page_bytes();
-    return step_median(runs, k, [](const scenario_result& r) -> const std::vector<pass_record>& { return r.passes; },
-                       [&](const pass_record& p) { return p.released ? p.ms * 1e6 / (p.released / page) : 0.0; });
+    return pass_median(k, [&](const pass_record& p) { return p.released ? p.ms * 1e6 / (p.released / page) : 0.0; });
   }
   double bare_ns_per_page(std::size_t k) const {
-    return step_median(runs, k, [](const scenario_result& r) -> const std::vector<pass_record>& { return r.passes; },
-                       [](const pass_record& p) { return p.bare_pages ? p.bare_ms * 1e6 / p.bare_pages : 0.0; });
+    return pass_median(k, [](const pass_record& p) { return p.bare_pages ? p.bare_ms * 1e6 / p.bare_pages : 0.0; });
   }
   double batched_ns_per_page(std::size_t k) const {
-    return step_median(runs, k, [](const scenario_result& r) -> const std::vector<pass_record>& { return r.passes; },
-                       [](const pass_record& p) { return p.bare_pages && p.batched_ms > 0 ? p.batched_ms * 1e6 / p.bare_pages : 0.0; });
+    return pass_median(k, [](const pass_record& p) { return p.bare_pages && p.batched_ms > 0 ? p.batched_ms * 1e6 / p.bare_pages : 0.0; });
   }
   double cooled_ns_per_page(std::size_t k) const {
-    return step_median(runs, k, [](const scenario_result& r) -> const std::vector<pass_record>& { return r.passes; },
-                       [](const pass_record& p) { return p.bare_pages && p.cooled_ms > 0 ? p.cooled_ms * 1e6 / p.bare_pages : 0.0; });
+    return pass_median(k, [](const pass_record& p) { return p.bare_pages && p.cooled_ms > 0 ? p.cooled_ms * 1e6 / p.bare_pages : 0.0; });
   }
   // ns per page released inside pass k's release calls alone (0: the pass made none).
   double calls_ns_per_page(std::size_t k) const {
     const std::size_t page = page_bytes();
-    return step_median(runs, k, [](const scenario_result& r) -> const std::vector<pass_record>& { return r.passes; },
-                       [&](const pass_record& p) { return p.released ? p.release_calls_ms * 1e6 / (p.released / page) : 0.0; });
+    return pass_median(k, [&](const pass_record& p) { return p.released ? p.release_calls_ms * 1e6 / (p.released / page) : 0.0; });
   }
   // Pass k's time outside the system calls it made (its visits, decisions and bookkeeping), in ms.
   double own_ms(std::size_t k) const {
-    return step_median(runs, k, [](const scenario_result& r) -> const std::vector<pass_record>& { return r.passes; },
-                       [](const pass_record& p) { return std::max(0.0, p.ms - p.release_calls_ms - p.scan_calls_ms); });
+    return pass_median(k, [](const pass_record& p) { return std::max(0.0, p.ms - p.release_calls_ms - p.scan_calls_ms); });
   }
   // The releasing pass furthest above the bare batched call (ebb / batched per page); npos if none compared.
   std::size_t worst_pass(bool cooled = false) const {
