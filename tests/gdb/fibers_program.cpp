@@ -32,11 +32,13 @@ std::atomic<bool> gdb_fibers_release_worker{false};
 
 // The port's own description of its switch frame (the C++ side of the slot list the layout object
 // ebb_v1_switch_frame_layout is generated from), kept in the program for fibers.gdb, which compares
-// it with what tools/gdb/ebb.py reads from the object.
-const ebb::runtime_v1::arch::frame_slot* volatile gdb_fibers_frame_slots = ebb::runtime_v1::arch::frame_slots;
-volatile std::size_t gdb_fibers_frame_slot_count =
+// it with what tools/gdb/ebb.py reads from the object. Nothing in the program reads them: [[gnu::used]]
+// keeps them through link-time optimisation (clang -flto removed them otherwise).
+[[gnu::used]] const ebb::runtime_v1::arch::frame_slot* volatile gdb_fibers_frame_slots =
+    ebb::runtime_v1::arch::frame_slots;
+[[gnu::used]] volatile std::size_t gdb_fibers_frame_slot_count =
     sizeof ebb::runtime_v1::arch::frame_slots / sizeof ebb::runtime_v1::arch::frame_slots[0];
-volatile std::size_t gdb_fibers_frame_bytes = ebb::runtime_v1::arch::initial_frame_bytes;
+[[gnu::used]] volatile std::size_t gdb_fibers_frame_bytes = ebb::runtime_v1::arch::initial_frame_bytes;
 
 #if defined(EBB_GDB_BREAKPOINT_ELSEWHERE)
 // In another translation unit (fibers_breakpoint.cpp), compiled for the other ARM instruction set:
