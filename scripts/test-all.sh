@@ -3,8 +3,8 @@
 # scripts/test-all.sh — build and run every test of ebb. CI (.ci/run) runs exactly this.
 #
 # Installs missing prerequisites with apt-get (catch2 meson ninja-build gdb cmake g++), then:
-#   cmake/gcc-debug      g++ -O0 -g, unit tests file by file: unit, lean, examples, compile-fail, strict
-#                        consumer, shared libs, gdb, -fno-exceptions; EBB_VALGRIND=1
+#   cmake/gcc-debug      g++ -O0 -g (the checked unit binary file by file): unit, lean, examples,
+#                        compile-fail, strict consumer, shared libs, gdb, -fno-exceptions; EBB_VALGRIND=1
 #   cmake/gcc-lto        g++ -O2 -flto=auto -fcf-protection=full: the same suite with link-time
 #                        optimisation (GCC pastes every unit's top-level assembly into one file) and
 #                        CET's branch tracking and shadow stacks compiled in (Ubuntu's default); also
@@ -19,7 +19,8 @@
 #   cmake/gcc-catch2-v3  the unit tests against Catch2 v3 (from the distribution's backports, fetched
 #                        into the build directory with apt-get download) when the system has v2,
 #                        and against the generated single header single_include/ebb/ebb.hpp
-#   meson                g++ debugoptimized (-O2 -g), meson test: the whole suite
+#   meson                g++ debugoptimized (-O2 -g), meson test: the whole suite but the compile-fail
+#                        and consumer tests (gcc-debug ran the same commands)
 # Every emulated target runs each of its test binaries once, split between two stages so that none is
 # built twice: the CMake stage builds and runs the checked, hooks, compact-checked and target-specific
 # unit binaries, the shared-library, -fno-exceptions and gdb programs; the meson stage the lean unit
@@ -315,7 +316,10 @@ run_meson_stage() {
   fi
   local built=0
   ninja -C "$dir" -j "$jobs" -k 0 || built=1
-  (cd "$dir" && meson test --no-rebuild --print-errorlogs --num-processes "$jobs") 2>&1 | tee "$log"
+  # The compile-fail and strict-consumer suites are the commands gcc-debug ran (the same script, the
+  # same g++, the same sources: the build type does not reach them).
+  (cd "$dir" && meson test --no-rebuild --print-errorlogs --num-processes "$jobs" \
+     --no-suite compile_fail --no-suite consumer) 2>&1 | tee "$log"
   record_meson_test meson "${PIPESTATUS[0]}" "$start" "$built" "$log"
 }
 
@@ -495,9 +499,9 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 # ---- the first lane: native stages -----------------------------------------------------------------
 native_lane() {
   # EBB_VALGRIND=1 here: the valgrind stage runs this stage's unit tests (the hooks are opt-in).
-  # File by file here (the other stages compile the unit tests in unity batches): a test file that
-  # misses an #include it needs is caught.
-  stage_unity=0 run_cmake_stage cmake/gcc-debug g++ Debug -DEBB_VALGRIND=ON
+  # The checked unit binary file by file here (the other stages, and the other binaries here,
+  # compile the unit tests in unity batches): a test file that misses an #include it needs is caught.
+  run_cmake_stage cmake/gcc-debug g++ Debug -DEBB_VALGRIND=ON -DEBB_TEST_CHECKED_FILE_BY_FILE=ON
   # With CET's branch tracking and shadow stacks compiled in (Ubuntu's default). The compile-fail and
   # consumer tests compile with the compiler alone, whatever the build type: gcc-debug ran exactly
   # these commands.
