@@ -435,9 +435,11 @@ run_windows_switch_stage() {
     "$(grep -c '^[0-9]* checks, 0 failed$' "$log") of 10 summaries passed, ${checks:-0} checks (exit $status)"
 }
 
-# Windows x64: the whole suite built with MinGW-w64 (cmake/toolchains/x86_64-w64-mingw32.cmake) and run
-# under wine through CTest's emulator: unit, lean, hooks, no-exceptions, compile-fail (with the MinGW
-# compiler), the strict consumer and the examples. The wine prefix lives in the build directory and is
+# Windows x64: the CMake half of the suite built with MinGW-w64 (cmake/toolchains/x86_64-w64-mingw32.cmake)
+# and run under wine through CTest's emulator: unit, hooks, compact-checked, no-exceptions,
+# compile-fail (with the MinGW compiler) and the strict consumer; each unit binary as one test
+# (EBB_TEST_WHOLE_BINARIES: a process start costs wine 1.3-1.5 s, and the per-case tests spent more
+# time starting than testing). The wine prefix lives in the build directory and is
 # warmed before ctest (../shared/xarch/RECIPE.md: a cold one can hang ctest), then stopped.
 run_windows_unit_stage() {
   wanted windows/unit || return 0
@@ -451,7 +453,8 @@ run_windows_unit_stage() {
     WINEPREFIX=$dir/wineprefix WINEDEBUG=-all "$wine64" wineboot </dev/null >/dev/null 2>&1
   fi
   stage_retry=1 run_cmake_stage windows/unit x86_64-w64-mingw32-g++-posix Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
-    -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/x86_64-w64-mingw32.cmake" -DEBB_BUILD_BENCH=ON "${emulated_cmake_args[@]}"
+    -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/x86_64-w64-mingw32.cmake" -DEBB_BUILD_BENCH=ON "${emulated_cmake_args[@]}" \
+    -DEBB_TEST_WHOLE_BINARIES=ON
   [ -n "$wine64" ] && WINEPREFIX=$dir/wineprefix wineserver -k >/dev/null 2>&1
   return 0
 }
