@@ -19,6 +19,8 @@
 #   gdb:qemu_pac_ret_signed_O0      (AArch64) the same with pointer authentication on: the helper strips
 #                                   the signed return address (see docs/debugging.md for what gdb
 #                                   cannot do there under qemu 7.2)
+#   gdb:qemu_pac_ret_checker_zero_code  (AArch64) that test's checker on a recorded session in which
+#                                   one signature's code was all zeros
 # Not run under qemu: the core-file test (gcore does not work through qemu's gdbstub: it has no memory
 # map; docs/debugging.md) and the tripwire signal test.
 #
@@ -104,4 +106,11 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64")
             -- ${CMAKE_CROSSCOMPILING_EMULATOR})
   set_tests_properties(gdb:qemu_pac_ret_signed_O0 PROPERTIES LABELS gdb SKIP_RETURN_CODE 77 TIMEOUT 300
                        ENVIRONMENT QEMU_CPU=max,pauth=on)
+  # The checker on a recorded session whose idle slot was signed with a code of all zeros (a CI run
+  # failed on it once: check_pac_ret.py says how that happens), the other two slots signed.
+  add_test(NAME gdb:qemu_pac_ret_checker_zero_code
+    COMMAND bash -c "command -v \"$0\" >/dev/null && \"$0\" -batch -nx -ex 'python print(1)' </dev/null >/dev/null 2>&1 || exit 77; exec \"$0\" -batch -nx -x \"$1\" </dev/null"
+            ${EBB_GDB_MULTIARCH} ${ebb_gdb_dir}/check_pac_ret.py)
+  set_tests_properties(gdb:qemu_pac_ret_checker_zero_code PROPERTIES LABELS gdb SKIP_RETURN_CODE 77 TIMEOUT 120
+                       ENVIRONMENT "EBB_GDB_CHECK_OUTPUT=${ebb_gdb_dir}/fixtures/pac_ret_zero_code.out;EBB_GDB_UNDER_QEMU=1")
 endif()
