@@ -13309,6 +13309,60 @@ EBB_RUNTIME_END
 // that (another key's destructor) finds the state closed and must not reopen it. The main thread runs
 // no key destructors: what it holds at exit() stays with the process.
 
+// ---- ebb/os/fork.hpp -----------------------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_OS_FORK_HPP
+#define EBB_SINGLE_HEADER_OS_FORK_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/os/fork.hpp — handlers the system runs around fork(), where it has fork().
+//
+// detail/fork_safety.hpp takes every lock of the runtime before a fork and releases them on both
+// sides, so that a child forked while other threads held them can still create fibers. Each system
+// provides, in namespace ebb::runtime_v1::os:
+//   void run_around_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)())
+//                            register the three, once per process
+//   long current_process_id()  what tells a process from the parent it was forked from
+// POSIX: pthread_atfork and getpid (posix/fork.hpp). Windows: no fork(), so nothing to register, and
+// one process id serves.
+
+#if defined(__unix__) || defined(__APPLE__)
+// ---- ebb/os/posix/fork.hpp -----------------------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_OS_POSIX_FORK_HPP
+#define EBB_SINGLE_HEADER_OS_POSIX_FORK_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/os/posix/fork.hpp — run_around_fork with pthread_atfork (os/fork.hpp says what for).
+
+
+#include <pthread.h>
+#include <unistd.h>
+
+EBB_RUNTIME_BEGIN
+namespace os {
+
+// pthread_atfork fails only for lack of memory; the runtime then stays usable in the parent and a
+// child forked while another thread held a lock would hang, as it would have without ebb's handlers.
+inline void run_around_fork(void (*prepare)(), void (*in_parent)(), void (*in_child)()) noexcept {
+  ::pthread_atfork(prepare, in_parent, in_child);
+}
+
+// A system call each time (glibc stopped caching it): it is asked only while a registration is in
+// progress (detail/install_once.hpp, registration_once).
+inline long current_process_id() noexcept { return static_cast<long>(::getpid()); }
+
+}  // namespace os
+EBB_RUNTIME_END
+#endif  // EBB_SINGLE_HEADER_OS_POSIX_FORK_HPP
+#elif defined(_WIN32)
+EBB_RUNTIME_BEGIN
+namespace os {
+// Windows has no fork(): a new process starts with no copy of another's threads or locks.
+inline void run_around_fork(void (*)(), void (*)(), void (*)()) noexcept {}
+inline long current_process_id() noexcept { return 1; }
+}  // namespace os
+EBB_RUNTIME_END
+#else
+#error "ebb: no fork handling for this system (see ebb/os/fork.hpp)"
+#endif
+#endif  // EBB_SINGLE_HEADER_OS_FORK_HPP
 
 #include <atomic>
 
@@ -13318,8 +13372,18 @@ EBB_RUNTIME_END
 EBB_RUNTIME_BEGIN
 namespace os {
 
+// The key is created once per process, by whichever thread gets there first, and the others wait for
+// it. The state does not say "being created" but which process is creating it: fork() copies only the
+// thread that calls it, so a child forked while another thread was creating the key would inherit
+// "being created" with nobody left to finish, and wait for ever at its first fiber (seen: the fork race
+// test's child hung in here). A child sees its parent's id instead and creates a key of its own (the
+// parent's, if its pthread_key_create had returned before the fork, stays unused in the child: one
+// key of the process's 1024). detail/install_once.hpp's registration_once does the same for fork()'s
+// handlers; this header, below detail/, keeps its own copy of the rule.
 struct thread_exit_key {
-  std::atomic<int> state{0};  // 0: not created, 1: being created, 2: ready, 3: creation failed
+  static constexpr long ready = -1;
+  static constexpr long failed = -2;  // the system had no key left
+  std::atomic<long> state{0};         // 0: not created; `ready`; `failed`; or the creating process's id
   pthread_key_t key{};
 };
 
@@ -13327,14 +13391,18 @@ struct thread_exit_key {
 // with at_exit as its destructor (one per process: `exit_key` is a process-wide object). False if the
 // system has no key left; the caller then keeps no per-thread state.
 inline bool run_at_thread_exit(thread_exit_key& exit_key, void (*at_exit)(void*), void* value) noexcept {
-  int state = exit_key.state.load(std::memory_order_acquire);
-  if (state != 2) {
-    int expected = 0;
-    if (exit_key.state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
-      exit_key.state.store(::pthread_key_create(&exit_key.key, at_exit) == 0 ? 2 : 3, std::memory_order_release);
+  long state = exit_key.state.load(std::memory_order_acquire);
+  while (state != thread_exit_key::ready) {
+    if (state == thread_exit_key::failed) return false;
+    const long self = current_process_id();
+    if (state != self) {  // not begun, or begun in a parent process that forked before it ended
+      if (!exit_key.state.compare_exchange_strong(state, self, std::memory_order_acq_rel)) continue;
+      state = ::pthread_key_create(&exit_key.key, at_exit) == 0 ? thread_exit_key::ready : thread_exit_key::failed;
+      exit_key.state.store(state, std::memory_order_release);
+      continue;
     }
-    while ((state = exit_key.state.load(std::memory_order_acquire)) == 1) ::sched_yield();
-    if (state != 2) return false;
+    ::sched_yield();  // another thread of this process is creating it
+    state = exit_key.state.load(std::memory_order_acquire);
   }
   return ::pthread_setspecific(exit_key.key, value) == 0;
 }

@@ -282,17 +282,45 @@ TEST_CASE("fork: a registration begun and not finished when the process forked i
   CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
 }
 
+// A thread-exit key (os/posix/thread_exit.hpp: the per-thread clean-ups of the stack cache, the
+// registry's slots and fiber-locals) that another thread of the parent was creating when it forked:
+// the child must create its own, not wait for a thread it does not have (the race test below hung so
+// in its child's first fiber, natively, once in a few hundred trials under load) nor give up.
+TEST_CASE("fork: a child forked while another thread creates a thread-exit key creates its own", "[fork]") {
+  namespace rt = ebb::runtime_v1;
+  static rt::os::thread_exit_key key;  // what a thread of this process leaves while it creates the key:
+  key.state.store(rt::os::current_process_id());
+  std::fflush(stdout);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::alarm(test_support::under_memory_tool() ? 120 : 10);  // waiting for ever ends here: a failure
+    static int value = 0;
+    const bool armed = rt::os::run_at_thread_exit(key, [](void*) {}, &value);
+    ::_exit(armed && key.state.load() == rt::os::thread_exit_key::ready ? 0 : 1);
+  }
+  REQUIRE(pid > 0);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  INFO("exited " << WIFEXITED(status) << ", code " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1)
+                 << ", signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0));
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  key.state.store(0);  // in this process nobody is creating it: the next user creates it afresh
+}
+
 namespace {
 // Where a trial's process is, for its alarm handler to say when it hangs (a hang under emulation is
-// tolerated, below, but never silent: the next one names the step it hung in). The step lives in a
-// page the trials share with the loop that runs them, so that the loop can name it too when it had to
-// kill a trial that not even its alarm could end.
-volatile std::sig_atomic_t race_step_fallback = 0;
-volatile std::sig_atomic_t* race_step = &race_step_fallback;
+// tolerated, below, but never silent: the next one names the step it hung in). The steps live in a
+// page the trials share with the loop that runs them, so that the loop can name them too when it had
+// to kill a trial that not even its alarm could end: the trial's in the first slot, its child's in
+// the second (race_step points to the slot of the process it is read in).
+volatile std::sig_atomic_t race_step_fallback[2] = {0, 0};
+volatile std::sig_atomic_t* race_step_slots = race_step_fallback;
+volatile std::sig_atomic_t* race_step = &race_step_fallback[0];
 const char* const race_steps[] = {"trial: forking",           "trial: waiting for the child",
                                   "trial: joining the thread", "child: reading the registration",
                                   "child: creating its fiber", "child: resuming its fiber",
-                                  "child: exiting",            "planted: a trial that ignores its alarm"};
+                                  "child: exiting",            "planted: a trial that ignores its alarm",
+                                  "child: not forked yet"};
 extern "C" void report_race_hang(int) {
   const char head[] = "ebb test: hung at ";
   const char* step = race_steps[*race_step];
@@ -331,6 +359,7 @@ int fork_during_first_fiber(unsigned delay) {
   *race_step = 0;
   const pid_t pid = ::fork();
   if (pid == 0) {
+    race_step = &race_step_slots[1];
     ::alarm(test_support::under_memory_tool() ? 120 : 10);  // a hang: killed by SIGALRM, reported below
     *race_step = 3;
     auto& owner = ebb::runtime_v1::process_fork_handlers.registration.owner;
@@ -409,13 +438,16 @@ struct race_outcome {
 // up to `hangs_tolerated` hangs are counted and printed, not failed.
 race_outcome race_trials(int trials, int hangs_tolerated, int planted, double deadline) {
   // The step each trial is at, shared with it and its child.
-  void* shared = ::mmap(nullptr, sizeof(std::sig_atomic_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  void* shared = ::mmap(nullptr, 2 * sizeof(std::sig_atomic_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                        -1, 0);
   if (shared == MAP_FAILED) std::_Exit(7);
-  race_step = static_cast<volatile std::sig_atomic_t*>(shared);
+  race_step_slots = static_cast<volatile std::sig_atomic_t*>(shared);
+  race_step = &race_step_slots[0];
   race_outcome outcome;
   std::fflush(stdout);  // or every forked process writes Catch2's buffered header again
   for (int t = 0; t < trials; ++t) {
-    *race_step = 0;
+    race_step_slots[0] = 0;
+    race_step_slots[1] = 8;
     const pid_t pid = ::fork();  // a process with no fiber yet: this test's process runs none
     if (pid == 0) {
       ::setpgid(0, 0);
@@ -428,15 +460,16 @@ race_outcome race_trials(int trials, int hangs_tolerated, int planted, double de
     if (result == 1) ++outcome.caught;
     const bool hung = result == 10 + SIGALRM || result == 30 + SIGALRM || result == 50;
     if (hung && ++outcome.hangs <= hangs_tolerated) {
-      std::fprintf(stderr, "trial %d: a hang (result %d, last step: %s), counted, not failed (%d tolerated)\n",
-                   t, result, race_steps[*race_step], hangs_tolerated);
+      std::fprintf(stderr, "trial %d: a hang (result %d; last steps: %s; %s), counted, not failed (%d tolerated)\n",
+                   t, result, race_steps[race_step_slots[0]], race_steps[race_step_slots[1]], hangs_tolerated);
       continue;
     }
     if (result != 0 && result != 1) {
-      std::fprintf(stderr, "trial %d: result %d, last step: %s (2: a child forked mid-registration never "
+      std::fprintf(stderr, "trial %d: result %d; last steps: %s; %s (2: a child forked mid-registration never "
                            "registered; 10+n: the child was killed by signal n, 30+n: the trial was; 50: "
                            "the trial was still there %.0f s after it began, and was killed with its "
-                           "child; 5: the trial failed)\n", t, result, race_steps[*race_step], deadline);
+                           "child; 5: the trial failed)\n", t, result, race_steps[race_step_slots[0]],
+                   race_steps[race_step_slots[1]], deadline);
       outcome.failed = true;
       break;
     }
@@ -482,7 +515,7 @@ TEST_CASE("fork: the race test's loop kills a trial that not even its alarm ends
   auto child = test_support::run_child_test("child: the fork race loop kills a trial its alarm cannot end together with its child");
   INFO(child.err);
   CHECK((child.exited && child.exit_code == 0));
-  CHECK(child.err.find("last step: planted") != std::string::npos);
+  CHECK(child.err.find("last steps: planted") != std::string::npos);
 }
 
 TEST_CASE("fork: a child forked while the first fibers register fork()'s handlers registers its own", "[fork][threads]") {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "ebb/config.hpp"
+#include "ebb/os/fork.hpp"
 
 #include <atomic>
 
@@ -18,8 +19,18 @@
 EBB_RUNTIME_BEGIN
 namespace os {
 
+// The key is created once per process, by whichever thread gets there first, and the others wait for
+// it. The state does not say "being created" but which process is creating it: fork() copies only the
+// thread that calls it, so a child forked while another thread was creating the key would inherit
+// "being created" with nobody left to finish, and wait for ever at its first fiber (seen: the fork race
+// test's child hung in here). A child sees its parent's id instead and creates a key of its own (the
+// parent's, if its pthread_key_create had returned before the fork, stays unused in the child: one
+// key of the process's 1024). detail/install_once.hpp's registration_once does the same for fork()'s
+// handlers; this header, below detail/, keeps its own copy of the rule.
 struct thread_exit_key {
-  std::atomic<int> state{0};  // 0: not created, 1: being created, 2: ready, 3: creation failed
+  static constexpr long ready = -1;
+  static constexpr long failed = -2;  // the system had no key left
+  std::atomic<long> state{0};         // 0: not created; `ready`; `failed`; or the creating process's id
   pthread_key_t key{};
 };
 
@@ -27,14 +38,18 @@ struct thread_exit_key {
 // with at_exit as its destructor (one per process: `exit_key` is a process-wide object). False if the
 // system has no key left; the caller then keeps no per-thread state.
 inline bool run_at_thread_exit(thread_exit_key& exit_key, void (*at_exit)(void*), void* value) noexcept {
-  int state = exit_key.state.load(std::memory_order_acquire);
-  if (state != 2) {
-    int expected = 0;
-    if (exit_key.state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
-      exit_key.state.store(::pthread_key_create(&exit_key.key, at_exit) == 0 ? 2 : 3, std::memory_order_release);
+  long state = exit_key.state.load(std::memory_order_acquire);
+  while (state != thread_exit_key::ready) {
+    if (state == thread_exit_key::failed) return false;
+    const long self = current_process_id();
+    if (state != self) {  // not begun, or begun in a parent process that forked before it ended
+      if (!exit_key.state.compare_exchange_strong(state, self, std::memory_order_acq_rel)) continue;
+      state = ::pthread_key_create(&exit_key.key, at_exit) == 0 ? thread_exit_key::ready : thread_exit_key::failed;
+      exit_key.state.store(state, std::memory_order_release);
+      continue;
     }
-    while ((state = exit_key.state.load(std::memory_order_acquire)) == 1) ::sched_yield();
-    if (state != 2) return false;
+    ::sched_yield();  // another thread of this process is creating it
+    state = exit_key.state.load(std::memory_order_acquire);
   }
   return ::pthread_setspecific(exit_key.key, value) == 0;
 }
