@@ -24,7 +24,7 @@
 # Every emulated target runs each of its test binaries once, split between two stages so that none is
 # built twice: the CMake stage builds and runs the checked, hooks, compact-checked and target-specific
 # unit binaries, the shared-library, -fno-exceptions and gdb programs; the meson stage the lean unit
-# binary and the examples. Counts scaled by EBB_TEST_SCALE (8; 16 on 32-bit targets).
+# binary and the examples. Counts scaled by EBB_TEST_SCALE=16.
 #   cross/aarch64        aarch64-linux-gnu-g++ -O2 (cmake/toolchains/aarch64-linux-gnu.cmake), ctest
 #                        under qemu-aarch64 (4 KiB pages), with the compile-fail and consumer tests; the
 #                        gdb tests with gdb-multiarch on qemu's gdbstub (tests/gdb/qemu.cmake)

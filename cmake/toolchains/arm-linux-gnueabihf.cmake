@@ -24,6 +24,4 @@ set(CMAKE_CXX_FLAGS_INIT -Wno-psabi)
 set(CMAKE_CROSSCOMPILING_EMULATOR env QEMU_LD_PREFIX=/usr/arm-linux-gnueabihf EBB_TEST_EMULATOR=qemu-arm
     qemu-arm)
 
-# A 32-bit address space: fiber counts scaled by 16, not 8 (cross-common.cmake says why).
-set(EBB_CROSS_TEST_SCALE 16)
 include(${CMAKE_CURRENT_LIST_DIR}/cross-common.cmake)

@@ -24,6 +24,4 @@ set(EBB_TEST_STATIC_EXECUTABLES ON CACHE BOOL "Link ebb's test and example execu
 
 set(CMAKE_CROSSCOMPILING_EMULATOR env QEMU_LD_PREFIX=/usr/i686-linux-gnu EBB_TEST_EMULATOR=qemu-i386 qemu-i386)
 
-# A 32-bit address space: fiber counts scaled by 16, not 8 (cross-common.cmake says why).
-set(EBB_CROSS_TEST_SCALE 16)
 include(${CMAKE_CURRENT_LIST_DIR}/cross-common.cmake)

@@ -16,7 +16,7 @@
 #endif
 
 // Divides the long tests' iteration and fiber counts (test_support::scaled). The build sets it:
-// 1 natively, 8 for targets run under qemu-user (cmake/toolchains/cross-common.cmake, the meson cross
+// 1 natively, 16 for targets run under qemu-user (cmake/toolchains/cross-common.cmake, the meson cross
 // files' test_scale option); the environment variable of the same name overrides it at run time.
 #ifndef EBB_TEST_SCALE
 #define EBB_TEST_SCALE 1
