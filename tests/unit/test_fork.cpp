@@ -331,18 +331,11 @@ extern "C" void report_race_hang(int) {
   std::raise(SIGALRM);  // ends as before: killed by SIGALRM
 }
 
+// The trial's own alarm, and its child's; the loop kills a trial still there 15 s after its alarm.
 // Valgrind runs a trial many times slower; the sanitizers' trials take about as long as native ones
 // (a longer alarm under ASan only made each of its allocator hangs, below, cost two minutes).
-bool race_under_valgrind() {
-#if EBB_VALGRIND
-  return RUNNING_ON_VALGRIND != 0;
-#else
-  return false;
-#endif
-}
-// The trial's own alarm, and its child's; the loop kills a trial still there 15 s after its alarm.
-unsigned race_trial_alarm_seconds() { return race_under_valgrind() ? 300 : 30; }
-unsigned race_child_alarm_seconds() { return race_under_valgrind() ? 120 : 10; }
+unsigned race_trial_alarm_seconds() { return test_support::under_valgrind() ? 300 : 30; }
+unsigned race_child_alarm_seconds() { return test_support::under_valgrind() ? 120 : 10; }
 
 // One trial, in a process no fiber has run in: a thread creates the first fiber while this thread
 // forks after `delay` spins. The forked child records what it inherited, creates a fiber of its own,
@@ -403,27 +396,20 @@ int fork_during_first_fiber(unsigned delay) {
   for (;;) ::pause();
 }
 
-double seconds_since(const timespec& start) {
-  timespec now{};
-  ::clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<double>(now.tv_sec - start.tv_sec) + static_cast<double>(now.tv_nsec - start.tv_nsec) * 1e-9;
-}
-
 // The trial's result: its exit code, 30+n if it was killed by signal n, 50 if it was still there
 // `deadline` seconds after it began and this loop killed it. Whatever the trial left behind (a child
 // of a trial that ended by its alarm) is killed with it: a leftover would hold the test's output pipe
 // open, and the test would wait for ever. The trial leads a process group of its own for that, and it
 // is only waited for (reaped) once the group is gone, so its number cannot be taken meanwhile.
 int wait_for_trial(pid_t pid, double deadline) {
-  timespec start{};
-  ::clock_gettime(CLOCK_MONOTONIC, &start);
+  const auto start = std::chrono::steady_clock::now();
   long pause_ns = 20000;
   bool killed = false;
   for (;;) {
     siginfo_t info{};
     if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return 5;
     if (info.si_pid == pid) break;
-    if (!killed && seconds_since(start) > deadline) {
+    if (!killed && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > deadline) {
       ::kill(-pid, SIGKILL);
       killed = true;
     }
@@ -518,7 +504,7 @@ TEST_CASE("child: forks race the first fibers of fresh processes", "[.child]") {
 // CTest's 300 s limit.) The deadline leaves an ordinary trial time to end even under ASan on a
 // loaded machine (1 s did not: an ordinary trial was killed too).
 TEST_CASE("child: the fork race loop kills a trial its alarm cannot end together with its child", "[.child]") {
-  const race_outcome outcome = race_trials(4, 1, 1, race_under_valgrind() ? 60.0 : 5.0);
+  const race_outcome outcome = race_trials(4, 1, 1, test_support::under_valgrind() ? 60.0 : 5.0);
   std::_Exit(!outcome.failed && outcome.hangs == 1 ? 0 : 3);
 }
 

@@ -111,15 +111,22 @@ inline void free_aligned_block(void* p) {
 #endif
 }
 
+// True when the process runs under Valgrind (only a build with EBB_VALGRIND=1 can tell).
+inline bool under_valgrind() {
+#if EBB_VALGRIND
+  return RUNNING_ON_VALGRIND != 0;
+#else
+  return false;
+#endif
+}
+
 // True when a memory tool adds its own memory to the process (shadow memory, redzones, its own
 // stacks), so per-fiber RSS figures are not ebb's alone.
 inline bool under_memory_tool() {
 #if EBB_ASAN || EBB_TSAN
   return true;
-#elif EBB_VALGRIND
-  return RUNNING_ON_VALGRIND != 0;
 #else
-  return false;
+  return under_valgrind();
 #endif
 }
 
