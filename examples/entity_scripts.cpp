@@ -19,7 +19,6 @@
 // storage per suspended script from ebb::stack_registry::profile().
 //
 //   build and run:  cmake --build build --target example_entity_scripts && build/example_entity_scripts
-#include <ebb/compact_fiber.hpp>
 #include <ebb/ebb.hpp>
 
 #include <cstddef>

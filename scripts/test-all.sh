@@ -9,17 +9,17 @@
 #                        optimisation (GCC pastes every unit's top-level assembly into one file) and
 #                        CET's branch tracking and shadow stacks compiled in (Ubuntu's default); also
 #                        builds bench/ (not run). Its compile-fail and consumer tests are gcc-debug's.
+#                        Built against the generated single header single_include/ebb/ebb.hpp and
+#                        Catch2 v3 (from the distribution's backports, fetched into the build
+#                        directory with apt-get download, when the system has v2)
 #   cmake/clang-lto      clang++ -O2 -flto: the whole suite
 #   install              cmake --install, then consumers (tests/package/): find_package(ebb), pkg-config,
 #                        add_subdirectory, FetchContent, meson dependency('ebb') and subproject
 #   cmake/{gcc,clang}-asan-ubsan, cmake/{gcc,clang}-tsan   the checked and hooks unit tests and the
 #                        examples under AddressSanitizer with UndefinedBehaviorSanitizer, and under
 #                        ThreadSanitizer (-O1)
-#   valgrind             memcheck over the unit tests of cmake/gcc-debug
-#   cmake/gcc-catch2-v3  the unit tests against Catch2 v3 (from the distribution's backports, fetched
-#                        into the build directory with apt-get download) when the system has v2,
-#                        and against the generated single header single_include/ebb/ebb.hpp
-#   meson                g++ debugoptimized (-O2 -g), meson test: the whole suite but the compile-fail
+#   valgrind             memcheck over the unit tests of cmake/gcc-debug (the second lane's last stage)
+#   meson                g++ -O2 (no -g: it changes no code), meson test: the whole suite but the compile-fail
 #                        and consumer tests (gcc-debug ran the same commands)
 # Every emulated target runs each of its test binaries once, split between two stages so that none is
 # built twice: the CMake stage builds and runs the checked, hooks, compact-checked and target-specific
@@ -256,31 +256,31 @@ fetch_catch2_v3() {  # fetch_catch2_v3 PREFIX
   dpkg-deb -x "$work"/libcatch2-dev_*.deb "$prefix"
 }
 
-run_catch2_v3_stage() {
-  wanted cmake/gcc-catch2-v3 || return 0
+# The Catch2 v3 package for the cmake/gcc-lto stage, which builds the whole suite against it: sets
+# catch2_v3_args to the CMake arguments that select it (none when the system's Catch2 is v3 already:
+# then every stage uses it). A fetch that fails is recorded, and the stage goes on with v2.
+catch2_v3_args=()
+prepare_catch2_v3() {
   local start prefix=$build_root/catch2-v3-package/prefix
   start=$(date +%s)
-  banner "cmake/gcc-catch2-v3: the unit tests against Catch2 v3"
-  if [ -f /usr/include/catch2/catch_test_macros.hpp ]; then
-    record cmake/gcc-catch2-v3 0 "$start" "the system's Catch2 is v3: every other stage used it"
-    return
-  fi
+  catch2_v3_args=()
+  [ -f /usr/include/catch2/catch_test_macros.hpp ] && return 0
   if [ ! -f "$prefix/usr/lib/cmake/Catch2/Catch2Config.cmake" ] && ! fetch_catch2_v3 "$prefix"; then
-    record cmake/gcc-catch2-v3 1 "$start" "could not fetch Catch2 v3 (libcatch2-dev from backports)"
-    return
+    record "cmake/gcc-lto (Catch2 v3)" 1 "$start" "could not fetch Catch2 v3 (libcatch2-dev from backports); the stage used v2"
+    return 1
   fi
-  # Against the generated single header (single_include/ebb/ebb.hpp) rather than include/: this stage
-  # builds the unit suite once more anyway, so the single header passes it at no extra cost.
-  stage_targets="ebb_tests ebb_tests_lean" stage_labels="unit|lean" \
-    run_cmake_stage cmake/gcc-catch2-v3 g++ Release "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" \
-      -DCMAKE_PREFIX_PATH="$prefix/usr" -DEBB_BUILD_EXAMPLES=OFF -DEBB_BUILD_BENCH=OFF -DEBB_TEST_SINGLE_HEADER=ON
-  # The stage proves something only if the binary really runs on v3.
-  local version
-  version=$("$build_root/gcc-catch2-v3/tests/ebb_tests" --libidentify 2>/dev/null | sed -n 's/^version: *//p')
+  catch2_v3_args=(-DCMAKE_PREFIX_PATH="$prefix/usr")
+}
+
+# The stage proves something only if its binaries really run on v3.
+check_catch2_v3() {
+  local start version
+  start=$(date +%s)
+  version=$("$build_root/gcc-lto/tests/ebb_tests" --libidentify 2>/dev/null | sed -n 's/^version: *//p')
   if [ "${version%%.*}" != 3 ]; then
-    record "cmake/gcc-catch2-v3 (version)" 1 "$start" "the unit tests linked Catch2 '${version:-unknown}', not v3"
+    record "cmake/gcc-lto (Catch2 v3)" 1 "$start" "the unit tests linked Catch2 '${version:-unknown}', not v3"
   else
-    echo "cmake/gcc-catch2-v3: the unit tests ran on Catch2 $version"
+    echo "cmake/gcc-lto: the unit tests ran on Catch2 $version"
   fi
 }
 
@@ -300,7 +300,7 @@ run_meson_stage() {
   wanted meson || return 0
   local start dir=$build_root/meson log
   start=$(date +%s)
-  banner "meson: g++, debugoptimized"
+  banner "meson: g++, -O2"
   if ! command -v meson >/dev/null 2>&1; then
     record meson 1 "$start" "meson not installed"
     return
@@ -309,7 +309,7 @@ run_meson_stage() {
   log=$dir.test.log
   local setup=(setup)
   [ -f "$dir/build.ninja" ] && setup=(setup --reconfigure)
-  if ! CXX=g++ meson "${setup[@]}" "$dir" "$root" -Dbuildtype=debugoptimized -Dwerror=true -Dtests=enabled \
+  if ! CXX=g++ meson "${setup[@]}" "$dir" "$root" -Doptimization=2 -Ddebug=false -Dwerror=true -Dtests=enabled \
         -Dexamples=enabled -Dtest_unity_batch="$unity_batch"; then
     record meson 1 "$start" "configure failed"
     return
@@ -487,13 +487,16 @@ lto_stage() {  # lto_stage NAME CXX FLAGS [EXTRA CMAKE ARGS...]
 # Sanitizers: ebb tells ASan and TSan about every switch (detail/tool_hooks.hpp); the whole suite
 # must run clean under each, with both compilers. -O1 keeps them fast enough. AddressSanitizer and
 # UndefinedBehaviorSanitizer go into one build (they combine; TSan does not combine with ASan).
+# -g1: line tables, all a report prints (functions, files, lines). Full -g made g++'s ASan+UBSan
+# compile of a test file 1.5 times as long (41 s against 27 s for test_stress.cpp here).
 # Each builds the checked unit tests, those with switch hooks, and the examples (the parts that run
 # ebb's code paths; the build-level tests gain nothing from a sanitizer and would double the time).
 san_stage() {  # san_stage NAME CXX FLAGS
   local name=$1 cxx=$2 flags=$3
   stage_targets="ebb_tests ebb_tests_hooks $example_targets" \
   stage_labels="unit|hooks|example" \
-    run_cmake_stage "$name" "$cxx" Debug "-DCMAKE_CXX_FLAGS=-O1 -g -fno-omit-frame-pointer $flags" -DEBB_BUILD_BENCH=OFF
+    run_cmake_stage "$name" "$cxx" Debug "-DCMAKE_CXX_FLAGS=-O1 -fno-omit-frame-pointer $flags" \
+      -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DEBB_BUILD_BENCH=OFF
 }
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -508,7 +511,15 @@ native_lane() {
   # With CET's branch tracking and shadow stacks compiled in (Ubuntu's default). The compile-fail and
   # consumer tests compile with the compiler alone, whatever the build type: gcc-debug ran exactly
   # these commands.
-  stage_skip_labels="compile_fail|consumer" lto_stage cmake/gcc-lto g++ "-flto=auto -fcf-protection=full" "${bench[@]}"
+  # Also against Catch2 v3 (Debian 12 has v2; v3 comes from its backports, fetch_catch2_v3) and the
+  # generated single header single_include/ebb/ebb.hpp: every other stage builds against v2 and
+  # include/, and a build of its own for these (a stage until 2026-12) cost CI almost four minutes.
+  if wanted cmake/gcc-lto; then
+    prepare_catch2_v3
+    stage_skip_labels="compile_fail|consumer" lto_stage cmake/gcc-lto g++ "-flto=auto -fcf-protection=full" \
+      "${bench[@]}" -DEBB_TEST_SINGLE_HEADER=ON "${catch2_v3_args[@]}"
+    [ ${#catch2_v3_args[@]} -eq 0 ] || check_catch2_v3
+  fi
   if command -v clang++ >/dev/null 2>&1; then
     lto_stage cmake/clang-lto clang++ "-flto"
   elif wanted cmake/clang-lto; then
@@ -516,7 +527,6 @@ native_lane() {
   fi
   san_stage cmake/gcc-asan-ubsan g++ "-fsanitize=address,undefined -fno-sanitize-recover=undefined"
   san_stage cmake/gcc-tsan g++ "-fsanitize=thread"
-  run_valgrind_stage
   run_install_stage
   run_meson_stage
   # Windows under wine: x86-64 code that runs natively, so in this lane (docs/reliability.md has both
@@ -528,7 +538,7 @@ native_lane() {
 # ---- the second lane: other CPUs under qemu-user, then the rest of the native stages ------------
 emulated_stages=(cross/aarch64 meson/cross-aarch64 cross/aarch64-64k cross/riscv64 meson/cross-riscv64
                  cross/armhf meson/cross-armhf cross/i386 meson/cross-i386 windows/switch)
-second_lane_stages=("${emulated_stages[@]}" cmake/clang-asan-ubsan cmake/clang-tsan cmake/gcc-catch2-v3)
+second_lane_stages=("${emulated_stages[@]}" cmake/clang-asan-ubsan cmake/clang-tsan valgrind)
 # Selected with the emulated ones (EBB_EMULATED), run in the native lane.
 emulated_stages+=(windows/unit meson/cross-windows)
 second_lane() {
@@ -550,22 +560,23 @@ second_lane() {
     san_stage cmake/clang-asan-ubsan clang++ "-fsanitize=address,undefined -fno-sanitize-recover=undefined"
     san_stage cmake/clang-tsan clang++ "-fsanitize=thread"
   fi
-  run_catch2_v3_stage
+  # The last: it runs cmake/gcc-debug's unit binary (the native lane's first stage).
+  run_valgrind_stage
 }
 
 # The two lanes run side by side, each with EBB_JOBS jobs. Alone, the native stages leave a core idle
 # in their long single-threaded steps (linking, valgrind, tests that wait for one another), and the
 # emulated ones in qemu's single-threaded guests: together they fill the machine's two cores where one
-# after the other they left gaps. The second lane holds the emulated stages (11 minutes for the AArch64
-# pair in CI) and then the clang sanitizer and Catch2 v3 stages, so the lanes end about together. The
-# second lane's output goes to a file, printed whole after the first lane's, so the two never
+# after the other they left gaps. The second lane holds the emulated stages and then the clang
+# sanitizer stages and valgrind, so the lanes end about together (docs/reliability.md has the times).
+# The second lane's output goes to a file, printed whole after the first lane's, so the two never
 # interleave. EBB_LANES=1 runs everything in one lane.
 started=$(date +%s)
 any_second=0
 for stage in "${second_lane_stages[@]}"; do wanted "$stage" && any_second=1; done
 if [ "${EBB_LANES:-2}" -ge 2 ] && [ $any_second -eq 1 ]; then
   second_log=$build_root/second-lane.log
-  echo "test-all: the emulated, clang sanitizer and Catch2 v3 stages run in a second lane; its log: $second_log"
+  echo "test-all: the emulated, clang sanitizer and valgrind stages run in a second lane; its log: $second_log"
   second_lane >"$second_log" 2>&1 </dev/null &
   second_pid=$!
   native_lane

@@ -106,7 +106,7 @@ step fetchcontent fetchcontent_consumer
 # ---- the single header --------------------------------------------------------------------------
 # single_include/ebb/ebb.hpp must be what scripts/make-single-header.py makes of include/ now, and a
 # consumer with only single_include/ on its path must build and run (the unit suite runs against it in
-# scripts/test-all.sh's cmake/gcc-catch2-v3 stage).
+# scripts/test-all.sh's cmake/gcc-lto stage).
 single_header_current() { python3 "$src/scripts/make-single-header.py" --check; }
 single_header_consumer() {
   g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -I "$src/single_include" "$here/consumer/main.cpp" -pthread \

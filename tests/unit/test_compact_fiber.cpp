@@ -190,7 +190,7 @@ TEST_CASE("compact: the storage of a fiber that went deep follows the policies b
 }
 
 #if EBB_HAS_EXCEPTIONS
-TEST_CASE("compact: resuming on another thread is a fiber_error; a never-run fiber may start anywhere",
+TEST_CASE("compact: resuming on another thread is a fiber_error, but a never-run fiber may start anywhere",
           "[compact]") {
   ebb::compact_fiber f([] {
     for (;;) ebb::this_fiber::yield();

@@ -295,7 +295,7 @@ TEST_CASE("switch hooks: fibers migrating between threads through yield_then sta
   CHECK(paired_per_thread(log));
 }
 
-TEST_CASE("switch hooks: set_switch_hooks(nullptr, nullptr) turns them off; a missing one is a no-op",
+TEST_CASE("switch hooks: set_switch_hooks(nullptr, nullptr) turns them off, and a missing one is a no-op",
           "[switch_hooks]") {
   static std::atomic<int> enters{0};
   ebb::fiber f([] {
