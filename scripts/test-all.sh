@@ -73,7 +73,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --clean) clean=1 ;;
     --only) only+=("$2"); shift ;;
-    -h | --help) sed -n '2,59p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,/^set -uo pipefail/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
