@@ -486,8 +486,9 @@ lto_stage() {  # lto_stage NAME CXX FLAGS [EXTRA CMAKE ARGS...]
   run_cmake_stage "$name" "$cxx" Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG $flags" "$@"
 }
 # Sanitizers: ebb tells ASan and TSan about every switch (detail/tool_hooks.hpp); the whole suite
-# must run clean under each, with both compilers. -O1 keeps them fast enough. AddressSanitizer and
-# UndefinedBehaviorSanitizer go into one build (they combine; TSan does not combine with ASan).
+# must run clean under each (ASan+UBSan with both compilers, TSan with g++). -O1 keeps them fast
+# enough. AddressSanitizer and UndefinedBehaviorSanitizer go into one build (they combine; TSan does
+# not combine with ASan).
 # -g1: line tables, all a report prints (functions, files, lines). Full -g made g++'s ASan+UBSan
 # compile of a test file 1.5 times as long (41 s against 27 s for test_stress.cpp here).
 # Each builds the checked unit tests, those with switch hooks, and the examples (the parts that run

@@ -496,8 +496,9 @@ race_outcome race_trials(int trials, int hangs_tolerated, int planted, double de
 // local run, where gdb on the hung child showed it in ebb's first slot allocation (operator new),
 // waiting on the mutex of ASan's SizeClassAllocator64.
 TEST_CASE("child: forks race the first fibers of fresh processes", "[.child]") {
-  // A third under ASan: its fork of a process with its shadow memory made the 1,500 trials take 110 s
-  // of a CI stage (30 s natively), and its own allocator's hangs (above) are what it mostly finds.
+  // A third under ASan: its fork of a process with its shadow memory made the 1,500 trials take
+  // 110 s of a fresh-chroot run's gcc-asan-ubsan stage (30 s natively), and its own allocator's
+  // hangs (above) are what it mostly finds.
   const int trials = static_cast<int>(test_support::scaled(EBB_ASAN ? 500 : 1500));
   const race_outcome outcome = race_trials(trials, test_support::emulated() || EBB_ASAN ? 5 : 0, -1,
                                            race_trial_alarm_seconds() + 15.0);

@@ -84,7 +84,7 @@ TEST_CASE("yield_then: two threads bounce one fiber, each resuming it the moment
   std::thread a(worker, 0), b(worker, 1);
   // A bound on the run, not a measurement: on a starved machine the fiber stops early. A million
   // rounds take about 11 s on an idle two-core machine here; with CI's other lane compiling beside
-  // it, the bound ended most runs (it was 60 s, a quarter of the run's time in some stages). The
+  // it, the bound ended most runs (it was 60 s, about a quarter of the test time of some stages). The
   // publish-before-yield mistake above failed within 30,000-150,000 rounds in five runs.
   const auto stop_at = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (!finished.load() && std::chrono::steady_clock::now() < stop_at)

@@ -22,7 +22,8 @@ long mappings() {
 
 TEST_CASE("100,000 suspended default fibers: RSS and page tables per fiber", "[scale]") {
   // Emulated: fewer (EBB_TEST_SCALE). Under AddressSanitizer a quarter: its figures are only
-  // reported there (below), and 100,000 took 125 s of a CI stage (gcc) against 15-25 s natively.
+  // reported there (below), and 100,000 took 125 s of a fresh-chroot run's gcc-asan-ubsan stage
+  // against 15-25 s natively.
   const long count = test_support::scaled(EBB_ASAN ? 25000L : 100000L);
   if (EBB_TSAN) {
     WARN("skipped: ThreadSanitizer tracks each fiber like a thread and stops at 8128 of them");
