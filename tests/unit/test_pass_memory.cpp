@@ -7,8 +7,10 @@
 
 #include "deep_stack.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <random>
 #include <vector>
@@ -128,6 +130,52 @@ TEST_CASE("a range the snapshot does not cover is asked of the kernel", "[reside
     base[6 * page] = 1;  // after the snapshot, outside what it covers
     CHECK(os::resident_bytes(base, base + 8 * page) == 2 * page);
     CHECK(os::resident_bytes(base + 4 * page, base + 8 * page) == page);
+  }
+}
+
+// A pass hands begin() its held fibers' spans in the order it walks its slots: for fibers created one
+// after another that is descending addresses (a thread cache hands out a slab highest first).
+TEST_CASE("a pass's snapshot merges nearby spans given in any order, one scan per cluster, and answers as the kernel does",
+          "[residency][pass]") {
+  if (without_pagemap_scan()) return;
+  const std::size_t page = os::page_size();
+  const std::size_t cluster_pages = 96, gap_pages = ((std::size_t{2} << 20) + page - 1) / page;  // 2 MiB apart
+  scratch_pages scratch(2 * cluster_pages + gap_pages);
+  const auto address = [&](std::size_t page_index) { return reinterpret_cast<std::uintptr_t>(scratch.base + page_index * page); };
+  // 2 clusters of 16 spans of 5 pages, a guard-like page between neighbours; a few pages touched in each.
+  std::vector<os::pass_memory::span> spans;
+  for (std::size_t cluster = 0; cluster < 2; ++cluster)
+    for (std::size_t i = 0; i < 16; ++i) {
+      const std::size_t first = cluster * (cluster_pages + gap_pages) + i * 6;
+      spans.push_back({address(first), address(first + 5)});
+      scratch.base[(first + 4) * page] = 1;  // the "top page"
+      if (i % 3 == 0) scratch.base[(first + 1) * page] = 1;
+    }
+  std::vector<residency_answers> kernel;
+  for (const auto& s : spans) kernel.push_back(ask(reinterpret_cast<char*>(s.lo), reinterpret_cast<char*>(s.hi)));
+
+  std::mt19937 random(20261206);
+  for (int order = 0; order < 3; ++order) {
+    std::vector<os::pass_memory::span> given = spans;
+    if (order == 0) std::reverse(given.begin(), given.end());
+    if (order == 1) std::shuffle(given.begin(), given.end(), random);
+    INFO((order == 0 ? "descending" : order == 1 ? "shuffled" : "ascending"));
+    auto memory = std::make_unique<os::pass_memory>();
+    memory->begin(given.data(), given.size());
+    const os::residency_snapshot* snapshot = os::this_thread_residency_snapshot();
+    REQUIRE(snapshot != nullptr);
+    CHECK(memory->counters.residency_scans == 2);  // one per cluster: the clusters are 2 MiB apart
+    REQUIRE(snapshot->span_count == 2);
+    CHECK(snapshot->spans[0].lo == spans.front().lo);
+    CHECK(snapshot->spans[0].hi == spans[15].hi);
+    CHECK(snapshot->spans[1].lo == spans[16].lo);
+    CHECK(snapshot->spans[1].hi == spans.back().hi);
+    for (std::size_t i = 0; i < spans.size(); ++i) {
+      INFO("span " << i);
+      CHECK(ask(reinterpret_cast<char*>(spans[i].lo), reinterpret_cast<char*>(spans[i].hi)) == kernel[i]);
+    }
+    CHECK(memory->end() == 0);
+    CHECK(os::this_thread_residency_snapshot() == nullptr);
   }
 }
 
