@@ -2938,7 +2938,6 @@ EBB_RUNTIME_END
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #if defined(EBB_FORMAT_PE)
 // ---- ebb/arch/format/pe.hpp ----------------------------------------------------------------------
@@ -3374,8 +3373,8 @@ inline void put_regions(unsigned char*& entry, const unwind_region* regions, std
 }
 
 // Copy the routines into a new executable page, with `handler` (fiber_start's exception handler,
-// x86_64_ms.hpp's ebb_fiber_start_handler) behind the thunk, and register their unwind data. Fails
-// (returns an empty block) where the process may not make memory executable: under Arbitrary Code
+// x86_64_ms_start_handler.hpp's ebb_fiber_start_handler) behind the thunk, and register their unwind
+// data. Fails (returns an empty block) where the process may not make memory executable: under Arbitrary Code
 // Guard (PROCESS_MITIGATION_DYNAMIC_CODE_POLICY) VirtualProtect refuses.
 inline code_block install_code_block(const void* handler) noexcept {
   auto* base = static_cast<unsigned char*>(VirtualAlloc(nullptr, block_bytes, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE));
@@ -3426,7 +3425,8 @@ inline void remove_code_block(code_block& block) noexcept {
 
 // The port's routines when x86_64_ms.hpp selects this form (EBB_X86_64_MS_MACHINE_CODE: MSVC).
 #if defined(EBB_X86_64_MS_MACHINE_CODE) && EBB_X86_64_MS_MACHINE_CODE
-// fiber_start's exception handler, defined by x86_64_ms.hpp (which includes this file first).
+// fiber_start's exception handler, defined by x86_64_ms_start_handler.hpp (x86_64_ms.hpp includes
+// this file first, that one last).
 extern "C" inline int ebb_fiber_start_handler(void* record, void* establisher, void* context,
                                               void* dispatcher) noexcept;
 
@@ -3723,7 +3723,7 @@ __asm__(
 __asm__(
     EBB_ASM_FUNCTION_BEGIN(EBB_X86_64_MS_START, "4")
     ".seh_proc " EBB_X86_64_MS_START "\n"
-    ".seh_handler " EBB_X86_64_MS_START_HANDLER ", @except\n"  // the top-level filter (below)
+    ".seh_handler " EBB_X86_64_MS_START_HANDLER ", @except\n"  // x86_64_ms_start_handler.hpp
     EBB_X86_64_MS_PUSH(rbp)       // describes [top-16] = 0 under the zero return address at [top-8]
     "subq $32, %rsp\n"            // home space for entry's four register arguments
     ".seh_stackalloc 32\n"
@@ -3734,25 +3734,9 @@ __asm__(
                                   // also keeps the return address above inside fiber_start
     EBB_ASM_KEEP(EBB_FRAME_LAYOUT_SYMBOL)  // never executed: keeps the layout object linked
     ".seh_endproc\n"
-    EBB_ASM_NOT_EXPORTED(EBB_X86_64_MS_START_HANDLER)  // the C++ handler below, out of DLL exports too
+    EBB_ASM_NOT_EXPORTED(EBB_X86_64_MS_START_HANDLER)  // the C++ handler, out of DLL exports too
     EBB_ASM_FUNCTION_END(EBB_X86_64_MS_START));
 #endif  // !EBB_X86_64_MS_MACHINE_CODE
-
-// An exception that no frame of the fiber handles. Windows calls the process's top-level filter
-// (UnhandledExceptionFilter, which calls what SetUnhandledExceptionFilter installed: the C runtime's
-// handler, crash reporters) from the exception handler of its own thread and fiber start routines; a
-// stack that does not begin there never reaches it. Seen under wine 8.0 without this handler: a C++
-// exception escaping a fiber's entry ended the process ("Unhandled exception code 20474343", status
-// 67) where on the thread's stack MinGW's filter resumed it and std::terminate ran the terminate
-// handler; an access violation would likewise bypass every crash reporter. So fiber_start carries an
-// exception handler that does what kernel32's fiber start does: in the search phase, ask
-// UnhandledExceptionFilter; EXCEPTION_CONTINUE_EXECUTION resumes the faulting code (how MinGW's filter
-// sends an uncaught C++ exception back to std::terminate), anything else lets the search end, after
-// which the system ends the process with the exception's code (the thread start routine calls
-// ExitProcess with it instead: the same end).
-extern "C" {
-__declspec(dllimport) long __stdcall UnhandledExceptionFilter(struct _EXCEPTION_POINTERS* exception);
-}
 
 #if !EBB_X86_64_MS_MACHINE_CODE
 // The frame layout for debuggers (arch/frame.hpp). gdb's helper reads it from an image; the
@@ -3773,7 +3757,56 @@ extern "C" {
 void ebb_switch_context(void** save_sp, void* target_sp) __asm__(EBB_X86_64_MS_SWITCH);
 void ebb_fiber_start() __asm__(EBB_X86_64_MS_START);
 }
+#endif
 
+// ---- the frame, for C++ and the contract checks -----------------------------------------------
+inline constexpr std::size_t initial_frame_bytes = EBB_X86_64_MS_FRAME_BYTES;
+inline constexpr std::size_t stack_alignment = 16;  // rsp is 16-byte aligned at every call
+inline constexpr std::size_t frame_return_offset = EBB_X86_64_MS_FRAME_RETURN;
+inline constexpr frame_slot frame_slots[] = {EBB_X86_64_MS_FRAME_SLOTS(EBB_FRAME_SLOT_CXX)};
+// Above the switch frame, a new fiber's stack holds its outermost frame: fiber_start's zero return
+// address and zero rbp. The stack a new fiber needs before its entry runs is this, the switch frame
+// and fiber_start's 32 bytes of home space.
+inline constexpr std::size_t outermost_frame_bytes = 16;
+
+}  // namespace arch
+EBB_RUNTIME_END
+
+// ---- ebb/arch/x86_64_ms_start_handler.hpp --------------------------------------------------------
+#ifndef EBB_SINGLE_HEADER_ARCH_X86_64_MS_START_HANDLER_HPP
+#define EBB_SINGLE_HEADER_ARCH_X86_64_MS_START_HANDLER_HPP
+// SPDX-License-Identifier: BSL-1.0
+// ebb/arch/x86_64_ms_start_handler.hpp — fiber_start's exception handler on Windows x64: how an
+// exception that no frame of a fiber handles reaches the process's top-level filter, as it does on a
+// thread's own stack. arch/x86_64_ms.hpp names the handler in fiber_start's unwind information
+// (.seh_handler) and includes this file after its EBB_X86_64_MS_* names; the machine-code form (MSVC)
+// passes the handler's address to arch/x86_64_ms_code_block.hpp instead.
+//
+// Windows calls the process's top-level filter (UnhandledExceptionFilter, which calls what
+// SetUnhandledExceptionFilter installed: the C runtime's handler, crash reporters) from the exception
+// handler of its own thread and fiber start routines; a stack that does not begin there never reaches
+// it. Seen under wine 8.0 without this handler: a C++ exception escaping a fiber's entry ended the
+// process ("Unhandled exception code 20474343", status 67) where on the thread's stack MinGW's filter
+// resumed it and std::terminate ran the terminate handler; an access violation would likewise bypass
+// every crash reporter. So fiber_start carries an exception handler that does what kernel32's fiber
+// start does: in the search phase, ask UnhandledExceptionFilter; EXCEPTION_CONTINUE_EXECUTION resumes
+// the faulting code (how MinGW's filter sends an uncaught C++ exception back to std::terminate),
+// anything else lets the search end, after which the system ends the process with the exception's
+// code (the thread start routine calls ExitProcess with it instead: the same end).
+
+
+#if defined(EBB_ARCH_X86_64) && defined(EBB_ABI_MS)
+#include <cstdint>
+#include <cstring>
+
+extern "C" {
+__declspec(dllimport) long __stdcall UnhandledExceptionFilter(struct _EXCEPTION_POINTERS* exception);
+}
+
+EBB_RUNTIME_BEGIN
+namespace arch {
+
+#if !EBB_X86_64_MS_MACHINE_CODE
 // fiber_start's language-specific handler (EXCEPTION_ROUTINE: record, establisher frame, context,
 // dispatcher context; returns an EXCEPTION_DISPOSITION). Only fiber_start's unwind information refers
 // to it, which the compiler does not see: `used` makes every unit that includes this emit it (COMDAT).
@@ -3796,20 +3829,11 @@ inline int ebb_fiber_start_handler(void* record, void*, void* context, void*) no
   return verdict == -1 /* EXCEPTION_CONTINUE_EXECUTION */ ? continue_execution : continue_search;
 }
 
-// ---- the frame, for C++ and the contract checks -----------------------------------------------
-inline constexpr std::size_t initial_frame_bytes = EBB_X86_64_MS_FRAME_BYTES;
-inline constexpr std::size_t stack_alignment = 16;  // rsp is 16-byte aligned at every call
-inline constexpr std::size_t frame_return_offset = EBB_X86_64_MS_FRAME_RETURN;
-inline constexpr frame_slot frame_slots[] = {EBB_X86_64_MS_FRAME_SLOTS(EBB_FRAME_SLOT_CXX)};
-// Above the switch frame, a new fiber's stack holds its outermost frame: fiber_start's zero return
-// address and zero rbp. The stack a new fiber needs before its entry runs is this, the switch frame
-// and fiber_start's 32 bytes of home space.
-inline constexpr std::size_t outermost_frame_bytes = 16;
-
-
 }  // namespace arch
 EBB_RUNTIME_END
 
+#endif  // defined(EBB_ARCH_X86_64) && defined(EBB_ABI_MS)
+#endif  // EBB_SINGLE_HEADER_ARCH_X86_64_MS_START_HANDLER_HPP
 // ---- ebb/arch/x86_64_ms_first_frame.hpp ----------------------------------------------------------
 #ifndef EBB_SINGLE_HEADER_ARCH_X86_64_MS_FIRST_FRAME_HPP
 #define EBB_SINGLE_HEADER_ARCH_X86_64_MS_FIRST_FRAME_HPP

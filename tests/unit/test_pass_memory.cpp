@@ -141,7 +141,9 @@ TEST_CASE("a pass's snapshot merges nearby spans given in any order, one scan pe
   const std::size_t page = os::page_size();
   const std::size_t cluster_pages = 96, gap_pages = ((std::size_t{2} << 20) + page - 1) / page;  // 2 MiB apart
   scratch_pages scratch(2 * cluster_pages + gap_pages);
-  const auto address = [&](std::size_t page_index) { return reinterpret_cast<std::uintptr_t>(scratch.base + page_index * page); };
+  const auto address = [&](std::size_t page_index) {
+    return reinterpret_cast<std::uintptr_t>(scratch.base + page_index * page);
+  };
   // 2 clusters of 16 spans of 5 pages, a guard-like page between neighbours; a few pages touched in each.
   std::vector<os::pass_memory::span> spans;
   for (std::size_t cluster = 0; cluster < 2; ++cluster)
@@ -160,7 +162,15 @@ TEST_CASE("a pass's snapshot merges nearby spans given in any order, one scan pe
     if (order == 0) std::reverse(given.begin(), given.end());
     if (order == 1) std::shuffle(given.begin(), given.end(), random);
     INFO((order == 0 ? "descending" : order == 1 ? "shuffled" : "ascending"));
-    auto memory = std::make_unique<os::pass_memory>();
+    // Ended however the case ends: a REQUIRE that fails must not leave this thread answering residency
+    // queries from a freed snapshot.
+    struct begun_pass_memory {
+      std::unique_ptr<os::pass_memory> memory = std::make_unique<os::pass_memory>();
+      ~begun_pass_memory() {
+        if (os::this_thread_residency_snapshot() != nullptr) memory->end();
+      }
+    } begun;
+    os::pass_memory* memory = begun.memory.get();
     memory->begin(given.data(), given.size());
     const os::residency_snapshot* snapshot = os::this_thread_residency_snapshot();
     REQUIRE(snapshot != nullptr);

@@ -122,7 +122,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #if defined(EBB_FORMAT_PE)
 #include "ebb/arch/format/pe.hpp"
@@ -313,7 +312,7 @@ __asm__(
 __asm__(
     EBB_ASM_FUNCTION_BEGIN(EBB_X86_64_MS_START, "4")
     ".seh_proc " EBB_X86_64_MS_START "\n"
-    ".seh_handler " EBB_X86_64_MS_START_HANDLER ", @except\n"  // the top-level filter (below)
+    ".seh_handler " EBB_X86_64_MS_START_HANDLER ", @except\n"  // x86_64_ms_start_handler.hpp
     EBB_X86_64_MS_PUSH(rbp)       // describes [top-16] = 0 under the zero return address at [top-8]
     "subq $32, %rsp\n"            // home space for entry's four register arguments
     ".seh_stackalloc 32\n"
@@ -324,25 +323,9 @@ __asm__(
                                   // also keeps the return address above inside fiber_start
     EBB_ASM_KEEP(EBB_FRAME_LAYOUT_SYMBOL)  // never executed: keeps the layout object linked
     ".seh_endproc\n"
-    EBB_ASM_NOT_EXPORTED(EBB_X86_64_MS_START_HANDLER)  // the C++ handler below, out of DLL exports too
+    EBB_ASM_NOT_EXPORTED(EBB_X86_64_MS_START_HANDLER)  // the C++ handler, out of DLL exports too
     EBB_ASM_FUNCTION_END(EBB_X86_64_MS_START));
 #endif  // !EBB_X86_64_MS_MACHINE_CODE
-
-// An exception that no frame of the fiber handles. Windows calls the process's top-level filter
-// (UnhandledExceptionFilter, which calls what SetUnhandledExceptionFilter installed: the C runtime's
-// handler, crash reporters) from the exception handler of its own thread and fiber start routines; a
-// stack that does not begin there never reaches it. Seen under wine 8.0 without this handler: a C++
-// exception escaping a fiber's entry ended the process ("Unhandled exception code 20474343", status
-// 67) where on the thread's stack MinGW's filter resumed it and std::terminate ran the terminate
-// handler; an access violation would likewise bypass every crash reporter. So fiber_start carries an
-// exception handler that does what kernel32's fiber start does: in the search phase, ask
-// UnhandledExceptionFilter; EXCEPTION_CONTINUE_EXECUTION resumes the faulting code (how MinGW's filter
-// sends an uncaught C++ exception back to std::terminate), anything else lets the search end, after
-// which the system ends the process with the exception's code (the thread start routine calls
-// ExitProcess with it instead: the same end).
-extern "C" {
-__declspec(dllimport) long __stdcall UnhandledExceptionFilter(struct _EXCEPTION_POINTERS* exception);
-}
 
 #if !EBB_X86_64_MS_MACHINE_CODE
 // The frame layout for debuggers (arch/frame.hpp). gdb's helper reads it from an image; the
@@ -363,28 +346,7 @@ extern "C" {
 void ebb_switch_context(void** save_sp, void* target_sp) __asm__(EBB_X86_64_MS_SWITCH);
 void ebb_fiber_start() __asm__(EBB_X86_64_MS_START);
 }
-
-// fiber_start's language-specific handler (EXCEPTION_ROUTINE: record, establisher frame, context,
-// dispatcher context; returns an EXCEPTION_DISPOSITION). Only fiber_start's unwind information refers
-// to it, which the compiler does not see: `used` makes every unit that includes this emit it (COMDAT).
-// The machine-code form takes its address instead (x86_64_ms_code_block.hpp).
-extern "C" __attribute__((used)) inline int ebb_fiber_start_handler(void* record, void* establisher, void* context,
-                                                                    void* dispatcher) noexcept
-    __asm__(EBB_X86_64_MS_START_HANDLER);
 #endif
-inline int ebb_fiber_start_handler(void* record, void*, void* context, void*) noexcept {
-  constexpr int continue_execution = 0, continue_search = 1;  // ExceptionContinueExecution / Search
-  constexpr std::uint32_t unwinding = 0x66;  // EXCEPTION_UNWIND: unwinding, exit, target and collided unwinds
-  std::uint32_t flags;  // EXCEPTION_RECORD::ExceptionFlags, after the 4-byte code
-  std::memcpy(&flags, static_cast<const char*>(record) + 4, sizeof flags);
-  if (flags & unwinding) return continue_search;
-  struct {
-    void* record;
-    void* context;
-  } pointers{record, context};  // EXCEPTION_POINTERS
-  const long verdict = UnhandledExceptionFilter(reinterpret_cast<struct _EXCEPTION_POINTERS*>(&pointers));
-  return verdict == -1 /* EXCEPTION_CONTINUE_EXECUTION */ ? continue_execution : continue_search;
-}
 
 // ---- the frame, for C++ and the contract checks -----------------------------------------------
 inline constexpr std::size_t initial_frame_bytes = EBB_X86_64_MS_FRAME_BYTES;
@@ -396,10 +358,10 @@ inline constexpr frame_slot frame_slots[] = {EBB_X86_64_MS_FRAME_SLOTS(EBB_FRAME
 // and fiber_start's 32 bytes of home space.
 inline constexpr std::size_t outermost_frame_bytes = 16;
 
-
 }  // namespace arch
 EBB_RUNTIME_END
 
+#include "ebb/arch/x86_64_ms_start_handler.hpp"  // fiber_start's exception handler
 #include "ebb/arch/x86_64_ms_first_frame.hpp"
 
 #endif  // defined(EBB_ARCH_X86_64) && defined(EBB_ABI_MS)

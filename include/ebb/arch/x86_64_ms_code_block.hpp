@@ -92,8 +92,8 @@ inline void put_regions(unsigned char*& entry, const unwind_region* regions, std
 }
 
 // Copy the routines into a new executable page, with `handler` (fiber_start's exception handler,
-// x86_64_ms.hpp's ebb_fiber_start_handler) behind the thunk, and register their unwind data. Fails
-// (returns an empty block) where the process may not make memory executable: under Arbitrary Code
+// x86_64_ms_start_handler.hpp's ebb_fiber_start_handler) behind the thunk, and register their unwind
+// data. Fails (returns an empty block) where the process may not make memory executable: under Arbitrary Code
 // Guard (PROCESS_MITIGATION_DYNAMIC_CODE_POLICY) VirtualProtect refuses.
 inline code_block install_code_block(const void* handler) noexcept {
   auto* base = static_cast<unsigned char*>(VirtualAlloc(nullptr, block_bytes, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE));
@@ -144,7 +144,8 @@ inline void remove_code_block(code_block& block) noexcept {
 
 // The port's routines when x86_64_ms.hpp selects this form (EBB_X86_64_MS_MACHINE_CODE: MSVC).
 #if defined(EBB_X86_64_MS_MACHINE_CODE) && EBB_X86_64_MS_MACHINE_CODE
-// fiber_start's exception handler, defined by x86_64_ms.hpp (which includes this file first).
+// fiber_start's exception handler, defined by x86_64_ms_start_handler.hpp (x86_64_ms.hpp includes
+// this file first, that one last).
 extern "C" inline int ebb_fiber_start_handler(void* record, void* establisher, void* context,
                                               void* dispatcher) noexcept;
 
